@@ -1,0 +1,420 @@
+//! Access-token verification shared by every service: EdDSA JWTs checked
+//! against a cached JWKS (or the issuer's own keys), then against the
+//! revocation records in Redis.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use fred::prelude::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The only signing algorithm accepted.
+pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
+/// Value of the `typ` claim of access tokens.
+pub const ACCESS_TOKEN_TYPE: &str = "access";
+/// Seconds of clock skew tolerated on `exp`/`nbf`.
+pub const LEEWAY_SECS: u64 = 5;
+
+/// A user's role; each includes the ones before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Default role: own account, watchlists, notifications.
+    User,
+    /// May manage scrape jobs and read raw sources.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The role's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// User id.
+    pub sub: Uuid,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Token id (revocation key).
+    pub jti: String,
+    /// Login session id (refresh family).
+    pub sid: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Not before.
+    pub nbf: i64,
+    /// Expires at.
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Token type: always `access`.
+    pub typ: String,
+}
+
+/// Why a token was refused (all map to 401; the reason is only logged).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, bad signature, wrong alg/iss/aud/typ, expired, ...
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// Signed with a key we do not know.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// Revoked by logout, session revocation or user disablement.
+    #[error("token has been revoked")]
+    Revoked,
+    /// Keys or revocation list unreachable.
+    #[error("cannot verify tokens now: {0}")]
+    Unavailable(String),
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Unavailable(cause) => {
+                ApiError::unavailable("token verification", anyhow::anyhow!(cause))
+            }
+            TokenError::Revoked => ApiError::unauthorized("the token has been revoked"),
+            other => {
+                tracing::debug!(reason = %other, "token refused");
+                ApiError::unauthorized("the access token is missing, invalid or expired")
+            }
+        }
+    }
+}
+
+/// Redis keys that revoke tokens. Written by identity, read by every verifier.
+#[derive(Clone)]
+pub struct Revocations {
+    redis: Pool,
+    prefix: Arc<str>,
+}
+
+impl Revocations {
+    /// Revocation records under `prefix` (e.g. `gleaner:`).
+    pub fn new(redis: Pool, prefix: &str) -> Self {
+        Self {
+            redis,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn jti_key(&self, jti: &str) -> String {
+        format!("{}revoked:jti:{jti}", self.prefix)
+    }
+    fn sid_key(&self, sid: &str) -> String {
+        format!("{}revoked:sid:{sid}", self.prefix)
+    }
+    fn user_key(&self, user: Uuid) -> String {
+        format!("{}revoked:user:{user}", self.prefix)
+    }
+
+    /// Revoke one access token until `ttl` (its remaining life) passes.
+    pub async fn revoke_token(&self, jti: &str, ttl: Duration) -> Result<(), Error> {
+        self.redis
+            .set::<(), _, _>(self.jti_key(jti), 1, Some(expire(ttl)), None, false)
+            .await
+    }
+
+    /// Revoke every access token of a login session for `ttl` (the access TTL).
+    pub async fn revoke_session(&self, sid: &str, ttl: Duration) -> Result<(), Error> {
+        self.redis
+            .set::<(), _, _>(self.sid_key(sid), 1, Some(expire(ttl)), None, false)
+            .await
+    }
+
+    /// Revoke every token of a user issued at or before `at` (epoch seconds).
+    pub async fn revoke_user_until(&self, user: Uuid, at: i64, ttl: Duration) -> Result<(), Error> {
+        self.redis
+            .set::<(), _, _>(self.user_key(user), at, Some(expire(ttl)), None, false)
+            .await
+    }
+
+    /// Whether `claims` has been revoked by any of the three records.
+    pub async fn is_revoked(&self, claims: &AccessClaims) -> Result<bool, Error> {
+        let values: Vec<Option<i64>> = self
+            .redis
+            .mget(vec![
+                self.jti_key(&claims.jti),
+                self.sid_key(&claims.sid),
+                self.user_key(claims.sub),
+            ])
+            .await?;
+        let jti = values.first().copied().flatten().is_some();
+        let sid = values.get(1).copied().flatten().is_some();
+        let user = values
+            .get(2)
+            .copied()
+            .flatten()
+            .is_some_and(|until| claims.iat <= until);
+        Ok(jti || sid || user)
+    }
+}
+
+fn expire(ttl: Duration) -> Expiration {
+    Expiration::EX(ttl.as_secs().max(1) as i64)
+}
+
+/// Where verification keys come from.
+enum KeySource {
+    /// The issuer's own keys (identity verifies its own tokens).
+    Static(HashMap<String, DecodingKey>),
+    /// A JWKS URL, cached and refreshed when an unknown `kid` shows up.
+    Jwks {
+        url: String,
+        http: reqwest::Client,
+        cache: RwLock<JwksCache>,
+    },
+}
+
+struct JwksCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+/// Minimum time between two JWKS fetches triggered by unknown `kid`s,
+/// so garbage tokens cannot make us hammer the issuer.
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Keys are refreshed at least this often.
+const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Verifies access tokens: signature, algorithm, issuer, audience, type, time, revocation.
+pub struct TokenVerifier {
+    keys: KeySource,
+    validation: Validation,
+    revocations: Option<Revocations>,
+}
+
+impl TokenVerifier {
+    fn validation(issuer: &str, audience: &str) -> Validation {
+        let mut v = Validation::new(ALGORITHM);
+        v.set_issuer(&[issuer]);
+        v.set_audience(&[audience]);
+        v.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
+        v.leeway = LEEWAY_SECS;
+        v
+    }
+
+    /// A verifier with known keys (`kid` → key).
+    pub fn with_keys(
+        keys: HashMap<String, DecodingKey>,
+        issuer: &str,
+        audience: &str,
+        revocations: Option<Revocations>,
+    ) -> Self {
+        Self {
+            keys: KeySource::Static(keys),
+            validation: Self::validation(issuer, audience),
+            revocations,
+        }
+    }
+
+    /// A verifier fetching keys from `jwks_url`.
+    pub fn with_jwks(
+        jwks_url: &str,
+        http: reqwest::Client,
+        issuer: &str,
+        audience: &str,
+        revocations: Option<Revocations>,
+    ) -> Self {
+        Self {
+            keys: KeySource::Jwks {
+                url: jwks_url.to_string(),
+                http,
+                cache: RwLock::new(JwksCache {
+                    keys: HashMap::new(),
+                    fetched: None,
+                }),
+            },
+            validation: Self::validation(issuer, audience),
+            revocations,
+        }
+    }
+
+    /// Verify a bearer token and return its claims.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        if header.alg != ALGORITHM {
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} not accepted",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| TokenError::Invalid("no kid in header".into()))?;
+        let claims = self.decode_with_kid(token, &kid).await?;
+        if claims.typ != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::Invalid(format!(
+                "token type {} is not {ACCESS_TOKEN_TYPE}",
+                claims.typ
+            )));
+        }
+        if let Some(revocations) = &self.revocations {
+            match revocations.is_revoked(&claims).await {
+                Ok(false) => {}
+                Ok(true) => return Err(TokenError::Revoked),
+                Err(e) => return Err(TokenError::Unavailable(e.to_string())),
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn decode_with_kid(&self, token: &str, kid: &str) -> Result<AccessClaims, TokenError> {
+        let decode = |key: &DecodingKey| {
+            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+                .map(|d| d.claims)
+                .map_err(|e| TokenError::Invalid(e.to_string()))
+        };
+        match &self.keys {
+            KeySource::Static(keys) => keys.get(kid).ok_or(TokenError::UnknownKey).and_then(decode),
+            KeySource::Jwks { url, http, cache } => {
+                {
+                    let c = cache.read().await;
+                    let fresh = c.fetched.is_some_and(|t| t.elapsed() < JWKS_MAX_AGE);
+                    if let (Some(key), true) = (c.keys.get(kid), fresh) {
+                        return decode(key);
+                    }
+                }
+                let mut c = cache.write().await;
+                // Another task may have refreshed while we waited for the lock.
+                let may_fetch = match c.fetched {
+                    None => true,
+                    Some(t) if t.elapsed() >= JWKS_MAX_AGE => true,
+                    Some(t) => !c.keys.contains_key(kid) && t.elapsed() >= JWKS_REFETCH_INTERVAL,
+                };
+                if may_fetch {
+                    match fetch_jwks(http, url).await {
+                        Ok(keys) => {
+                            c.keys = keys;
+                            c.fetched = Some(Instant::now());
+                        }
+                        Err(e) if c.keys.is_empty() => return Err(TokenError::Unavailable(e)),
+                        Err(e) => tracing::warn!(error = %e, "JWKS refresh failed, using cached keys"),
+                    }
+                }
+                c.keys.get(kid).ok_or(TokenError::UnknownKey).and_then(decode)
+            }
+        }
+    }
+}
+
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<HashMap<String, DecodingKey>, String> {
+    let response = http
+        .get(url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .map_err(|e| format!("JWKS fetch: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("JWKS fetch: HTTP {}", response.status()));
+    }
+    let set: JwkSet = response
+        .json()
+        .await
+        .map_err(|e| format!("JWKS parse: {e}"))?;
+    Ok(decoding_keys(&set))
+}
+
+/// `kid` → key for every usable key of a JWKS.
+pub fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
+    set.keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            DecodingKey::from_jwk(jwk).ok().map(|k| (kid, k))
+        })
+        .collect()
+}
+
+/// The authenticated caller (from `Authorization: Bearer`).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// Verified claims of the access token.
+    pub claims: AccessClaims,
+}
+
+impl AuthUser {
+    /// The caller's user id.
+    pub fn id(&self) -> Uuid {
+        self.claims.sub
+    }
+
+    /// 403 unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.claims.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this action needs the {} role",
+                role.as_str()
+            )))
+        }
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)
+            .ok_or_else(|| ApiError::unauthorized("a bearer access token is required"))?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        let claims = verifier.verify(token).await?;
+        Ok(AuthUser { claims })
+    }
+}

@@ -1,0 +1,22 @@
+//! PostgreSQL pool set-up.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// A lazily connecting pool: the service starts (and reports not ready)
+/// while the database is down, and recovers when it returns.
+pub fn lazy_pool(database_url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = database_url
+        .parse()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(3))
+        .idle_timeout(Duration::from_secs(300))
+        .test_before_acquire(true)
+        .connect_lazy_with(options))
+}

@@ -1,0 +1,25 @@
+//! What every Gleaner service needs, written once: settings helpers,
+//! telemetry, problem+json errors and extractors, request ids, ops
+//! endpoints, access-token verification, PostgreSQL/Redis set-up and the
+//! transactional outbox relay.
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod observe;
+pub mod outbox;
+pub mod pagination;
+pub mod redis;
+pub mod request_context;
+pub mod server;
+pub mod settings;
+pub mod telemetry;
+
+pub use error::{ApiError, ApiResult, FieldError};
+pub use extract::{Json, Path, Query};
+
+/// Install the process-wide rustls crypto provider (ring) once, before any TLS use.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

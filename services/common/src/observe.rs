@@ -1,0 +1,111 @@
+//! HTTP observation: the request span (request id, trace ids, route), the
+//! `http_requests_total` / `http_request_duration_seconds` metrics keyed by
+//! the matched route template, and one access-log line per request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use tracing::Instrument;
+
+use crate::request_context::RequestContext;
+use crate::telemetry;
+
+/// Label used when no route matched (404s), so raw paths never become labels.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The two HTTP metrics every service exports.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    service: Arc<str>,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    /// Create and register the HTTP metrics in `registry`.
+    pub fn register(service: &str, registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests served"),
+            &["service", "method", "route", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency from first byte in to response headers out",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["service", "method", "route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self {
+            service: service.into(),
+            requests,
+            duration,
+        })
+    }
+}
+
+/// Middleware (inside `propagate_request_id`): span, metrics and access log.
+pub async fn observe_http(
+    State(metrics): State<HttpMetrics>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let request_id = req
+        .extensions()
+        .get::<RequestContext>()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    telemetry::set_parent_from_headers(&span, req.headers());
+    let (trace_id, span_id) = telemetry::trace_ids(&span);
+    span.record("trace_id", trace_id.as_str());
+    span.record("span_id", span_id.as_str());
+
+    let response = next.run(req).instrument(span.clone()).await;
+
+    let status = response.status();
+    let elapsed = start.elapsed();
+    span.record("http.response.status_code", status.as_u16());
+    metrics
+        .requests
+        .with_label_values(&[&*metrics.service, method.as_str(), &route, status.as_str()])
+        .inc();
+    metrics
+        .duration
+        .with_label_values(&[&*metrics.service, method.as_str(), &route])
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request completed"
+        );
+    });
+    response
+}
