@@ -1,0 +1,5 @@
+//! Gleaner's ScrapeJob operator: the `ScrapeJob` resource and the controller that runs it as Jobs.
+
+pub mod crd;
+pub mod schedule;
+pub mod validation;
