@@ -41,11 +41,35 @@ pub const MAX_NAME_LEN: usize = 63;
     status = "ScrapeJobStatus",
     derive = "PartialEq",
     doc = "ScrapeJob describes which registry documents to fetch, when, and how politely; the gleaner operator runs it as batch/v1 Jobs and reports the outcome in its status.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Phase of the ScrapeJob"),
-    printcolumn(name = "Last-Run", type_ = "date", json_path = ".status.lastRun.startedAt", description = "When the last run started"),
-    printcolumn(name = "Pages", type_ = "integer", json_path = ".status.lastRun.pagesFetched", description = "Pages fetched by the last run"),
-    printcolumn(name = "Companies", type_ = "integer", json_path = ".status.lastRun.companiesWritten", description = "Companies created or updated by the last run"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Phase of the ScrapeJob"
+    ),
+    printcolumn(
+        name = "Last-Run",
+        type_ = "date",
+        json_path = ".status.lastRun.startedAt",
+        description = "When the last run started"
+    ),
+    printcolumn(
+        name = "Pages",
+        type_ = "integer",
+        json_path = ".status.lastRun.pagesFetched",
+        description = "Pages fetched by the last run"
+    ),
+    printcolumn(
+        name = "Companies",
+        type_ = "integer",
+        json_path = ".status.lastRun.companiesWritten",
+        description = "Companies created or updated by the last run"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScrapeJobSpec {
@@ -55,12 +79,18 @@ pub struct ScrapeJobSpec {
 
     /// Root URL of the source web site (the demo site in tests), e.g. https://openmoney.md.
     #[serde(default = "default_base_url")]
-    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://[^\s/?#]+(/[^\s]*)?$"))]
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+(/[^\s]*)?$")
+    )]
     pub base_url: String,
 
     /// Root URL of the source's JSON API, e.g. https://api.openmoney.md.
     #[serde(default = "default_api_url")]
-    #[schemars(length(min = 1, max = 2048), regex(pattern = r"^https?://[^\s/?#]+(/[^\s]*)?$"))]
+    #[schemars(
+        length(min = 1, max = 2048),
+        regex(pattern = r"^https?://[^\s/?#]+(/[^\s]*)?$")
+    )]
     pub api_url: String,
 
     /// What to fetch: specific companies, registry list pages, or both (at least one).

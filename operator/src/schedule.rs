@@ -90,7 +90,11 @@ fn to_chrono(t: Timestamp) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> Option<Timestamp> {
-    Timestamp::new(t.timestamp(), i32::try_from(t.timestamp_subsec_nanos()).ok()?).ok()
+    Timestamp::new(
+        t.timestamp(),
+        i32::try_from(t.timestamp_subsec_nanos()).ok()?,
+    )
+    .ok()
 }
 
 #[cfg(test)]
@@ -111,7 +115,10 @@ mod tests {
     #[test]
     fn rejects_bad_cron() {
         assert!(Schedule::parse("0 3 * *").is_err());
-        assert!(Schedule::parse("0 0 3 * * *").is_err(), "seconds are not allowed");
+        assert!(
+            Schedule::parse("0 0 3 * * *").is_err(),
+            "seconds are not allowed"
+        );
         assert!(Schedule::parse("61 3 * * *").is_err());
         assert!(Schedule::parse("a b c d e").is_err());
         assert!(Schedule::parse("0 0 31 2 *").is_err(), "never fires");

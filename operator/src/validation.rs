@@ -25,7 +25,10 @@ pub fn validate(name: &str, spec: &ScrapeJobSpec) -> Result<Option<Schedule>, In
             format!("must be 1 to {MAX_NAME_LEN} characters"),
         );
     }
-    for (field, url) in [("spec.baseUrl", &spec.base_url), ("spec.apiUrl", &spec.api_url)] {
+    for (field, url) in [
+        ("spec.baseUrl", &spec.base_url),
+        ("spec.apiUrl", &spec.api_url),
+    ] {
         if !is_http_url(url) {
             problem(field, format!("{url:?} is not an http(s) URL"));
         }
@@ -42,7 +45,10 @@ pub fn validate(name: &str, spec: &ScrapeJobSpec) -> Result<Option<Schedule>, In
         problem("spec.targets.idnos", "at most 10000 entries".to_owned());
     }
     if spec.targets.idnos.as_ref().is_some_and(Vec::is_empty) {
-        problem("spec.targets.idnos", "must not be empty when given".to_owned());
+        problem(
+            "spec.targets.idnos",
+            "must not be empty when given".to_owned(),
+        );
     }
     for idno in idnos {
         if idno.len() != 13 || !idno.bytes().all(|b| b.is_ascii_digit()) {
@@ -141,7 +147,10 @@ mod tests {
     }
 
     fn problems(name: &str, s: &ScrapeJobSpec) -> Vec<String> {
-        validate(name, s).err().map(|e| e.problems).unwrap_or_default()
+        validate(name, s)
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default()
     }
 
     #[test]
@@ -189,12 +198,20 @@ mod tests {
         s.timeout_seconds = 10;
         s.base_url = "ftp://x".into();
         s.api_url = "https://".into();
-        s.targets.idnos = Some(vec!["123".into(), "1003600012345".into(), "1003600012345".into()]);
+        s.targets.idnos = Some(vec![
+            "123".into(),
+            "1003600012345".into(),
+            "1003600012345".into(),
+        ]);
         s.successful_runs_history_limit = 101;
         s.failed_runs_history_limit = 101;
         let p = problems(&"x".repeat(64), &s);
         assert_eq!(p.len(), 11, "{p:#?}");
         s.requests_per_second = f64::NAN;
-        assert!(problems("ok", &s).iter().any(|p| p.contains("requestsPerSecond")));
+        assert!(
+            problems("ok", &s)
+                .iter()
+                .any(|p| p.contains("requestsPerSecond"))
+        );
     }
 }

@@ -17,7 +17,10 @@ fn repo_root() -> PathBuf {
 #[test]
 fn committed_crd_matches_crdgen() {
     let generated = crd_yaml().unwrap();
-    for rel in ["k8s/crd/scrapejob.yaml", "charts/gleaner/crds/scrapejob.yaml"] {
+    for rel in [
+        "k8s/crd/scrapejob.yaml",
+        "charts/gleaner/crds/scrapejob.yaml",
+    ] {
         let path = repo_root().join(rel);
         if std::env::var_os("GLEANER_UPDATE_CRD").is_some() {
             std::fs::write(&path, &generated).unwrap();
@@ -89,14 +92,22 @@ fn every_example_is_accepted() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         let obj: Value = serde_yaml::from_str(&text).unwrap();
-        assert_eq!(obj["apiVersion"], "gleaner.dev/v1alpha1", "{}", path.display());
+        assert_eq!(
+            obj["apiVersion"],
+            "gleaner.dev/v1alpha1",
+            "{}",
+            path.display()
+        );
         assert_eq!(obj["kind"], "ScrapeJob");
         let v = judge(&obj);
         assert!(v.schema_ok, "{}: {:?}", path.display(), v.schema_errors);
         assert!(v.rules_ok, "{}: {:?}", path.display(), v.rule_errors);
         seen += 1;
     }
-    assert!(seen >= 3, "expected one-off, scheduled and suspended examples");
+    assert!(
+        seen >= 3,
+        "expected one-off, scheduled and suspended examples"
+    );
 }
 
 fn base() -> Value {
@@ -139,7 +150,10 @@ fn schema_rejects_out_of_range_and_malformed_fields() {
         with(&["spec", "baseUrl"], json!("ftp://openmoney.md")),
         with(&["spec", "schedule"], json!("daily")),
         with(&["spec", "targets", "idnos"], json!(["12345"])),
-        with(&["spec", "targets", "listPages"], json!({"from": 0, "to": 3})),
+        with(
+            &["spec", "targets", "listPages"],
+            json!({"from": 0, "to": 3}),
+        ),
         with(&["spec", "targets", "listPages"], json!({"from": 1})),
         with(&["spec", "suspend"], json!("yes")),
         with(&["spec"], json!({"schedule": "0 3 * * *"})),
@@ -158,7 +172,10 @@ fn cel_rules_reject_what_the_schema_cannot() {
     let cases = [
         (
             "self.from <= self.to",
-            with(&["spec", "targets", "listPages"], json!({"from": 5, "to": 2})),
+            with(
+                &["spec", "targets", "listPages"],
+                json!({"from": 5, "to": 2}),
+            ),
         ),
         (
             "(has(self.idnos) && size(self.idnos) > 0) || has(self.listPages)",
@@ -170,7 +187,10 @@ fn cel_rules_reject_what_the_schema_cannot() {
         ),
     ];
     for (rule, obj) in cases {
-        assert!(crd.contains(&serde_json::to_string(rule).unwrap()), "{rule}");
+        assert!(
+            crd.contains(&serde_json::to_string(rule).unwrap()),
+            "{rule}"
+        );
         let v = judge(&obj);
         assert!(v.schema_ok, "{rule}: {:?}", v.schema_errors);
         assert!(!v.rules_ok, "{rule}: the operator accepted {}", obj);

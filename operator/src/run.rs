@@ -1,0 +1,729 @@
+//! One scrape run as a `batch/v1` Job: its deterministic name, the Job the operator wants,
+//! what an existing Job says about its run, and the scraper's termination summary.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+
+use crate::crd::{
+    RUN_ID_LABEL, RUN_NOW_TOKEN_ANNOTATION, RunResult, SCHEDULED_AT_ANNOTATION, SCRAPEJOB_LABEL,
+    ScrapeJob, TRIGGER_ANNOTATION,
+};
+
+/// Name of the scraper container in every run's pod.
+pub const CONTAINER_NAME: &str = "scraper";
+/// The non-root user (and group) the scraper runs as.
+pub const RUN_AS_USER: i64 = 65532;
+/// Field manager and `app.kubernetes.io/managed-by` value.
+pub const MANAGER: &str = "gleaner-operator";
+
+/// What started a run; it fixes the run id, so retrying the same decision cannot start two runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The one run of a ScrapeJob without a schedule.
+    Initial,
+    /// The schedule time the run stands for.
+    Schedule(Timestamp),
+    /// A `gleaner.dev/run-now` token.
+    RunNow(String),
+}
+
+impl Trigger {
+    /// Short name, as in the Job's `gleaner.dev/trigger` annotation.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Initial => "initial",
+            Trigger::Schedule(_) => "schedule",
+            Trigger::RunNow(_) => "run-now",
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Trigger::Initial => "initial".to_owned(),
+            Trigger::Schedule(t) => format!("schedule/{}", t.as_second()),
+            Trigger::RunNow(token) => format!("run-now/{token}"),
+        }
+    }
+}
+
+/// A run the operator decided to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    /// Why it starts.
+    pub trigger: Trigger,
+    /// Lowercase uuid, the scraper's `SCRAPE_RUN_ID`.
+    pub run_id: String,
+    /// Name of the Job, `<scrapejob>-<8 hex of the run id>`.
+    pub job_name: String,
+}
+
+impl RunRequest {
+    /// The run a trigger stands for; the same ScrapeJob uid and trigger give the same run.
+    pub fn new(scrapejob_name: &str, uid: &str, trigger: Trigger) -> Self {
+        let run_id = run_id(uid, &trigger);
+        let job_name = job_name(scrapejob_name, &run_id);
+        RunRequest {
+            trigger,
+            run_id,
+            job_name,
+        }
+    }
+}
+
+/// A deterministic run id (UUID v5 of the ScrapeJob uid and the trigger).
+pub fn run_id(uid: &str, trigger: &Trigger) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1e_57a1_9b1d_4c3e_8f2a_0d5e_6a7b_8c9d);
+    uuid::Uuid::new_v5(&NAMESPACE, format!("{uid}/{}", trigger.key()).as_bytes())
+        .hyphenated()
+        .to_string()
+}
+
+/// `<scrapejob name>-<first 8 hex digits of the run id>`, at most 63 characters.
+pub fn job_name(scrapejob_name: &str, run_id: &str) -> String {
+    let suffix: String = run_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    // 63 - "-" - 8 hex = 54 characters for the name; never end on a '-' or '.'.
+    let mut prefix: String = scrapejob_name.chars().take(54).collect();
+    while prefix.ends_with(['-', '.']) {
+        prefix.pop();
+    }
+    format!("{prefix}-{suffix}")
+}
+
+/// Operator settings that shape every run's Job.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// Scraper container image.
+    pub image: String,
+    /// Secret holding the scraper's database URL (key `url`).
+    pub database_secret: String,
+    /// `RUST_LOG` of the scraper.
+    pub rust_log: String,
+    /// ServiceAccount of the run's pods (default: the namespace's default, with no token mounted).
+    pub service_account: Option<String>,
+    /// Image pull policy (empty: Kubernetes' default).
+    pub image_pull_policy: Option<String>,
+    /// Requests and limits of the scraper container.
+    pub resources: ResourceRequirements,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            image: "ghcr.io/gleaner/scraper:latest".to_owned(),
+            database_secret: "gleaner-scraper-db".to_owned(),
+            rust_log: "info".to_owned(),
+            service_account: None,
+            image_pull_policy: None,
+            resources: resources("100m", "128Mi", "1", "512Mi"),
+        }
+    }
+}
+
+/// Resource requirements from CPU/memory requests and limits.
+pub fn resources(
+    cpu_request: &str,
+    memory_request: &str,
+    cpu_limit: &str,
+    memory_limit: &str,
+) -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_owned());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), q(cpu_request)),
+            ("memory".to_owned(), q(memory_request)),
+        ])),
+        limits: Some(BTreeMap::from([
+            ("cpu".to_owned(), q(cpu_limit)),
+            ("memory".to_owned(), q(memory_limit)),
+        ])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Why the desired Job cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum JobBuildError {
+    /// The ScrapeJob has no uid or namespace yet (not read from the API server).
+    #[error("ScrapeJob has no {0}")]
+    MissingMetadata(&'static str),
+    /// The spec cannot be serialized (cannot happen for a typed spec).
+    #[error("cannot serialize the spec: {0}")]
+    Spec(#[from] serde_json::Error),
+}
+
+/// Labels on a run's Job and pod.
+pub fn run_labels(scrapejob: &str, run_id: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "gleaner-scraper".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/instance".to_owned(),
+            scrapejob.to_owned(),
+        ),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            "scrape-run".to_owned(),
+        ),
+        ("app.kubernetes.io/part-of".to_owned(), "gleaner".to_owned()),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            MANAGER.to_owned(),
+        ),
+        (SCRAPEJOB_LABEL.to_owned(), scrapejob.to_owned()),
+        (RUN_ID_LABEL.to_owned(), run_id.to_owned()),
+    ])
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+/// The Job that runs `run` for `sj`, with `traceparent` joining the run to the reconcile's trace.
+pub fn desired_job(
+    sj: &ScrapeJob,
+    run: &RunRequest,
+    settings: &RunSettings,
+    traceparent: &str,
+) -> Result<Job, JobBuildError> {
+    let name = sj.name_any();
+    let namespace = sj
+        .namespace()
+        .ok_or(JobBuildError::MissingMetadata("namespace"))?;
+    let owner = sj
+        .controller_owner_ref(&())
+        .ok_or(JobBuildError::MissingMetadata("uid"))?;
+    let labels = run_labels(&name, &run.run_id);
+    let mut annotations =
+        BTreeMap::from([(TRIGGER_ANNOTATION.to_owned(), run.trigger.kind().to_owned())]);
+    match &run.trigger {
+        Trigger::Schedule(t) => {
+            annotations.insert(SCHEDULED_AT_ANNOTATION.to_owned(), t.to_string());
+        }
+        Trigger::RunNow(token) => {
+            annotations.insert(RUN_NOW_TOKEN_ANNOTATION.to_owned(), token.clone());
+        }
+        Trigger::Initial => {}
+    }
+
+    let restricted = SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    };
+
+    let container = Container {
+        name: CONTAINER_NAME.to_owned(),
+        image: Some(settings.image.clone()),
+        image_pull_policy: settings.image_pull_policy.clone(),
+        command: Some(vec!["scraper".to_owned(), "run".to_owned()]),
+        env: Some(vec![
+            env("SCRAPEJOB_NAME", name.clone()),
+            env("SCRAPEJOB_NAMESPACE", namespace.clone()),
+            env("SCRAPE_RUN_ID", run.run_id.clone()),
+            env("SCRAPEJOB_SPEC", serde_json::to_string(&sj.spec)?),
+            env("TRACEPARENT", traceparent),
+            EnvVar {
+                name: "DATABASE_URL".to_owned(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: settings.database_secret.clone(),
+                        key: "url".to_owned(),
+                        optional: Some(false),
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            },
+            env("RUST_LOG", settings.rust_log.clone()),
+        ]),
+        resources: Some(settings.resources.clone()),
+        security_context: Some(restricted),
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+        // A read-only root file system still needs somewhere for temporary files.
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+
+    let pod = PodSpec {
+        containers: vec![container],
+        restart_policy: Some("Never".to_owned()),
+        service_account_name: settings.service_account.clone(),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS_USER),
+            run_as_group: Some(RUN_AS_USER),
+            fs_group: Some(RUN_AS_USER),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        volumes: Some(vec![Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("256Mi".to_owned())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        ..PodSpec::default()
+    };
+
+    Ok(Job {
+        metadata: ObjectMeta {
+            name: Some(run.job_name.clone()),
+            namespace: Some(namespace),
+            labels: Some(labels.clone()),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            // A run retries documents itself; a crashed run is reported, not re-run blindly.
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(sj.spec.timeout_seconds),
+            // Never two pods of one run at once (a terminating pod is not replaced early).
+            pod_replacement_policy: Some("Failed".to_owned()),
+            // Evictions and preemptions are not the run's fault: retry those.
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "Ignore".to_owned(),
+                    on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                        type_: "DisruptionTarget".to_owned(),
+                        status: Some("True".to_owned()),
+                    }]),
+                    ..PodFailurePolicyRule::default()
+                }],
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
+
+/// Where an existing Job's run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Not finished.
+    Active,
+    /// The Job completed.
+    Succeeded,
+    /// The Job failed (crash, deadline, backoff limit).
+    Failed,
+}
+
+/// What one owned Job says about its run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedRun {
+    /// Job name.
+    pub name: String,
+    /// Run id (from the `gleaner.dev/run-id` label).
+    pub run_id: Option<String>,
+    /// Active, Succeeded or Failed.
+    pub state: RunState,
+    /// Job creation time (orders runs).
+    pub created: Option<Timestamp>,
+    /// When the Job started.
+    pub started: Option<Timestamp>,
+    /// When the Job finished.
+    pub finished: Option<Timestamp>,
+    /// Being deleted (no longer counts as running).
+    pub deleting: bool,
+    /// Why the Job failed, from its Failed condition.
+    pub failure: Option<String>,
+}
+
+impl ObservedRun {
+    /// Reads a Job.
+    pub fn from_job(job: &Job) -> Self {
+        let status = job.status.as_ref();
+        let conditions = status
+            .and_then(|s| s.conditions.as_deref())
+            .unwrap_or_default();
+        let true_condition = |kind: &str| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == kind && c.status == "True")
+        };
+        let failed = true_condition("Failed");
+        let complete = true_condition("Complete");
+        let state = if complete.is_some() {
+            RunState::Succeeded
+        } else if failed.is_some() {
+            RunState::Failed
+        } else {
+            RunState::Active
+        };
+        let finished = match state {
+            RunState::Active => None,
+            RunState::Succeeded => status
+                .and_then(|s| s.completion_time.as_ref())
+                .map(|t| t.0)
+                .or_else(|| complete.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))),
+            RunState::Failed => failed.and_then(|c| c.last_transition_time.as_ref().map(|t| t.0)),
+        };
+        let failure = failed.map(|c| match (c.reason.as_deref(), c.message.as_deref()) {
+            (Some("DeadlineExceeded"), _) => "the run exceeded timeoutSeconds".to_owned(),
+            (Some(reason), Some(message)) if !message.is_empty() => format!("{reason}: {message}"),
+            (Some(reason), _) => reason.to_owned(),
+            (None, Some(message)) => message.to_owned(),
+            (None, None) => "the Job failed".to_owned(),
+        });
+        ObservedRun {
+            name: job.name_any(),
+            run_id: job.labels().get(RUN_ID_LABEL).cloned(),
+            state,
+            created: job.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            started: status.and_then(|s| s.start_time.as_ref()).map(|t| t.0),
+            finished,
+            deleting: job.metadata.deletion_timestamp.is_some(),
+            failure,
+        }
+    }
+
+    /// Still running and not on its way out.
+    pub fn is_running(&self) -> bool {
+        self.state == RunState::Active && !self.deleting
+    }
+}
+
+/// The scraper's JSON summary from `/dev/termination-log`; missing fields read as 0 / None.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Run id the scraper saw.
+    pub run_id: Option<String>,
+    /// `succeeded` or `failed` as reported by the scraper.
+    pub result: Option<RunResult>,
+    /// When the scraper started.
+    pub started_at: Option<Timestamp>,
+    /// When the scraper finished.
+    pub finished_at: Option<Timestamp>,
+    /// Documents fetched.
+    pub pages_fetched: u64,
+    /// Documents unchanged since last stored.
+    pub pages_unchanged: u64,
+    /// Documents failed.
+    pub pages_failed: u64,
+    /// Companies created.
+    pub companies_created: u64,
+    /// Companies updated.
+    pub companies_updated: u64,
+}
+
+impl RunSummary {
+    /// Parses a termination message: the JSON summary, or (with FallbackToLogsOnError) log
+    /// lines whose last JSON object holding a summary field is used. None if nothing fits.
+    pub fn parse(message: &str) -> Option<Self> {
+        let whole = serde_json::from_str::<Value>(message.trim()).ok();
+        let object = whole.filter(Value::is_object).or_else(|| {
+            message
+                .lines()
+                .rev()
+                .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+                .find(|v| v.get("pages_fetched").is_some() || v.get("status").is_some())
+        })?;
+        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
+        let count = |k: &str| match object.get(k) {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+                .unwrap_or(0),
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+            _ => 0,
+        };
+        let time = |k: &str| text(k).and_then(|s| s.parse::<Timestamp>().ok());
+        let result = match text("status")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("succeeded" | "success" | "ok") => Some(RunResult::Succeeded),
+            Some("failed" | "failure" | "error") => Some(RunResult::Failed),
+            _ => None,
+        };
+        Some(RunSummary {
+            run_id: text("run_id"),
+            result,
+            started_at: time("started_at"),
+            finished_at: time("finished_at"),
+            pages_fetched: count("pages_fetched"),
+            pages_unchanged: count("pages_unchanged"),
+            pages_failed: count("pages_failed"),
+            companies_created: count("companies_created"),
+            companies_updated: count("companies_updated"),
+        })
+    }
+
+    /// The summary in the scraper container's termination message, from the newest pod of a run.
+    pub fn from_pods(pods: &[Pod]) -> Option<Self> {
+        let mut pods: Vec<&Pod> = pods.iter().collect();
+        pods.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        pods.iter().rev().find_map(|pod| {
+            let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+            let status = statuses
+                .iter()
+                .find(|s| s.name == CONTAINER_NAME)
+                .or(statuses.first())?;
+            let terminated = status.state.as_ref()?.terminated.as_ref()?;
+            RunSummary::parse(terminated.message.as_deref()?)
+        })
+    }
+}
+
+/// Converts a timestamp to the API's `Time`.
+pub fn time(t: Timestamp) -> Time {
+    Time(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ScrapeJobSpec, Targets};
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+
+    pub(crate) fn scrapejob(name: &str) -> ScrapeJob {
+        let mut sj = ScrapeJob::new(
+            name,
+            ScrapeJobSpec::with_targets(Targets {
+                idnos: Some(vec!["1003600012345".into()]),
+                list_pages: None,
+            }),
+        );
+        sj.metadata.namespace = Some("gleaner".into());
+        sj.metadata.uid = Some("0b6c1a55-0000-4000-8000-000000000001".into());
+        sj
+    }
+
+    #[test]
+    fn run_ids_are_deterministic_per_trigger() {
+        let a = RunRequest::new("nightly", "uid-1", Trigger::Initial);
+        let b = RunRequest::new("nightly", "uid-1", Trigger::Initial);
+        let c = RunRequest::new("nightly", "uid-2", Trigger::Initial);
+        let d = RunRequest::new("nightly", "uid-1", Trigger::RunNow("x".into()));
+        assert_eq!(a, b);
+        assert_ne!(a.run_id, c.run_id);
+        assert_ne!(a.run_id, d.run_id);
+        assert_eq!(a.run_id.len(), 36);
+        assert_eq!(a.run_id, a.run_id.to_lowercase());
+        assert!(a.job_name.starts_with("nightly-"));
+        assert_eq!(a.job_name, format!("nightly-{}", &a.run_id[..8]));
+    }
+
+    #[test]
+    fn job_names_fit_in_63_characters() {
+        let long = "a".repeat(63);
+        let name = job_name(&long, "0123abcd-0000-0000-0000-000000000000");
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with("-0123abcd"));
+        let dashy = format!("{}-b", "a".repeat(53));
+        assert_eq!(
+            job_name(&dashy, "0123abcd"),
+            format!("{}-0123abcd", "a".repeat(53))
+        );
+    }
+
+    #[test]
+    fn desired_job_follows_the_scraper_contract() {
+        let sj = scrapejob("nightly");
+        let run = RunRequest::new("nightly", "uid", Trigger::RunNow("tok".into()));
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let job = desired_job(&sj, &run, &RunSettings::default(), tp).unwrap();
+        assert_eq!(job.metadata.name.as_deref(), Some(run.job_name.as_str()));
+        assert_eq!(job.metadata.namespace.as_deref(), Some("gleaner"));
+        let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.kind, "ScrapeJob");
+        assert_eq!(owner.controller, Some(true));
+        let labels = job.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[SCRAPEJOB_LABEL], "nightly");
+        assert_eq!(labels[RUN_ID_LABEL], run.run_id);
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "gleaner-operator");
+        let annotations = job.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations[TRIGGER_ANNOTATION], "run-now");
+        assert_eq!(annotations[RUN_NOW_TOKEN_ANNOTATION], "tok");
+
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(spec.active_deadline_seconds, Some(3600));
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let c = &pod.containers[0];
+        assert_eq!(c.image.as_deref(), Some("ghcr.io/gleaner/scraper:latest"));
+        assert_eq!(c.command.as_ref().unwrap(), &["scraper", "run"]);
+        assert_eq!(
+            c.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(sc.run_as_user, Some(65532));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(),
+            &["ALL"]
+        );
+        assert_eq!(sc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+        assert!(c.resources.as_ref().unwrap().limits.is_some());
+
+        let env: BTreeMap<_, _> = c
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| (e.name.as_str(), e))
+            .collect();
+        assert_eq!(env["SCRAPEJOB_NAME"].value.as_deref(), Some("nightly"));
+        assert_eq!(env["SCRAPEJOB_NAMESPACE"].value.as_deref(), Some("gleaner"));
+        assert_eq!(
+            env["SCRAPE_RUN_ID"].value.as_deref(),
+            Some(run.run_id.as_str())
+        );
+        assert_eq!(env["TRACEPARENT"].value.as_deref(), Some(tp));
+        assert_eq!(env["RUST_LOG"].value.as_deref(), Some("info"));
+        let spec_json: Value =
+            serde_json::from_str(env["SCRAPEJOB_SPEC"].value.as_deref().unwrap()).unwrap();
+        assert_eq!(spec_json["targets"]["idnos"][0], "1003600012345");
+        assert_eq!(spec_json["requestsPerSecond"], 2.0);
+        assert_eq!(spec_json["respectRobotsTxt"], true);
+        let secret = env["DATABASE_URL"]
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(secret.name, "gleaner-scraper-db");
+        assert_eq!(secret.key, "url");
+    }
+
+    #[test]
+    fn desired_job_needs_a_stored_scrapejob() {
+        let mut sj = scrapejob("x");
+        sj.metadata.uid = None;
+        let run = RunRequest::new("x", "u", Trigger::Initial);
+        assert!(desired_job(&sj, &run, &RunSettings::default(), "tp").is_err());
+    }
+
+    fn job_with(conditions: Vec<(&str, &str, &str)>) -> Job {
+        Job {
+            metadata: ObjectMeta {
+                name: Some("j".into()),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+            status: Some(JobStatus {
+                conditions: Some(
+                    conditions
+                        .into_iter()
+                        .map(|(t, s, r)| JobCondition {
+                            type_: t.into(),
+                            status: s.into(),
+                            reason: Some(r.into()),
+                            last_transition_time: Some(Time(
+                                "2026-11-22T03:10:00Z".parse().unwrap(),
+                            )),
+                            ..JobCondition::default()
+                        })
+                        .collect(),
+                ),
+                ..JobStatus::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn observes_job_state() {
+        assert_eq!(
+            ObservedRun::from_job(&job_with(vec![])).state,
+            RunState::Active
+        );
+        let done = ObservedRun::from_job(&job_with(vec![
+            ("SuccessCriteriaMet", "True", "x"),
+            ("Complete", "True", "x"),
+        ]));
+        assert_eq!(done.state, RunState::Succeeded);
+        assert!(done.finished.is_some());
+        let failed = ObservedRun::from_job(&job_with(vec![("Failed", "True", "DeadlineExceeded")]));
+        assert_eq!(failed.state, RunState::Failed);
+        assert_eq!(
+            failed.failure.as_deref(),
+            Some("the run exceeded timeoutSeconds")
+        );
+        let mut deleting = job_with(vec![]);
+        deleting.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+        assert!(!ObservedRun::from_job(&deleting).is_running());
+    }
+
+    #[test]
+    fn parses_summary_tolerantly() {
+        let full = r#"{"run_id":"r1","status":"succeeded","started_at":"2026-11-22T03:00:00Z","finished_at":"2026-11-22T03:05:00Z","pages_fetched":120,"pages_unchanged":7,"pages_failed":2,"companies_created":40,"companies_updated":3}"#;
+        let s = RunSummary::parse(full).unwrap();
+        assert_eq!(s.result, Some(RunResult::Succeeded));
+        assert_eq!(s.pages_fetched, 120);
+        assert_eq!(s.companies_updated, 3);
+        assert_eq!(s.finished_at, Some("2026-11-22T03:05:00Z".parse().unwrap()));
+
+        let partial =
+            RunSummary::parse(r#"{"status":"failed","pages_fetched":"5","pages_failed":-1}"#)
+                .unwrap();
+        assert_eq!(partial.result, Some(RunResult::Failed));
+        assert_eq!(partial.pages_fetched, 5);
+        assert_eq!(partial.pages_failed, 0);
+        assert_eq!(partial.companies_created, 0);
+        assert_eq!(partial.started_at, None);
+
+        let logs = "starting\n{\"level\":\"info\"}\n{\"status\":\"failed\",\"pages_fetched\":3}\npanic: boom";
+        assert_eq!(RunSummary::parse(logs).unwrap().pages_fetched, 3);
+        assert_eq!(RunSummary::parse("Error: database gone"), None);
+        assert_eq!(RunSummary::parse(""), None);
+    }
+}
