@@ -1,0 +1,93 @@
+//! `identity`: serve the identity API, run migrations, or create a signing key.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gleaner_common::telemetry;
+use gleaner_identity::config::Settings;
+use gleaner_identity::keys::generate_dev_key_pem;
+use gleaner_identity::startup::{Application, MIGRATOR, SERVICE};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Parser)]
+#[command(name = "identity", version, about = "Gleaner identity service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<Settings>),
+    /// Apply database migrations and exit.
+    Migrate {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: SecretString,
+    },
+    /// Write a new Ed25519 signing key (PKCS#8 PEM), marked as a development key.
+    Keygen {
+        /// Where to write the key (mode 0600); an existing file is kept.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gleaner_common::install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(settings) => {
+            let _guard = telemetry::init(SERVICE, settings.log_format)?;
+            let app = match Application::build(*settings).await {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot start");
+                    return Err(e);
+                }
+            };
+            tracing::info!(port = app.port(), "identity listening");
+            app.run_until_stopped(gleaner_common::server::shutdown_signal())
+                .await?;
+            tracing::info!("identity stopped");
+        }
+        Command::Migrate { database_url } => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(database_url.expose_secret())
+                .await
+                .context("DATABASE_URL: cannot connect")?;
+            MIGRATOR.run(&pool).await.context("migrating")?;
+            println!("identity database migrated");
+        }
+        Command::Keygen { out } => {
+            if out.exists() {
+                println!("{} exists; keeping it", out.display());
+                return Ok(());
+            }
+            if let Some(dir) = out.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let pem = generate_dev_key_pem()?;
+            write_private(&out, pem.as_bytes())?;
+            println!("wrote a new signing key to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! bcrypt password hashing off the async workers, with bounded concurrency.
+//!
+//! bcrypt reads at most 72 bytes, so every password is first reduced to
+//! `base64(SHA-256(password))` (44 bytes, no NUL): two passwords that differ
+//! anywhere, even after byte 72, hash differently.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password: verified against for unknown users so
+    /// that "no such user" costs the same time as "wrong password".
+    dummy_hash: Arc<str>,
+}
+
+fn prehash(password: &str) -> String {
+    STANDARD.encode(Sha256::digest(password.as_bytes()))
+}
+
+impl PasswordHasher {
+    /// A hasher with bcrypt `cost`, running at most `concurrency` hashes at once.
+    pub fn new(cost: u32, concurrency: usize) -> anyhow::Result<Self> {
+        let random: [u8; 16] = rand::random();
+        let dummy = bcrypt::hash(prehash(&STANDARD.encode(random)), cost)?;
+        Ok(Self {
+            cost,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: dummy.into(),
+        })
+    }
+
+    /// The bcrypt cost in use.
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
+        let span = tracing::Span::current();
+        let out = tokio::task::spawn_blocking(move || span.in_scope(f))
+            .instrument(tracing::debug_span!("bcrypt"))
+            .await?;
+        Ok(out)
+    }
+
+    /// Hash a password for storage.
+    pub async fn hash(&self, password: &SecretString) -> anyhow::Result<String> {
+        let pre = prehash(password.expose_secret());
+        let cost = self.cost;
+        Ok(self.blocking(move || bcrypt::hash(pre, cost)).await??)
+    }
+
+    /// Verify a password against a stored hash, or against the dummy hash
+    /// when there is no user (always false then, in the same time).
+    pub async fn verify(&self, password: &SecretString, hash: Option<&str>) -> anyhow::Result<bool> {
+        let pre = prehash(password.expose_secret());
+        let known = hash.is_some();
+        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = self
+            .blocking(move || bcrypt::verify(pre, &hash).unwrap_or(false))
+            .await?;
+        Ok(ok && known)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> SecretString {
+        SecretString::from(v.to_string())
+    }
+
+    #[tokio::test]
+    async fn long_passwords_differing_after_byte_72_do_not_match() {
+        let h = PasswordHasher::new(4, 2).unwrap();
+        let base = "x".repeat(72);
+        let hash = h.hash(&s(&format!("{base}A"))).await.unwrap();
+        assert!(h.verify(&s(&format!("{base}A")), Some(&hash)).await.unwrap());
+        assert!(!h.verify(&s(&format!("{base}B")), Some(&hash)).await.unwrap());
+        assert!(!h.verify(&s(&base), Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_verifies() {
+        let h = PasswordHasher::new(4, 1).unwrap();
+        assert!(!h.verify(&s("whatever1"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn garbage_hash_is_false_not_error() {
+        let h = PasswordHasher::new(4, 1).unwrap();
+        assert!(!h.verify(&s("whatever1"), Some("not-a-hash")).await.unwrap());
+    }
+}
