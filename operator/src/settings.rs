@@ -1,0 +1,170 @@
+//! Operator settings, from flags or (as in a pod) environment variables.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::run::{RunSettings, resources};
+
+/// Command line of the `operator` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "operator",
+    version,
+    about = "Runs ScrapeJob resources as Kubernetes Jobs"
+)]
+pub struct Cli {
+    /// What to do (default: run the controller).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings of the controller.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller (the default).
+    Run,
+    /// Print the ScrapeJob CustomResourceDefinition as YAML.
+    Crdgen,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// JSON lines (for log collectors).
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Settings of the controller.
+#[derive(Debug, Clone, Parser)]
+pub struct Settings {
+    /// Address of the /health, /ready and /metrics server.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8084")]
+    pub listen_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Scraper container image for runs.
+    #[arg(
+        long,
+        env = "SCRAPER_IMAGE",
+        default_value = "ghcr.io/gleaner/scraper:latest"
+    )]
+    pub scraper_image: String,
+    /// Image pull policy of runs (Always, IfNotPresent, Never; empty: Kubernetes' default).
+    #[arg(long, env = "SCRAPER_IMAGE_PULL_POLICY")]
+    pub scraper_image_pull_policy: Option<String>,
+    /// Secret (key `url`) with the scraper's DATABASE_URL, in each ScrapeJob's namespace.
+    #[arg(
+        long,
+        env = "SCRAPER_DATABASE_SECRET",
+        default_value = "gleaner-scraper-db"
+    )]
+    pub scraper_database_secret: String,
+    /// RUST_LOG of runs.
+    #[arg(long, env = "SCRAPER_RUST_LOG", default_value = "info")]
+    pub scraper_rust_log: String,
+    /// ServiceAccount of runs (default: the namespace's default, no token mounted).
+    #[arg(long, env = "SCRAPER_SERVICE_ACCOUNT")]
+    pub scraper_service_account: Option<String>,
+    /// CPU request of a run.
+    #[arg(long, env = "SCRAPER_CPU_REQUEST", default_value = "100m")]
+    pub scraper_cpu_request: String,
+    /// Memory request of a run.
+    #[arg(long, env = "SCRAPER_MEMORY_REQUEST", default_value = "128Mi")]
+    pub scraper_memory_request: String,
+    /// CPU limit of a run.
+    #[arg(long, env = "SCRAPER_CPU_LIMIT", default_value = "1")]
+    pub scraper_cpu_limit: String,
+    /// Memory limit of a run.
+    #[arg(long, env = "SCRAPER_MEMORY_LIMIT", default_value = "512Mi")]
+    pub scraper_memory_limit: String,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Elect a leader through a Lease, so several replicas are safe.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "gleaner-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// This replica's identity in the Lease and in events (default: host name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// ScrapeJobs reconciled at once.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 8)]
+    pub reconcile_concurrency: u16,
+}
+
+impl Settings {
+    /// Settings with every default (tests).
+    pub fn defaults() -> Self {
+        Settings::parse_from(["operator"])
+    }
+
+    /// The part of the settings that shapes run Jobs.
+    pub fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            image: self.scraper_image.clone(),
+            database_secret: self.scraper_database_secret.clone(),
+            rust_log: self.scraper_rust_log.clone(),
+            service_account: self
+                .scraper_service_account
+                .clone()
+                .filter(|s| !s.is_empty()),
+            image_pull_policy: self
+                .scraper_image_pull_policy
+                .clone()
+                .filter(|s| !s.is_empty()),
+            resources: resources(
+                &self.scraper_cpu_request,
+                &self.scraper_memory_request,
+                &self.scraper_cpu_limit,
+                &self.scraper_memory_limit,
+            ),
+        }
+    }
+
+    /// This replica's identity.
+    pub fn identity(&self) -> String {
+        self.pod_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| format!("gleaner-operator-{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::defaults();
+        assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8084");
+        assert_eq!(s.scraper_image, "ghcr.io/gleaner/scraper:latest");
+        assert_eq!(s.scraper_database_secret, "gleaner-scraper-db");
+        assert!(s.leader_election);
+        assert_eq!(s.log_format, LogFormat::Json);
+        let r = s.run_settings();
+        assert_eq!(r.image, "ghcr.io/gleaner/scraper:latest");
+    }
+
+    #[test]
+    fn crdgen_is_a_subcommand() {
+        let cli = Cli::parse_from(["operator", "crdgen"]);
+        assert!(matches!(cli.command, Some(Command::Crdgen)));
+        let cli = Cli::parse_from(["operator", "--leader-election", "false"]);
+        assert!(cli.command.is_none());
+        assert!(!cli.settings.leader_election);
+    }
+}
