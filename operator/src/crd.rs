@@ -28,6 +28,8 @@ pub const RUN_NOW_TOKEN_ANNOTATION: &str = "gleaner.dev/run-now-token";
 pub const MAX_NAME_LEN: usize = 63;
 
 /// A recurring or one-off scrape of the company registry, run as Kubernetes Jobs.
+// Several printer columns share a type, which the lint mistakes for repeated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
 #[kube(
     group = "gleaner.dev",

@@ -233,12 +233,12 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
                 }
             }
 
-            if let Some(schedule) = schedule.as_ref().filter(|_| !spec.suspend) {
-                if let Some(next) = schedule.next_after(now) {
-                    status.next_run_at = Some(time(next));
-                    let wait = next.duration_since(now).unsigned_abs();
-                    requeue_after = requeue_after.min(wait + Duration::from_secs(1));
-                }
+            if let Some(schedule) = schedule.as_ref().filter(|_| !spec.suspend)
+                && let Some(next) = schedule.next_after(now)
+            {
+                status.next_run_at = Some(time(next));
+                let wait = next.duration_since(now).unsigned_abs();
+                requeue_after = requeue_after.min(wait + Duration::from_secs(1));
             }
 
             let message = if spec.suspend {
@@ -476,10 +476,10 @@ fn condition(kind: &str, status: bool, reason: &str, message: String) -> Conditi
 
 /// Keeps the old lastTransitionTime when the condition's status did not change.
 pub fn keep_transition_time(old: &[Condition], mut new: Condition) -> Condition {
-    if let Some(prev) = find(old, &new.type_) {
-        if prev.status == new.status {
-            new.last_transition_time = prev.last_transition_time.clone();
-        }
+    if let Some(prev) = find(old, &new.type_)
+        && prev.status == new.status
+    {
+        new.last_transition_time = prev.last_transition_time.clone();
     }
     new
 }
