@@ -1,0 +1,11 @@
+//! Identity integration tests: the real application on port 0, a fresh
+//! PostgreSQL database and a private Redis per test.
+
+mod helpers;
+
+mod accounts;
+mod admin;
+mod auth;
+mod ops;
+mod outbox;
+mod tokens;

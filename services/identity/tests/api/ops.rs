@@ -1,0 +1,92 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_ready_metrics_openapi() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let spec: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(spec["paths"]["/api/v1/auth/login"]["post"].is_object());
+    assert!(spec["paths"]["/api/v1/users/{id}"]["patch"].is_object());
+
+    // A request with an id in the path is labelled with the route template.
+    let admin = app.admin().await;
+    let id = admin.user_id.clone();
+    app.get_auth(&format!("/api/v1/users/{id}"), &admin.access).await;
+    let _ = app.http.get(app.url("/no/such/path")).send().await.unwrap();
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"http_requests_total{method="GET",route="/api/v1/users/{id}",service="identity",status="200"} 1"#), "{metrics}");
+    assert!(!metrics.contains(&id), "raw paths never become labels");
+    assert!(metrics.contains(r#"route="unmatched""#));
+    assert!(metrics.contains("http_request_duration_seconds_bucket"));
+    assert!(metrics.contains(r#"identity_logins_total{result="success"} 1"#));
+    assert!(metrics.contains(r#"identity_tokens_issued_total{kind="access"} 1"#));
+}
+
+#[tokio::test]
+async fn ready_names_redis_when_it_is_down() {
+    let mut app = spawn_app().await;
+    app.redis.stop();
+    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("unavailable"));
+    // /health does not check dependencies.
+    let r = app.http.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // A login needs Redis: 503, no internals leaked.
+    let body = assert_problem(app.login("admin", ADMIN_PASSWORD).await, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(!body["detail"].as_str().unwrap().to_lowercase().contains("connection"));
+    app.redis.restart().await.unwrap();
+    gleaner_testkit::eventually(std::time::Duration::from_secs(15), || async {
+        let r = app.http.get(app.url("/ready")).send().await.ok()?;
+        (r.status() == StatusCode::OK).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.login("admin", ADMIN_PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_sane_and_replaced_otherwise() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/health")).header("x-request-id", "abc-123.X_y").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123.X_y");
+    let r = app.http.get(app.url("/health")).header("x-request-id", "bad id!").send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(id, "bad id!");
+    assert_eq!(id.len(), 32);
+    let r = app.http.get(app.url("/health")).header("x-request-id", "a".repeat(129)).send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 32);
+    // Errors carry the id in the body too.
+    let r = app.http.get(app.url("/nope")).header("x-request-id", "req-42").send().await.unwrap();
+    let body = assert_problem(r, StatusCode::NOT_FOUND).await;
+    assert_eq!(body["request_id"], "req-42");
+    assert_eq!(body["instance"], "/nope");
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_problem_405() {
+    let app = spawn_app().await;
+    let r = app.http.delete(app.url("/api/v1/auth/login")).send().await.unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test]
+async fn production_mode_refuses_the_development_key() {
+    let result = app()
+        .without_admin()
+        .settings(|s| s.environment = gleaner_identity::config::Environment::Production)
+        .try_spawn()
+        .await;
+    let err = result.err().expect("must refuse");
+    assert!(format!("{err:#}").contains("JWT_SIGNING_KEY_FILE"), "{err:#}");
+}
