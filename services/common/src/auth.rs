@@ -327,10 +327,15 @@ impl TokenVerifier {
                             c.fetched = Some(Instant::now());
                         }
                         Err(e) if c.keys.is_empty() => return Err(TokenError::Unavailable(e)),
-                        Err(e) => tracing::warn!(error = %e, "JWKS refresh failed, using cached keys"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "JWKS refresh failed, using cached keys")
+                        }
                     }
                 }
-                c.keys.get(kid).ok_or(TokenError::UnknownKey).and_then(decode)
+                c.keys
+                    .get(kid)
+                    .ok_or(TokenError::UnknownKey)
+                    .and_then(decode)
             }
         }
     }

@@ -211,7 +211,9 @@ impl IntoResponse for ApiError {
         let problem = Problem {
             kind: format!(
                 "https://gleaner.dev/problems/{}",
-                title_for(self.status).to_ascii_lowercase().replace(' ', "-")
+                title_for(self.status)
+                    .to_ascii_lowercase()
+                    .replace(' ', "-")
             ),
             title: title_for(self.status).to_string(),
             status: self.status.as_u16(),

@@ -45,10 +45,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 /// Map a body-reading failure: over the limit is 413, the rest 400.
 pub fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body is too large",
-        )
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body is too large")
     } else {
         ApiError::bad_request("the request body could not be read")
     }

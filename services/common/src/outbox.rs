@@ -20,6 +20,8 @@ pub const DEFAULT_STREAM: &str = "gleaner.events";
 
 /// Seconds a published-row marker is kept (dedupe window).
 const MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Rows published per transaction.
+const BATCH: usize = 100;
 /// Approximate cap on the stream length.
 const STREAM_MAXLEN: u64 = 100_000;
 
@@ -160,8 +162,9 @@ impl OutboxRelay {
     pub async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            let wait = match self.relay_once(100).await {
-                Ok(n) if n == 100 => Duration::ZERO,
+            let wait = match self.relay_once(BATCH as i64).await {
+                // A full batch: more may be waiting.
+                Ok(BATCH) => Duration::ZERO,
                 Ok(_) => {
                     backoff = Duration::from_millis(200);
                     Duration::from_secs(2)

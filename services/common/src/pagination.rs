@@ -88,11 +88,35 @@ mod tests {
 
     #[test]
     fn defaults_and_bounds() {
-        let p = PageParams { page: None, per_page: None }.validate().unwrap();
+        let p = PageParams {
+            page: None,
+            per_page: None,
+        }
+        .validate()
+        .unwrap();
         assert_eq!((p.page, p.per_page, p.offset()), (1, 20, 0));
-        let p = PageParams { page: Some(3), per_page: Some(100) }.validate().unwrap();
+        let p = PageParams {
+            page: Some(3),
+            per_page: Some(100),
+        }
+        .validate()
+        .unwrap();
         assert_eq!(p.offset(), 200);
-        assert!(PageParams { page: Some(0), per_page: None }.validate().is_err());
-        assert!(PageParams { page: None, per_page: Some(101) }.validate().is_err());
+        assert!(
+            PageParams {
+                page: Some(0),
+                per_page: None
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            PageParams {
+                page: None,
+                per_page: Some(101)
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

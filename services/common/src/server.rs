@@ -135,7 +135,11 @@ async fn metrics(State(ops): State<Ops>) -> Response {
     let mut buf = Vec::new();
     let encoder = TextEncoder::new();
     match encoder.encode(&ops.registry.gather(), &mut buf) {
-        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_string())], buf).into_response(),
+        Ok(()) => (
+            [(header::CONTENT_TYPE, encoder.format_type().to_string())],
+            buf,
+        )
+            .into_response(),
         Err(e) => crate::error::ApiError::internal(e).into_response(),
     }
 }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 /// Parse a human duration (`15m`, `30d`, `90s`) for a clap `value_parser`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
     if d.is_zero() {
         return Err("duration must be positive".into());
     }
@@ -35,7 +36,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
     }

@@ -57,7 +57,11 @@ pub struct Settings {
     #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
     /// First admin's email, created on start when no admin exists.
-    #[arg(long, env = "GLEANER_ADMIN_EMAIL", default_value = "admin@gleaner.local")]
+    #[arg(
+        long,
+        env = "GLEANER_ADMIN_EMAIL",
+        default_value = "admin@gleaner.local"
+    )]
     pub admin_email: String,
     /// First admin's password; without it no admin is created.
     #[arg(long, env = "GLEANER_ADMIN_PASSWORD", hide_env_values = true)]

@@ -91,7 +91,10 @@ impl FullName {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim();
         if s.chars().count() > 200 {
-            return Err(FieldError::new("full_name", "must be at most 200 characters"));
+            return Err(FieldError::new(
+                "full_name",
+                "must be at most 200 characters",
+            ));
         }
         if s.chars().any(char::is_control) {
             return Err(FieldError::new(
@@ -158,7 +161,17 @@ mod tests {
         for ok in ["a@b.co", "First.Last+tag@Example.ORG", " spaced@x.md "] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "plain", "@x.md", "a@", "a@b", "a b@c.md", "a@-b.md", "a..b@c.md", "a@b..md"] {
+        for bad in [
+            "",
+            "plain",
+            "@x.md",
+            "a@",
+            "a@b",
+            "a b@c.md",
+            "a@-b.md",
+            "a..b@c.md",
+            "a@b..md",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         assert!(Email::parse(&format!("{}@x.md", "a".repeat(65))).is_err());
@@ -188,7 +201,10 @@ mod tests {
 
     #[test]
     fn full_names() {
-        assert_eq!(FullName::parse("  Ion Popescu ").unwrap().as_str(), "Ion Popescu");
+        assert_eq!(
+            FullName::parse("  Ion Popescu ").unwrap().as_str(),
+            "Ion Popescu"
+        );
         assert!(FullName::parse("a\u{0}b").is_err());
         assert!(FullName::parse(&"x".repeat(201)).is_err());
     }

@@ -81,7 +81,13 @@ impl KeyRing {
     /// Load the signing key (PKCS#8 PEM) and previous keys (private or public PEM).
     pub fn load(signing: &Path, previous: &[std::path::PathBuf]) -> anyhow::Result<Self> {
         let text = read_key_file(signing, "JWT_SIGNING_KEY_FILE")?;
-        Self::from_pems(&text, &previous.iter().map(|p| read_key_file(p, "JWT_PREVIOUS_KEY_FILES")).collect::<anyhow::Result<Vec<_>>>()?)
+        Self::from_pems(
+            &text,
+            &previous
+                .iter()
+                .map(|p| read_key_file(p, "JWT_PREVIOUS_KEY_FILES"))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        )
     }
 
     /// Build from PEM texts.

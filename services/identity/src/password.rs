@@ -65,10 +65,16 @@ impl PasswordHasher {
 
     /// Verify a password against a stored hash, or against the dummy hash
     /// when there is no user (always false then, in the same time).
-    pub async fn verify(&self, password: &SecretString, hash: Option<&str>) -> anyhow::Result<bool> {
+    pub async fn verify(
+        &self,
+        password: &SecretString,
+        hash: Option<&str>,
+    ) -> anyhow::Result<bool> {
         let pre = prehash(password.expose_secret());
         let known = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let hash = hash
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.dummy_hash.to_string());
         let ok = self
             .blocking(move || bcrypt::verify(pre, &hash).unwrap_or(false))
             .await?;
@@ -89,8 +95,16 @@ mod tests {
         let h = PasswordHasher::new(4, 2).unwrap();
         let base = "x".repeat(72);
         let hash = h.hash(&s(&format!("{base}A"))).await.unwrap();
-        assert!(h.verify(&s(&format!("{base}A")), Some(&hash)).await.unwrap());
-        assert!(!h.verify(&s(&format!("{base}B")), Some(&hash)).await.unwrap());
+        assert!(
+            h.verify(&s(&format!("{base}A")), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&s(&format!("{base}B")), Some(&hash))
+                .await
+                .unwrap()
+        );
         assert!(!h.verify(&s(&base), Some(&hash)).await.unwrap());
     }
 

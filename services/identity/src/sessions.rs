@@ -18,7 +18,11 @@ pub const PREFIX: &str = "gleaner:";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
     /// Valid: here is the user, and the new refresh token.
-    Rotated { user_id: Uuid, sid: String, refresh_token: String },
+    Rotated {
+        user_id: Uuid,
+        sid: String,
+        refresh_token: String,
+    },
     /// An already-used token: the session has been revoked.
     Reused { user_id: Uuid, sid: String },
     /// Unknown, expired or revoked session, or a malformed token.
@@ -151,7 +155,10 @@ impl Sessions {
     /// End every session of `user` except `keep`; returns the ended ids.
     pub async fn delete_all(&self, user: Uuid, keep: Option<&str>) -> Result<Vec<String>, Error> {
         let sids: Vec<String> = self.redis.smembers(user_sessions_key(user)).await?;
-        let ended: Vec<String> = sids.into_iter().filter(|s| Some(s.as_str()) != keep).collect();
+        let ended: Vec<String> = sids
+            .into_iter()
+            .filter(|s| Some(s.as_str()) != keep)
+            .collect();
         for sid in &ended {
             self.delete(user, sid).await?;
         }

@@ -177,7 +177,16 @@ pub async fn ensure_admin(state: &AppState, seed: &AdminSeed) -> anyhow::Result<
         return Ok(false);
     }
     let username = Username::parse("admin").map_err(|e| anyhow::anyhow!(e.message))?;
-    match crate::routes::auth::create_user(state, &seed.email, &username, None, Role::Admin, &seed.password).await {
+    match crate::routes::auth::create_user(
+        state,
+        &seed.email,
+        &username,
+        None,
+        Role::Admin,
+        &seed.password,
+    )
+    .await
+    {
         Ok(user) => {
             tracing::info!(user_id = %user.id, email = %user.email, "first admin created");
             Ok(true)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use fred::clients::Pool;
-use gleaner_common::auth::{ACCESS_TOKEN_TYPE, AccessClaims, ALGORITHM, Revocations, Role, TokenVerifier};
+use gleaner_common::auth::{
+    ACCESS_TOKEN_TYPE, ALGORITHM, AccessClaims, Revocations, Role, TokenVerifier,
+};
 use gleaner_common::outbox::OutboxRelay;
 use jsonwebtoken::Header;
 use sqlx::PgPool;

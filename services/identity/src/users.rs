@@ -66,8 +66,7 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, email, username, full_name, role, disabled, password_hash, created_at";
+const COLUMNS: &str = "id, email, username, full_name, role, disabled, password_hash, created_at";
 
 /// Turn unique violations into 409s naming the field; the rest passes through.
 fn map_conflict(e: sqlx::Error) -> ApiError {
@@ -155,10 +154,14 @@ pub async fn list(
     role: Option<Role>,
     page: PageRequest,
 ) -> Result<(Vec<UserRow>, i64), ApiError> {
-    let pattern = q
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let pattern = q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
     let filter = "($1::text IS NULL OR username ILIKE $1 OR email ILIKE $1 OR full_name ILIKE $1) \
                   AND ($2::text IS NULL OR role = $2)";
     let sql = format!(

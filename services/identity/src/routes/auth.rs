@@ -10,7 +10,9 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use bytes::Bytes;
 use gleaner_common::auth::{AuthUser, Role};
-use gleaner_common::extract::{body_rejection, has_form_content_type, has_json_content_type, parse_json};
+use gleaner_common::extract::{
+    body_rejection, has_form_content_type, has_json_content_type, parse_json,
+};
 use gleaner_common::outbox;
 use gleaner_common::{ApiError, ApiResult, Json};
 use secrecy::SecretString;
@@ -109,13 +111,28 @@ pub async fn register(
         full_name.as_ref().err().cloned(),
         password.as_ref().err().cloned(),
     ])?;
-    let (Ok(email), Ok(username), Ok(full_name), Ok(password)) = (email, username, full_name, password)
+    let (Ok(email), Ok(username), Ok(full_name), Ok(password)) =
+        (email, username, full_name, password)
     else {
-        return Err(ApiError::internal(anyhow::anyhow!("validation fell through")));
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validation fell through"
+        )));
     };
-    let user = create_user(&state, &email, &username, full_name.as_ref(), Role::User, &password).await?;
+    let user = create_user(
+        &state,
+        &email,
+        &username,
+        full_name.as_ref(),
+        Role::User,
+        &password,
+    )
+    .await?;
     let location = format!("/api/v1/users/{}", user.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(user)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(user),
+    ))
 }
 
 /// JSON login request.
@@ -203,7 +220,12 @@ fn parse_login(headers: &HeaderMap, body: &[u8]) -> ApiResult<LoginRequest> {
     ))
 }
 
-async fn issue_pair(state: &AppState, user: &users::UserRow, sid: &str, refresh_token: String) -> ApiResult<TokenPair> {
+async fn issue_pair(
+    state: &AppState,
+    user: &users::UserRow,
+    sid: &str,
+    refresh_token: String,
+) -> ApiResult<TokenPair> {
     let access = state
         .issuer
         .issue(user.id, user.role(), sid)
@@ -250,7 +272,10 @@ pub async fn login(
     let user = users::find_by_login(&state.db, &account).await?;
     let ok = state
         .hasher
-        .verify(&req.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .verify(
+            &req.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await
         .map_err(ApiError::internal)?;
     let user = match user {
@@ -311,7 +336,9 @@ pub async fn refresh(
         } => {
             let user = users::find(&state.db, user_id).await?;
             match user {
-                Some(user) if !user.disabled => Ok(Json(issue_pair(&state, &user, &sid, refresh_token).await?)),
+                Some(user) if !user.disabled => {
+                    Ok(Json(issue_pair(&state, &user, &sid, refresh_token).await?))
+                }
                 _ => {
                     state.sessions.delete(user_id, &sid).await?;
                     Err(ApiError::unauthorized("invalid or expired refresh token"))

@@ -76,9 +76,14 @@ pub async fn update_me(
 ) -> ApiResult<Json<User>> {
     let email = req.email.as_deref().map(Email::parse).transpose();
     let full_name = req.full_name.as_deref().map(FullName::parse).transpose();
-    collect_errors([email.as_ref().err().cloned(), full_name.as_ref().err().cloned()])?;
+    collect_errors([
+        email.as_ref().err().cloned(),
+        full_name.as_ref().err().cloned(),
+    ])?;
     let (Ok(email), Ok(full_name)) = (email, full_name) else {
-        return Err(ApiError::internal(anyhow::anyhow!("validation fell through")));
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "validation fell through"
+        )));
     };
     let row = users::update_profile(&state.db, auth.id(), email.as_ref(), full_name.as_ref())
         .await?
@@ -107,7 +112,8 @@ pub async fn change_password(
     auth: AuthUser,
     Json(req): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    let new = NewPassword::parse(&req.new_password, "new_password").map_err(|e| ApiError::validation(vec![e]))?;
+    let new = NewPassword::parse(&req.new_password, "new_password")
+        .map_err(|e| ApiError::validation(vec![e]))?;
     let user = load(&state, auth.id()).await?;
     let ok = state
         .hasher
@@ -115,7 +121,10 @@ pub async fn change_password(
         .await
         .map_err(ApiError::internal)?;
     if !ok {
-        return Err(ApiError::invalid_field("current_password", "is not correct"));
+        return Err(ApiError::invalid_field(
+            "current_password",
+            "is not correct",
+        ));
     }
     let hash = state
         .hasher

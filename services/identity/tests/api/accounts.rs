@@ -15,7 +15,10 @@ async fn register_returns_the_user() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     let user: Value = r.json().await.unwrap();
-    assert_eq!(location, format!("/api/v1/users/{}", user["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/api/v1/users/{}", user["id"].as_str().unwrap())
+    );
     assert_eq!(user["email"], "Ion.Popescu@Example.md");
     assert_eq!(user["username"], "ion.popescu");
     assert_eq!(user["full_name"], "Ion Popescu");
@@ -32,11 +35,17 @@ async fn duplicates_are_409_case_insensitively() {
     let app = spawn_app().await;
     assert_eq!(app.register("maria").await.status(), StatusCode::CREATED);
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "MARIA@example.md", "username": "other", "password": PASSWORD}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "MARIA@example.md", "username": "other", "password": PASSWORD}),
+        )
         .await;
     assert_problem(r, StatusCode::CONFLICT).await;
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "x@example.md", "username": "MaRiA", "password": PASSWORD}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "x@example.md", "username": "MaRiA", "password": PASSWORD}),
+        )
         .await;
     let body = assert_problem(r, StatusCode::CONFLICT).await;
     assert!(body["detail"].as_str().unwrap().contains("username"));
@@ -46,32 +55,41 @@ async fn duplicates_are_409_case_insensitively() {
 async fn invalid_fields_are_422_listing_each() {
     let app = spawn_app().await;
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "not-an-email", "username": "a b", "password": "short"}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "not-an-email", "username": "a b", "password": "short"}),
+        )
         .await;
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     let mut fields = field_names(&body);
     fields.sort();
     assert_eq!(fields, ["email", "password", "username"]);
 
-    for (password, why) in [
-        ("password123", "common"),
-        ("1234567", "7 chars"),
-    ] {
+    for (password, why) in [("password123", "common"), ("1234567", "7 chars")] {
         let r = app
-            .post_json("/api/v1/auth/register", &json!({"email": "a@b.md", "username": "abc", "password": password}))
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": "a@b.md", "username": "abc", "password": password}),
+            )
             .await;
         let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(field_names(&body), ["password"], "{why}");
     }
     let long = "é".repeat(1025);
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "a@b.md", "username": "abc", "password": long}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "a@b.md", "username": "abc", "password": long}),
+        )
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // 1024 characters (2048 bytes) is allowed.
     let ok = "é".repeat(1024);
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "a@b.md", "username": "abc", "password": ok}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "a@b.md", "username": "abc", "password": ok}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
 }
@@ -81,23 +99,52 @@ async fn bad_bodies_get_the_right_problem() {
     let app = spawn_app().await;
     // Unknown field.
     let r = app
-        .post_json("/api/v1/auth/register", &json!({"email": "a@b.md", "username": "abc", "password": PASSWORD, "role": "admin"}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "a@b.md", "username": "abc", "password": PASSWORD, "role": "admin"}),
+        )
         .await;
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(field_names(&body), ["role"]);
     // Malformed JSON.
-    let r = app.http.post(app.url("/api/v1/auth/register")).header("content-type", "application/json").body("{\"email\":").send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::BAD_REQUEST).await;
     // Wrong content type.
-    let r = app.http.post(app.url("/api/v1/auth/register")).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     // Too large.
     let big = format!("{{\"email\":\"{}\"}}", "a".repeat(1024 * 1024 + 10));
-    let r = app.http.post(app.url("/api/v1/auth/register")).header("content-type", "application/json").body(big).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
     // Nothing was stored by any of these.
     let admin = app.admin().await;
-    let page: Value = app.get_auth("/api/v1/users", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 1);
 }
 
@@ -105,25 +152,53 @@ async fn bad_bodies_get_the_right_problem() {
 async fn me_and_profile_update() {
     let app = spawn_app().await;
     let s = app.user("viorica").await;
-    let me: Value = app.get_auth("/api/v1/users/me", &s.access).await.json().await.unwrap();
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &s.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["username"], "viorica");
-    let r = app.http.patch(app.url("/api/v1/users/me")).bearer_auth(&s.access)
-        .json(&json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url("/api/v1/users/me"))
+        .bearer_auth(&s.access)
+        .json(&json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["full_name"], "Viorica Rusu");
     assert_eq!(me["email"], "v.rusu@example.md");
     // Taking someone else's email is a conflict.
     app.register("andrei").await;
-    let r = app.http.patch(app.url("/api/v1/users/me")).bearer_auth(&s.access)
-        .json(&json!({"email": "ANDREI@example.md"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url("/api/v1/users/me"))
+        .bearer_auth(&s.access)
+        .json(&json!({"email": "ANDREI@example.md"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::CONFLICT).await;
     // Role cannot be changed here.
-    let r = app.http.patch(app.url("/api/v1/users/me")).bearer_auth(&s.access)
-        .json(&json!({"role": "admin"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url("/api/v1/users/me"))
+        .bearer_auth(&s.access)
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // Without a token: 401 with WWW-Authenticate.
-    let r = app.http.get(app.url("/api/v1/users/me")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/api/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -132,20 +207,44 @@ async fn password_change_ends_other_sessions_only() {
     let app = spawn_app().await;
     let here = app.user("elena").await;
     let other = app.session("elena", PASSWORD).await;
-    let r = app.http.post(app.url("/api/v1/users/me/password")).bearer_auth(&here.access)
-        .json(&json!({"current_password": "wrong password!", "new_password": "a brand new secret"})).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/api/v1/users/me/password"))
+        .bearer_auth(&here.access)
+        .json(&json!({"current_password": "wrong password!", "new_password": "a brand new secret"}))
+        .send()
+        .await
+        .unwrap();
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(field_names(&body), ["current_password"]);
-    let r = app.http.post(app.url("/api/v1/users/me/password")).bearer_auth(&here.access)
-        .json(&json!({"current_password": PASSWORD, "new_password": "a brand new secret"})).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/api/v1/users/me/password"))
+        .bearer_auth(&here.access)
+        .json(&json!({"current_password": PASSWORD, "new_password": "a brand new secret"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The other session is dead: access and refresh.
-    assert_problem(app.get_auth("/api/v1/users/me", &other.access).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(
+        app.get_auth("/api/v1/users/me", &other.access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert_problem(app.refresh(&other.refresh).await, StatusCode::UNAUTHORIZED).await;
     // This one lives on.
-    assert_eq!(app.get_auth("/api/v1/users/me", &here.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &here.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
     assert_eq!(app.refresh(&here.refresh).await.status(), StatusCode::OK);
     // Old password no longer works, the new one does.
     assert_problem(app.login("elena", PASSWORD).await, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(app.login("elena", "a brand new secret").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("elena", "a brand new secret").await.status(),
+        StatusCode::OK
+    );
 }

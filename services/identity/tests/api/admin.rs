@@ -7,10 +7,20 @@ use crate::helpers::*;
 async fn first_admin_is_created_once() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    let me: Value = app.get_auth("/api/v1/users/me", &admin.access).await.json().await.unwrap();
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["role"], "admin");
     assert_eq!(me["email"], ADMIN_EMAIL);
-    let page: Value = app.get_auth("/api/v1/users?role=admin", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users?role=admin", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 1);
 }
 
@@ -19,17 +29,56 @@ async fn only_admins_administer() {
     let app = spawn_app().await;
     let user = app.user("plain").await;
     let admin = app.admin().await;
-    assert_problem(app.get_auth("/api/v1/users", &user.access).await, StatusCode::FORBIDDEN).await;
-    assert_problem(app.get_auth(&format!("/api/v1/users/{}", admin.user_id), &user.access).await, StatusCode::FORBIDDEN).await;
-    assert_eq!(app.get_auth(&format!("/api/v1/users/{}", user.user_id), &user.access).await.status(), StatusCode::OK);
-    let r = app.http.patch(app.url(&format!("/api/v1/users/{}", user.user_id))).bearer_auth(&user.access)
-        .json(&json!({"role": "admin"})).send().await.unwrap();
+    assert_problem(
+        app.get_auth("/api/v1/users", &user.access).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_problem(
+        app.get_auth(&format!("/api/v1/users/{}", admin.user_id), &user.access)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(
+        app.get_auth(&format!("/api/v1/users/{}", user.user_id), &user.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
+        .bearer_auth(&user.access)
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN).await;
-    let r = app.http.delete(app.url(&format!("/api/v1/users/{}", admin.user_id))).bearer_auth(&user.access).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url(&format!("/api/v1/users/{}", admin.user_id)))
+        .bearer_auth(&user.access)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN).await;
     // Unknown and malformed ids are 404.
-    assert_problem(app.get_auth(&format!("/api/v1/users/{}", uuid::Uuid::new_v4()), &admin.access).await, StatusCode::NOT_FOUND).await;
-    assert_problem(app.get_auth("/api/v1/users/not-a-uuid", &admin.access).await, StatusCode::NOT_FOUND).await;
+    assert_problem(
+        app.get_auth(
+            &format!("/api/v1/users/{}", uuid::Uuid::new_v4()),
+            &admin.access,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.get_auth("/api/v1/users/not-a-uuid", &admin.access)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -39,20 +88,51 @@ async fn listing_filters_and_pages() {
         app.register(name).await;
     }
     let admin = app.admin().await;
-    let page: Value = app.get_auth("/api/v1/users?per_page=2&page=2", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users?per_page=2&page=2", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 5);
     assert_eq!(page["page"], 2);
     assert_eq!(page["per_page"], 2);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    let page: Value = app.get_auth("/api/v1/users?q=ALP", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users?q=ALP", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 1);
     assert_eq!(page["items"][0]["username"], "alpha");
-    let page: Value = app.get_auth("/api/v1/users?role=user", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users?role=user", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 4);
-    let page: Value = app.get_auth("/api/v1/users?q=%25", &admin.access).await.json().await.unwrap();
+    let page: Value = app
+        .get_auth("/api/v1/users?q=%25", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["total"], 0, "LIKE wildcards are literal");
-    for bad in ["per_page=101", "page=0", "role=root", "per_page=x", "bogus=1"] {
-        assert_problem(app.get_auth(&format!("/api/v1/users?{bad}"), &admin.access).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    for bad in [
+        "per_page=101",
+        "page=0",
+        "role=root",
+        "per_page=x",
+        "bogus=1",
+    ] {
+        assert_problem(
+            app.get_auth(&format!("/api/v1/users?{bad}"), &admin.access)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
 }
 
@@ -61,22 +141,52 @@ async fn disabling_a_user_kills_live_tokens_at_once() {
     let app = spawn_app().await;
     let user = app.user("doomed").await;
     let admin = app.admin().await;
-    assert_eq!(app.get_auth("/api/v1/users/me", &user.access).await.status(), StatusCode::OK);
-    let r = app.http.patch(app.url(&format!("/api/v1/users/{}", user.user_id))).bearer_auth(&admin.access)
-        .json(&json!({"disabled": true})).send().await.unwrap();
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &user.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["disabled"], true);
-    assert_problem(app.get_auth("/api/v1/users/me", &user.access).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(
+        app.get_auth("/api/v1/users/me", &user.access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert_problem(app.refresh(&user.refresh).await, StatusCode::UNAUTHORIZED).await;
-    assert_problem(app.login("doomed", PASSWORD).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(
+        app.login("doomed", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     // Enabled again: can log in again.
-    let r = app.http.patch(app.url(&format!("/api/v1/users/{}", user.user_id))).bearer_auth(&admin.access)
-        .json(&json!({"disabled": false})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"disabled": false}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let again = app.session("doomed", PASSWORD).await;
-    assert_eq!(app.get_auth("/api/v1/users/me", &again.access).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &again.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -84,20 +194,52 @@ async fn role_changes_and_the_last_admin() {
     let app = spawn_app().await;
     let user = app.user("promoted").await;
     let admin = app.admin().await;
-    let r = app.http.patch(app.url(&format!("/api/v1/users/{}", user.user_id))).bearer_auth(&admin.access)
-        .json(&json!({"role": "operator"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"role": "operator"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["role"], "operator");
-    let r = app.http.patch(app.url(&format!("/api/v1/users/{}", user.user_id))).bearer_auth(&admin.access)
-        .json(&json!({"role": "superuser"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
+        .bearer_auth(&admin.access)
+        .json(&json!({"role": "superuser"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // The only admin cannot demote, disable or delete themself.
     let me = format!("/api/v1/users/{}", admin.user_id);
-    let r = app.http.patch(app.url(&me)).bearer_auth(&admin.access).json(&json!({"role": "user"})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url(&me))
+        .bearer_auth(&admin.access)
+        .json(&json!({"role": "user"}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::CONFLICT).await;
-    let r = app.http.patch(app.url(&me)).bearer_auth(&admin.access).json(&json!({"disabled": true})).send().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url(&me))
+        .bearer_auth(&admin.access)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::CONFLICT).await;
-    let r = app.http.delete(app.url(&me)).bearer_auth(&admin.access).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url(&me))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::CONFLICT).await;
 }
 
@@ -107,12 +249,32 @@ async fn deleting_a_user_revokes_everything() {
     let user = app.user("gone").await;
     let admin = app.admin().await;
     let path = format!("/api/v1/users/{}", user.user_id);
-    let r = app.http.delete(app.url(&path)).bearer_auth(&admin.access).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url(&path))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_problem(app.get_auth("/api/v1/users/me", &user.access).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(
+        app.get_auth("/api/v1/users/me", &user.access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert_problem(app.refresh(&user.refresh).await, StatusCode::UNAUTHORIZED).await;
-    assert_problem(app.get_auth(&path, &admin.access).await, StatusCode::NOT_FOUND).await;
-    let r = app.http.delete(app.url(&path)).bearer_auth(&admin.access).send().await.unwrap();
+    assert_problem(
+        app.get_auth(&path, &admin.access).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let r = app
+        .http
+        .delete(app.url(&path))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::NOT_FOUND).await;
     // The name is free again.
     assert_eq!(app.register("gone").await.status(), StatusCode::CREATED);

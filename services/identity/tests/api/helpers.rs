@@ -54,7 +54,8 @@ impl Builder {
         MIGRATOR.run(&pool).await?;
         pool.close().await;
         let redis = TestRedis::start().await?;
-        let key_dir = std::env::temp_dir().join(format!("gleaner-keys-{}", uuid::Uuid::new_v4().simple()));
+        let key_dir =
+            std::env::temp_dir().join(format!("gleaner-keys-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&key_dir)?;
         let key_file = key_dir.join("signing.pem");
         std::fs::write(&key_file, generate_dev_key_pem()?)?;
@@ -73,7 +74,9 @@ impl Builder {
             refresh_token_ttl: Duration::from_secs(30 * 86400),
             bcrypt_cost: 4,
             admin_email: ADMIN_EMAIL.into(),
-            admin_password: self.admin.then(|| SecretString::from(ADMIN_PASSWORD.to_string())),
+            admin_password: self
+                .admin
+                .then(|| SecretString::from(ADMIN_PASSWORD.to_string())),
             environment: Environment::Development,
             trust_forwarded_for: true,
             events_stream: stream.clone(),
@@ -87,7 +90,9 @@ impl Builder {
         tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
         let test = TestApp {
             base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             state,
             redis,
 
@@ -97,7 +102,10 @@ impl Builder {
         };
         if self.admin {
             gleaner_testkit::eventually(Duration::from_secs(10), || async {
-                gleaner_identity::users::admin_exists(&test.state.db).await.ok().filter(|e| *e)
+                gleaner_identity::users::admin_exists(&test.state.db)
+                    .await
+                    .ok()
+                    .filter(|e| *e)
             })
             .await?;
         }
@@ -141,11 +149,21 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.http.post(self.url(path)).json(body).send().await.expect("request")
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn register(&self, username: &str) -> Response {
@@ -157,8 +175,11 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post_json("/api/v1/auth/login", &json!({"username": username, "password": password}))
-            .await
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
     }
 
     /// Register (if needed) and log in.
@@ -174,7 +195,12 @@ impl TestApp {
         let body: Value = r.json().await.expect("json");
         let access = body["access_token"].as_str().expect("access").to_string();
         let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
-        let me: Value = self.get_auth("/api/v1/users/me", &access).await.json().await.expect("me");
+        let me: Value = self
+            .get_auth("/api/v1/users/me", &access)
+            .await
+            .json()
+            .await
+            .expect("me");
         Session {
             access,
             refresh,
@@ -187,17 +213,28 @@ impl TestApp {
     }
 
     pub async fn refresh(&self, token: &str) -> Response {
-        self.post_json("/api/v1/auth/refresh", &json!({"refresh_token": token})).await
+        self.post_json("/api/v1/auth/refresh", &json!({"refresh_token": token}))
+            .await
     }
 }
 
 /// Assert a problem+json error with `status`; returns the body.
 pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
     assert_eq!(r.status(), status);
-    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     assert_eq!(ct, "application/problem+json");
     if status == StatusCode::UNAUTHORIZED {
-        assert_eq!(r.headers().get("www-authenticate").and_then(|v| v.to_str().ok()), Some("Bearer"));
+        assert_eq!(
+            r.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer")
+        );
     }
     let body: Value = r.json().await.expect("problem json");
     assert_eq!(body["status"], status.as_u16());
@@ -210,6 +247,10 @@ pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
 pub fn field_names(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -11,7 +11,15 @@ async fn health_ready_metrics_openapi() {
     let r = app.http.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    let spec: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let spec: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(spec["paths"]["/api/v1/auth/login"]["post"].is_object());
     assert!(spec["paths"]["/api/v1/users/{id}"]["patch"].is_object());
@@ -19,9 +27,18 @@ async fn health_ready_metrics_openapi() {
     // A request with an id in the path is labelled with the route template.
     let admin = app.admin().await;
     let id = admin.user_id.clone();
-    app.get_auth(&format!("/api/v1/users/{id}"), &admin.access).await;
+    app.get_auth(&format!("/api/v1/users/{id}"), &admin.access)
+        .await;
     let _ = app.http.get(app.url("/no/such/path")).send().await.unwrap();
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains(r#"http_requests_total{method="GET",route="/api/v1/users/{id}",service="identity",status="200"} 1"#), "{metrics}");
     assert!(!metrics.contains(&id), "raw paths never become labels");
     assert!(metrics.contains(r#"route="unmatched""#));
@@ -38,13 +55,28 @@ async fn ready_names_redis_when_it_is_down() {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"], "ok");
-    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("unavailable"));
+    assert!(
+        body["checks"]["redis"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable")
+    );
     // /health does not check dependencies.
     let r = app.http.get(app.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // A login needs Redis: 503, no internals leaked.
-    let body = assert_problem(app.login("admin", ADMIN_PASSWORD).await, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert!(!body["detail"].as_str().unwrap().to_lowercase().contains("connection"));
+    let body = assert_problem(
+        app.login("admin", ADMIN_PASSWORD).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert!(
+        !body["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("connection")
+    );
     app.redis.restart().await.unwrap();
     gleaner_testkit::eventually(std::time::Duration::from_secs(15), || async {
         let r = app.http.get(app.url("/ready")).send().await.ok()?;
@@ -52,22 +84,49 @@ async fn ready_names_redis_when_it_is_down() {
     })
     .await
     .unwrap();
-    assert_eq!(app.login("admin", ADMIN_PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("admin", ADMIN_PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn request_ids_are_kept_when_sane_and_replaced_otherwise() {
     let app = spawn_app().await;
-    let r = app.http.get(app.url("/health")).header("x-request-id", "abc-123.X_y").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123.X_y")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "abc-123.X_y");
-    let r = app.http.get(app.url("/health")).header("x-request-id", "bad id!").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id!")
+        .send()
+        .await
+        .unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_ne!(id, "bad id!");
     assert_eq!(id.len(), 32);
-    let r = app.http.get(app.url("/health")).header("x-request-id", "a".repeat(129)).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/health"))
+        .header("x-request-id", "a".repeat(129))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"].len(), 32);
     // Errors carry the id in the body too.
-    let r = app.http.get(app.url("/nope")).header("x-request-id", "req-42").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/nope"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
     let body = assert_problem(r, StatusCode::NOT_FOUND).await;
     assert_eq!(body["request_id"], "req-42");
     assert_eq!(body["instance"], "/nope");
@@ -76,7 +135,12 @@ async fn request_ids_are_kept_when_sane_and_replaced_otherwise() {
 #[tokio::test]
 async fn wrong_method_is_a_problem_405() {
     let app = spawn_app().await;
-    let r = app.http.delete(app.url("/api/v1/auth/login")).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
@@ -88,5 +152,8 @@ async fn production_mode_refuses_the_development_key() {
         .try_spawn()
         .await;
     let err = result.err().expect("must refuse");
-    assert!(format!("{err:#}").contains("JWT_SIGNING_KEY_FILE"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("JWT_SIGNING_KEY_FILE"),
+        "{err:#}"
+    );
 }

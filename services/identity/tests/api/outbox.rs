@@ -12,7 +12,12 @@ use crate::helpers::*;
 type Entries = Vec<(String, HashMap<String, String>)>;
 
 async fn events(app: &TestApp) -> Vec<(String, Value)> {
-    let entries: Entries = app.state.redis.xrange(&app.stream, "-", "+", None).await.unwrap_or_default();
+    let entries: Entries = app
+        .state
+        .redis
+        .xrange(&app.stream, "-", "+", None)
+        .await
+        .unwrap_or_default();
     entries
         .into_iter()
         .map(|(_, f)| {
@@ -51,7 +56,12 @@ async fn user_created_and_deleted_are_published() {
     assert_eq!(evs[1].0, "user.created");
     assert_eq!(evs[1].1["id"], user["id"]);
     let admin = app.admin().await;
-    app.http.delete(app.url(&format!("/api/v1/users/{}", user["id"].as_str().unwrap()))).bearer_auth(&admin.access).send().await.unwrap();
+    app.http
+        .delete(app.url(&format!("/api/v1/users/{}", user["id"].as_str().unwrap())))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
     let evs = wait_events(&app, 3).await;
     assert_eq!(evs[2].0, "user.deleted");
     assert_eq!(evs[2].1["id"], user["id"]);
@@ -67,7 +77,14 @@ async fn rolled_back_changes_publish_nothing() {
     assert_eq!(app.register("dup").await.status(), StatusCode::CONFLICT);
     // An event enqueued in a transaction that rolls back is never sent.
     let mut tx = app.state.db.begin().await.unwrap();
-    enqueue(&mut tx, OUTBOX_TABLE, "user.created", &json!({"id": "ghost"})).await.unwrap();
+    enqueue(
+        &mut tx,
+        OUTBOX_TABLE,
+        "user.created",
+        &json!({"id": "ghost"}),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     app.state.relay.relay_once(100).await.unwrap();
     let evs = wait_events(&app, 2).await;
@@ -90,17 +107,38 @@ async fn events_wait_out_a_redis_outage_and_are_sent_once() {
     // Redis is back empty (no persistence): the admin event and this one are published.
     app.redis.restart().await.unwrap();
     let evs = wait_events(&app, 1).await;
-    assert_eq!(evs.iter().filter(|(_, p)| p["username"] == "patient").count(), 1);
-    gleaner_testkit::eventually(Duration::from_secs(10), || async { (pending(&app).await == 0).then_some(()) })
-        .await
-        .unwrap();
+    assert_eq!(
+        evs.iter()
+            .filter(|(_, p)| p["username"] == "patient")
+            .count(),
+        1
+    );
+    gleaner_testkit::eventually(Duration::from_secs(10), || async {
+        (pending(&app).await == 0).then_some(())
+    })
+    .await
+    .unwrap();
 
     // A crash after XADD but before the UPDATE: the row looks unpublished,
     // yet the relay does not send it a second time.
-    sqlx::query("UPDATE identity_outbox SET published_at = NULL").execute(&app.state.db).await.unwrap();
-    let relay = OutboxRelay::new(app.state.db.clone(), app.state.redis.clone(), OUTBOX_TABLE, "identity", &app.stream);
+    sqlx::query("UPDATE identity_outbox SET published_at = NULL")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let relay = OutboxRelay::new(
+        app.state.db.clone(),
+        app.state.redis.clone(),
+        OUTBOX_TABLE,
+        "identity",
+        &app.stream,
+    );
     relay.relay_once(100).await.unwrap();
     assert_eq!(pending(&app).await, 0);
     let evs = events(&app).await;
-    assert_eq!(evs.iter().filter(|(_, p)| p["username"] == "patient").count(), 1);
+    assert_eq!(
+        evs.iter()
+            .filter(|(_, p)| p["username"] == "patient")
+            .count(),
+        1
+    );
 }

@@ -17,7 +17,8 @@ impl Forge {
     async fn new(app: &TestApp, s: &Session) -> Self {
         let ring = KeyRing::load(&app.key_dir.join("signing.pem"), &[]).unwrap();
         let payload = s.access.split('.').nth(1).unwrap();
-        let claims: AccessClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let claims: AccessClaims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         Self { ring, claims }
     }
 
@@ -45,20 +46,42 @@ async fn forged_and_invalid_tokens_are_401() {
     let forge = Forge::new(&app, &s).await;
     let now = chrono::Utc::now().timestamp();
     // Our own re-signing of the genuine claims verifies: the forge is sound.
-    assert_eq!(app.get_auth("/api/v1/users/me", &forge.sign(&forge.claims)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &forge.sign(&forge.claims))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     let claims_json = serde_json::to_value(&forge.claims).unwrap();
     // alg: none
-    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT", "kid": forge.ring.current_kid})), b64(&claims_json));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": forge.ring.current_kid})),
+        b64(&claims_json)
+    );
     assert_rejected(&app, &none, "alg none").await;
     // HS256 signed with the public key (algorithm confusion), in every form the key is published.
-    let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let x = jwks["keys"][0]["x"].as_str().unwrap().to_string();
     let raw = URL_SAFE_NO_PAD.decode(&x).unwrap();
-    for secret in [x.as_bytes().to_vec(), raw, serde_json::to_vec(&jwks["keys"][0]).unwrap()] {
+    for secret in [
+        x.as_bytes().to_vec(),
+        raw,
+        serde_json::to_vec(&jwks["keys"][0]).unwrap(),
+    ] {
         let mut h = Header::new(Algorithm::HS256);
         h.kid = Some(forge.ring.current_kid.clone());
-        let t = jsonwebtoken::encode(&h, &forge.claims, &EncodingKey::from_secret(&secret)).unwrap();
+        let t =
+            jsonwebtoken::encode(&h, &forge.claims, &EncodingKey::from_secret(&secret)).unwrap();
         assert_rejected(&app, &t, "HS256 with public key").await;
     }
     // Expired, not yet valid, wrong audience/issuer/type.
@@ -94,12 +117,23 @@ async fn forged_and_invalid_tokens_are_401() {
         assert_rejected(&app, &t, "unknown key").await;
     }
     // No kid.
-    let t = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &forge.claims, &forge.ring.encoding).unwrap();
+    let t = jsonwebtoken::encode(
+        &Header::new(Algorithm::EdDSA),
+        &forge.claims,
+        &forge.ring.encoding,
+    )
+    .unwrap();
     assert_rejected(&app, &t, "no kid").await;
     // The refresh token is not an access token; garbage neither.
     assert_rejected(&app, &s.refresh, "refresh as access").await;
     assert_rejected(&app, "garbage", "garbage").await;
-    let r = app.http.get(app.url("/api/v1/users/me")).header("authorization", "Basic abc").send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/api/v1/users/me"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Nothing above made this user an admin.
     let _ = Role::Admin;
@@ -115,24 +149,51 @@ async fn rotated_keys_keep_verifying_until_removed() {
     let old_file = dir.join("old.pem");
     std::fs::write(&old_file, &old_pem).unwrap();
     let previous = old_file.clone();
-    let app = app().settings(move |s| s.jwt_previous_key_files = vec![previous]).spawn().await;
+    let app = app()
+        .settings(move |s| s.jwt_previous_key_files = vec![previous])
+        .spawn()
+        .await;
     let s = app.user("rotor").await;
     let forge = Forge::new(&app, &s).await;
     // A token signed by the previous key (as issued before the rotation).
     let mut h = Header::new(Algorithm::EdDSA);
     h.kid = Some(old.current_kid.clone());
     let old_token = jsonwebtoken::encode(&h, &forge.claims, &old.encoding).unwrap();
-    assert_eq!(app.get_auth("/api/v1/users/me", &old_token).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &old_token).await.status(),
+        StatusCode::OK
+    );
     // Both keys are published, the signing key first.
-    let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    assert_eq!(kids, [forge.ring.current_kid.as_str(), old.current_kid.as_str()]);
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [forge.ring.current_kid.as_str(), old.current_kid.as_str()]
+    );
     for k in jwks["keys"].as_array().unwrap() {
         assert_eq!(k["alg"], "EdDSA");
         assert!(k.get("d").is_none(), "private part never published");
     }
     // New tokens carry the new kid.
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s.access.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(s.access.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(header["kid"], forge.ring.current_kid.as_str());
     assert_eq!(header["alg"], "EdDSA");
     let _ = std::fs::remove_dir_all(dir);
@@ -155,6 +216,14 @@ async fn the_shared_verifier_works_from_the_jwks_url() {
     assert_eq!(claims.role, Role::User);
     assert!(verifier.verify(&s.refresh).await.is_err());
     // Revocations written by identity are seen by the shared verifier.
-    app.http.post(app.url("/api/v1/auth/logout")).bearer_auth(&s.access).send().await.unwrap();
-    assert!(matches!(verifier.verify(&s.access).await, Err(gleaner_common::auth::TokenError::Revoked)));
+    app.http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        verifier.verify(&s.access).await,
+        Err(gleaner_common::auth::TokenError::Revoked)
+    ));
 }

@@ -1,0 +1,41 @@
+# Gleaner: `make up` starts the platform locally, `make test` runs every check.
+SHELL := /bin/bash
+CARGO ?= cargo
+DENY ?= $(shell command -v cargo-deny 2>/dev/null || echo $(HOME)/.cache/gleaner/tools/bin/cargo-deny)
+
+.PHONY: up down test unit-test fmt fmt-check lint deny check bench clean-state help
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+up: ## Start PostgreSQL, Redis and every service in the background
+	@scripts/up.sh
+
+down: ## Stop what `make up` started
+	@scripts/down.sh
+
+test: fmt-check unit-test lint deny ## The whole suite (what CI runs)
+
+unit-test: ## Unit and integration tests against a throwaway PostgreSQL and Redis
+	scripts/with-test-deps.sh $(CARGO) test --workspace --all-targets
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+fmt-check: ## Fail when the code is not formatted
+	$(CARGO) fmt --all -- --check
+
+lint: ## Clippy with warnings as errors
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+deny: ## Licences, bans and sources of every dependency
+	$(DENY) check bans licenses sources
+
+check: ## Fast compile check
+	$(CARGO) check --workspace --all-targets
+
+bench: ## Benchmarks (see docs/benchmarks.md)
+	scripts/bench.sh
+
+clean-state: down ## Stop and delete local data (.gleaner/)
+	rm -rf .gleaner
