@@ -1,0 +1,35 @@
+//! Gleaner's bundled demo site: an offline stand-in for openmoney.md.
+//!
+//! It serves the openmoney JSON API and HTML company pages (contract §8) from a
+//! deterministic, generated set of invented Moldovan companies, and can misbehave
+//! on request (faults, missing API documents, changed companies) for tests.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use gleaner_demo_site::{DemoConfig, DemoSite, Fault};
+//! let site = DemoSite::start(DemoConfig::new(42, 50)).await?;
+//! let base = site.url(); // http://127.0.0.1:PORT, apiUrl and baseUrl
+//! site.fail_next(2, Fault::ServiceUnavailable);
+//! let first = &site.companies()[0];
+//! let expected = gleaner_demo_site::expected_company(first);
+//! # let _ = (base, expected); Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod render;
+pub mod server;
+
+pub use data::{
+    Activity, Address, CompanyAdministrator, CompanyFounder, Cuatm, DemoCompany,
+    FinancialStatement, PersonAdministrator, PersonFounder, generate, idno_for,
+};
+pub use render::{
+    api_company, api_financials, api_summary, expected_company, expected_financials, html_company,
+};
+pub use server::{
+    DEFAULT_ROBOTS_TXT, DemoConfig, DemoControl, DemoSite, DemoSiteHandle, Fault, RequestRecord,
+    router, serve,
+};
