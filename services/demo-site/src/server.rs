@@ -485,7 +485,7 @@ async fn faults_and_log(State(ctl): State<DemoControl>, req: Request, next: Next
         status,
         user_agent = user_agent.as_deref().unwrap_or(""),
         conditional,
-        fault = ?fault,
+        fault = fault.as_ref().map_or_else(|| "none".to_owned(), |f| format!("{f:?}")),
         elapsed_ms = at.elapsed().as_millis() as u64,
         "request"
     );
