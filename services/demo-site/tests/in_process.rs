@@ -54,10 +54,7 @@ async fn http_get(base: &str, path: &str, extra: &[(&str, &str)]) -> Reply {
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size =
                 usize::from_str_radix(std::str::from_utf8(&rest[..eol]).expect("size").trim(), 16)
                     .expect("hex");
