@@ -1,0 +1,15 @@
+//! Gleaner scraper: an ELT pipeline for openmoney.md. Extract documents
+//! politely, Load them raw into PostgreSQL, Transform them into company
+//! records with full change history; serve company search and detail.
+
+pub mod company;
+pub mod config;
+pub mod fetch;
+pub mod metrics;
+pub mod parse;
+pub mod pipeline;
+pub mod routes;
+pub mod spec;
+pub mod startup;
+pub mod state;
+pub mod store;

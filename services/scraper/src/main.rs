@@ -1,0 +1,109 @@
+//! `scraper`: serve the companies API, run one scrape (a Kubernetes Job), or migrate.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gleaner_common::telemetry;
+use gleaner_scraper::config::{RunSettings, Settings};
+use gleaner_scraper::metrics::ScraperMetrics;
+use gleaner_scraper::pipeline::Pipeline;
+use gleaner_scraper::spec::RunSpec;
+use gleaner_scraper::startup::{Application, MIGRATOR, SERVICE};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "scraper", version, about = "Gleaner scraper service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<Settings>),
+    /// Run one scrape to the end and exit (0 when it succeeded).
+    Run(Box<RunSettings>),
+    /// Apply database migrations and exit.
+    Migrate {
+        /// PostgreSQL URL.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: SecretString,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    gleaner_common::install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(settings) => {
+            let _guard = telemetry::init(SERVICE, settings.log_format)?;
+            let app = Application::build(*settings).await.inspect_err(|e| {
+                tracing::error!(error = %format!("{e:#}"), "cannot start");
+            })?;
+            tracing::info!(port = app.port(), "scraper listening");
+            app.run_until_stopped(gleaner_common::server::shutdown_signal()).await?;
+        }
+        Command::Run(settings) => {
+            let _guard = telemetry::init(SERVICE, settings.log_format)?;
+            std::process::exit(run(*settings).await?);
+        }
+        Command::Migrate { database_url } => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(database_url.expose_secret())
+                .await
+                .context("DATABASE_URL: cannot connect")?;
+            MIGRATOR.run(&pool).await.context("migrating")?;
+            println!("scraper database migrated");
+        }
+    }
+    Ok(())
+}
+
+/// One run, as a Kubernetes Job runs it; returns the exit code.
+async fn run(settings: RunSettings) -> anyhow::Result<i32> {
+    let spec: RunSpec = serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
+    let errors = spec.validate();
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        anyhow::bail!("SCRAPEJOB_SPEC is invalid: {}", list.join("; "));
+    }
+    let run_id = match settings.run_id.as_deref() {
+        Some(id) => run_id_from(id)?,
+        None => uuid::Uuid::new_v4(),
+    };
+    let db = gleaner_common::db::lazy_pool(settings.database_url.expose_secret(), (spec.concurrency + 2).min(32))?;
+    MIGRATOR.run(&db).await.context("DATABASE_URL: cannot reach or migrate the database")?;
+    let pipeline = Pipeline::new(db, ScraperMetrics::unregistered());
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        gleaner_common::server::shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let span = tracing::info_span!("scraper.job", job = %settings.job);
+    if let Some(tp) = &settings.traceparent {
+        telemetry::set_parent_from_traceparent(&span, tp);
+    }
+    let summary = {
+        use tracing::Instrument;
+        pipeline.scrape(run_id, &settings.job, &spec, cancel).instrument(span).await?
+    };
+    let line = serde_json::to_string(&summary)?;
+    println!("{line}");
+    if let Err(e) = std::fs::write(&settings.termination_log, &line) {
+        tracing::debug!(path = %settings.termination_log.display(), error = %e, "no termination log written");
+    }
+    Ok(if summary.status == "succeeded" { 0 } else { 1 })
+}
+
+/// The operator's run ids are short hex; any string maps to a stable UUID.
+fn run_id_from(id: &str) -> anyhow::Result<uuid::Uuid> {
+    if let Ok(u) = uuid::Uuid::parse_str(id) {
+        return Ok(u);
+    }
+    anyhow::ensure!(!id.is_empty() && id.len() <= 64, "SCRAPE_RUN_ID must be 1 to 64 characters");
+    Ok(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("gleaner:run:{id}").as_bytes()))
+}

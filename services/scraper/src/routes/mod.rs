@@ -1,0 +1,53 @@
+//! The HTTP API: one module per resource, merged here.
+
+pub mod companies;
+pub mod runs;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::state::AppState;
+
+/// Every route of the scraper service.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(companies::router()).merge(runs::router())
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The scraper service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gleaner scraper", description = "Companies from the registry, their history, financials and raw sources; scrape runs."),
+    paths(
+        companies::search, companies::company, companies::history, companies::financials,
+        companies::sources, companies::raw_document, companies::transform,
+        runs::start_run, runs::list_runs, runs::get_run,
+    ),
+    components(schemas(
+        gleaner_common::error::Problem, gleaner_common::error::FieldError,
+        crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
+        crate::store::runs::RunError,
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "companies", description = "Company search and detail"),
+         (name = "sources", description = "Raw documents and re-transform"),
+         (name = "runs", description = "Scrape runs")),
+)]
+pub struct ApiDoc;

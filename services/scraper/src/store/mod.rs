@@ -1,0 +1,8 @@
+//! Everything the scraper keeps in PostgreSQL.
+
+pub mod companies;
+pub mod raw;
+pub mod runs;
+
+/// Outbox table of this service.
+pub const OUTBOX_TABLE: &str = "scraper_outbox";

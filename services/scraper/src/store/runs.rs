@@ -1,0 +1,181 @@
+//! Scrape runs: one row per run, counters updated as it goes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// One error of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunError {
+    /// The document's URL.
+    pub url: String,
+    /// `http_503`, `timeout`, `parse`, `disallowed`, ...
+    pub kind: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Counters {
+    /// Documents received (including unchanged ones).
+    pub pages_fetched: i32,
+    /// Documents that had not changed since the last fetch.
+    pub pages_unchanged: i32,
+    /// Documents that could not be fetched or transformed.
+    pub pages_failed: i32,
+    /// New companies.
+    pub companies_created: i32,
+    /// Companies with at least one changed field.
+    pub companies_updated: i32,
+}
+
+/// A run as the API shows it (contract §6).
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct ScrapeRun {
+    /// Run id.
+    pub id: Uuid,
+    /// The scrape job (or `transform`).
+    pub job: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Documents received.
+    pub pages_fetched: i32,
+    /// Unchanged documents.
+    pub pages_unchanged: i32,
+    /// Failed documents.
+    pub pages_failed: i32,
+    /// New companies.
+    pub companies_created: i32,
+    /// Changed companies.
+    pub companies_updated: i32,
+    /// Errors, at most the first 200.
+    #[schema(value_type = Vec<RunError>)]
+    pub errors: Value,
+}
+
+const COLUMNS: &str = "id, job, status, started_at, finished_at, pages_fetched, pages_unchanged, \
+    pages_failed, companies_created, companies_updated, errors";
+
+/// Create a queued run, or leave an existing one with this id alone (resume).
+pub async fn create(
+    db: &PgPool,
+    id: Uuid,
+    job: &str,
+    kind: &str,
+    spec: &Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO scrape_runs (id, job, kind, status, spec) VALUES ($1, $2, $3, 'queued', $4) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(job)
+    .bind(kind)
+    .bind(spec)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Mark running. A restarted run starts its counters afresh; the data it
+/// stored before is found again as unchanged documents.
+pub async fn start(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE scrape_runs SET status = 'running', started_at = COALESCE(started_at, now()), \
+           finished_at = NULL, failure = NULL, heartbeat_at = now(), pages_fetched = 0, pages_unchanged = 0, \
+           pages_failed = 0, companies_created = 0, companies_updated = 0, errors = '[]' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Write the counters and errors so far.
+pub async fn progress(db: &PgPool, id: Uuid, c: &Counters, errors: &[RunError]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE scrape_runs SET pages_fetched = $2, pages_unchanged = $3, pages_failed = $4, \
+           companies_created = $5, companies_updated = $6, errors = $7, heartbeat_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(c.pages_fetched)
+    .bind(c.pages_unchanged)
+    .bind(c.pages_failed)
+    .bind(c.companies_created)
+    .bind(c.companies_updated)
+    .bind(serde_json::to_value(errors).unwrap_or_default())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Mark finished with `status` (`succeeded`/`failed`/`cancelled`).
+pub async fn finish(db: &PgPool, id: Uuid, status: &str, failure: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE scrape_runs SET status = $2, failure = $3, finished_at = now(), heartbeat_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(failure)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One run.
+pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ScrapeRun>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM scrape_runs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A page of runs, newest first.
+pub async fn list(
+    db: &PgPool,
+    job: Option<&str>,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<ScrapeRun>, i64)> {
+    let filter = "($1::text IS NULL OR job = $1) AND ($2::text IS NULL OR status = $2)";
+    let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM scrape_runs WHERE {filter} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+    )))
+    .bind(job)
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM scrape_runs WHERE {filter}"
+    )))
+    .bind(job)
+    .bind(status)
+    .fetch_one(db)
+    .await?;
+    Ok((items, total))
+}
+
+/// Runs left `running` by a process that died (no heartbeat for `stale_secs`): failed.
+pub async fn fail_stale(db: &PgPool, stale_secs: i64) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "UPDATE scrape_runs SET status = 'failed', failure = 'the run stopped responding', finished_at = now() \
+         WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)",
+    )
+    .bind(stale_secs as f64)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
+}
