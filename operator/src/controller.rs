@@ -25,7 +25,7 @@ use crate::crd::{SCRAPEJOB_LABEL, ScrapeJob, ScrapeJobStatus};
 use crate::metrics::Metrics;
 use crate::plan::{EventKind, Observed, PlannedEvent, plan, summary_wanted};
 use crate::run::{JobBuildError, MANAGER, ObservedRun, RunSettings, RunSummary, desired_job};
-use crate::telemetry::TraceContext;
+use crate::telemetry::{TraceContext, trace_context};
 
 /// Finalizer that lets the operator stop a ScrapeJob's runs before it goes.
 pub const FINALIZER: &str = "gleaner.dev/cleanup";
@@ -155,10 +155,12 @@ pub fn backoff_delay(failures: u32, jitter: f64) -> Duration {
 }
 
 /// Reconciles one ScrapeJob: the root span of its trace.
-#[instrument(skip(ctx, obj), fields(trace_id, scrapejob = %obj.name_any(), namespace = obj.namespace().as_deref().unwrap_or_default()))]
+#[instrument(skip(ctx, obj), fields(trace_id, span_id, scrapejob = %obj.name_any(), namespace = obj.namespace().as_deref().unwrap_or_default()))]
 pub async fn reconcile(obj: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let trace = TraceContext::random();
-    Span::current().record("trace_id", field::display(trace.trace_id_hex()));
+    let span = Span::current();
+    let trace = trace_context(&span);
+    span.record("trace_id", field::display(trace.trace_id_hex()));
+    span.record("span_id", field::display(trace.span_id_hex()));
     let _timer = ctx.metrics.reconcile_timer();
     let key = object_key(&obj);
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;

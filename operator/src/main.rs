@@ -30,7 +30,13 @@ async fn main() -> ExitCode {
         };
     }
     let settings = cli.settings;
-    telemetry::init_logging(settings.log_format);
+    let _telemetry = match telemetry::init(settings.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("cannot set up telemetry: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);

@@ -584,7 +584,10 @@ fn scrapejob_api_version_is_the_contract() {
     assert_eq!(ScrapeJob::kind(&()), "ScrapeJob");
 }
 
-fn lease_api() -> (kube::Api<k8s_openapi::api::coordination::v1::Lease>, ApiHandle) {
+fn lease_api() -> (
+    kube::Api<k8s_openapi::api::coordination::v1::Lease>,
+    ApiHandle,
+) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     (kube::Api::namespaced(client, NS), handle)
@@ -649,7 +652,13 @@ async fn leader_election_waits_for_a_held_lease_and_takes_an_expired_one() {
         ],
     );
     let elector = LeaderElector::new(api, LeaseConfig::new("gleaner-operator", "replica-a"));
-    assert!(!elector.try_acquire_or_renew().await.unwrap(), "held by replica-b");
-    assert!(elector.try_acquire_or_renew().await.unwrap(), "expired: taken over");
+    assert!(
+        !elector.try_acquire_or_renew().await.unwrap(),
+        "held by replica-b"
+    );
+    assert!(
+        elector.try_acquire_or_renew().await.unwrap(),
+        "expired: taken over"
+    );
     verify(s).await;
 }
