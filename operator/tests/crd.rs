@@ -54,15 +54,27 @@ fn schema() -> Value {
 struct Verdict {
     schema_ok: bool,
     schema_errors: Vec<String>,
+    cel_ok: bool,
+    cel_errors: Vec<String>,
     rules_ok: bool,
     rule_errors: Vec<String>,
 }
 
-/// What an API server with this CRD would say: the OpenAPI schema, then the CEL rules'
-/// intent (evaluated by the same function the operator uses for invalid specs).
+/// What an API server with this CRD would say: the OpenAPI schema, the CEL rules
+/// (evaluated client-side by kube's CEL interpreter), and the rules' intent as the operator
+/// checks it (the same function it uses for invalid specs).
 fn judge(obj: &Value) -> Verdict {
-    let validator = jsonschema::draft4::new(&schema()).unwrap();
+    let schema = schema();
+    let validator = jsonschema::draft4::new(&schema).unwrap();
     let schema_errors: Vec<String> = validator.iter_errors(obj).map(|e| e.to_string()).collect();
+    let cel_errors: Vec<String> =
+        match kube::core::cel::Validator::new().validate(&schema, obj, None) {
+            Ok(()) => vec![],
+            Err(errors) => errors
+                .iter()
+                .map(|e| format!("{e} [rule: {}]", e.rule))
+                .collect(),
+        };
     let (rules_ok, rule_errors) = match serde_json::from_value::<ScrapeJob>(obj.clone()) {
         Ok(sj) => {
             let name = sj.metadata.name.clone().unwrap_or_default();
@@ -76,6 +88,8 @@ fn judge(obj: &Value) -> Verdict {
     Verdict {
         schema_ok: schema_errors.is_empty(),
         schema_errors,
+        cel_ok: cel_errors.is_empty(),
+        cel_errors,
         rules_ok,
         rule_errors,
     }
@@ -101,6 +115,7 @@ fn every_example_is_accepted() {
         assert_eq!(obj["kind"], "ScrapeJob");
         let v = judge(&obj);
         assert!(v.schema_ok, "{}: {:?}", path.display(), v.schema_errors);
+        assert!(v.cel_ok, "{}: {:?}", path.display(), v.cel_errors);
         assert!(v.rules_ok, "{}: {:?}", path.display(), v.rule_errors);
         seen += 1;
     }
@@ -133,6 +148,7 @@ fn with(path: &[&str], value: Value) -> Value {
 fn minimal_spec_is_accepted() {
     let v = judge(&base());
     assert!(v.schema_ok && v.rules_ok);
+    assert!(v.cel_ok, "{:?}", v.cel_errors);
 }
 
 #[test]
@@ -193,6 +209,12 @@ fn cel_rules_reject_what_the_schema_cannot() {
         );
         let v = judge(&obj);
         assert!(v.schema_ok, "{rule}: {:?}", v.schema_errors);
+        assert!(!v.cel_ok, "{rule}: CEL accepted {}", obj);
+        assert!(
+            v.cel_errors.iter().any(|e| e.contains(rule)),
+            "{rule}: {:?}",
+            v.cel_errors
+        );
         assert!(!v.rules_ok, "{rule}: the operator accepted {}", obj);
     }
 }
@@ -202,6 +224,7 @@ fn operator_rejects_cron_the_schema_pattern_lets_through() {
     let obj = with(&["spec", "schedule"], json!("99 3 * * *"));
     let v = judge(&obj);
     assert!(v.schema_ok);
+    assert!(v.cel_ok);
     assert!(!v.rules_ok);
     assert!(v.rule_errors[0].starts_with("spec.schedule"));
 }
