@@ -31,6 +31,8 @@ pub const USER_AGENT: &str = concat!(
 pub const ROBOTS_AGENT: &str = "GleanerBot";
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Fraction of `requestsPerSecond` actually used.
+const PACING: f64 = 0.9;
 /// Longest wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
@@ -187,8 +189,11 @@ impl Fetcher {
         metrics: ScraperMetrics,
         source: &str,
     ) -> anyhow::Result<Self> {
-        // A ceiling: one request per period, no burst.
-        let period = Duration::from_secs_f64(1.0 / politeness.requests_per_second.max(0.001));
+        // A ceiling: one request per period, no burst. Paced at 90% of the
+        // limit so that scheduling and network jitter between us and the
+        // site never squeeze more than the limit into one second there.
+        let period =
+            Duration::from_secs_f64(1.0 / (PACING * politeness.requests_per_second.max(0.001)));
         let quota = Quota::with_period(period)
             .ok_or_else(|| anyhow::anyhow!("requestsPerSecond gives a zero period"))?
             .allow_burst(NonZeroU32::MIN);
@@ -262,7 +267,8 @@ impl Fetcher {
                     let Some(backoff) = delays.next() else {
                         return Outcome::Failed { kind: why, message };
                     };
-                    let wait = retry_after.map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff));
+                    let wait =
+                        retry_after.map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff));
                     tracing::debug!(url = %url, reason = %why, wait_ms = wait.as_millis() as u64, "retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -271,7 +277,12 @@ impl Fetcher {
     }
 
     /// One request: wait for the host's rate limit and a slot, send, read.
-    async fn attempt(&self, url: &url::Url, kind: DocumentKind, validators: &Validators) -> Attempt {
+    async fn attempt(
+        &self,
+        url: &url::Url,
+        kind: DocumentKind,
+        validators: &Validators,
+    ) -> Attempt {
         let Ok(_slot) = self.in_flight.acquire().await else {
             return Attempt::Done(Outcome::Failed {
                 kind: "cancelled".into(),
@@ -415,7 +426,11 @@ impl Fetcher {
         robots_url.set_path("/robots.txt");
         robots_url.set_query(None);
         let outcome = self
-            .fetch_with_retries(&robots_url, DocumentKind::CompanyList, &Validators::default())
+            .fetch_with_retries(
+                &robots_url,
+                DocumentKind::CompanyList,
+                &Validators::default(),
+            )
             .await;
         match outcome {
             Outcome::Fetched(doc) => {
@@ -444,7 +459,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "7".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);

@@ -43,7 +43,8 @@ async fn main() -> anyhow::Result<()> {
                 tracing::error!(error = %format!("{e:#}"), "cannot start");
             })?;
             tracing::info!(port = app.port(), "scraper listening");
-            app.run_until_stopped(gleaner_common::server::shutdown_signal()).await?;
+            app.run_until_stopped(gleaner_common::server::shutdown_signal())
+                .await?;
         }
         Command::Run(settings) => {
             let _guard = telemetry::init(SERVICE, settings.log_format)?;
@@ -64,18 +65,28 @@ async fn main() -> anyhow::Result<()> {
 
 /// One run, as a Kubernetes Job runs it; returns the exit code.
 async fn run(settings: RunSettings) -> anyhow::Result<i32> {
-    let spec: RunSpec = serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
+    let spec: RunSpec =
+        serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
     let errors = spec.validate();
     if !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let list: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
         anyhow::bail!("SCRAPEJOB_SPEC is invalid: {}", list.join("; "));
     }
     let run_id = match settings.run_id.as_deref() {
         Some(id) => run_id_from(id)?,
         None => uuid::Uuid::new_v4(),
     };
-    let db = gleaner_common::db::lazy_pool(settings.database_url.expose_secret(), (spec.concurrency + 2).min(32))?;
-    MIGRATOR.run(&db).await.context("DATABASE_URL: cannot reach or migrate the database")?;
+    let db = gleaner_common::db::lazy_pool(
+        settings.database_url.expose_secret(),
+        (spec.concurrency + 2).min(32),
+    )?;
+    MIGRATOR
+        .run(&db)
+        .await
+        .context("DATABASE_URL: cannot reach or migrate the database")?;
     let pipeline = Pipeline::new(db, ScraperMetrics::unregistered());
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
@@ -89,7 +100,10 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
     }
     let summary = {
         use tracing::Instrument;
-        pipeline.scrape(run_id, &settings.job, &spec, cancel).instrument(span).await?
+        pipeline
+            .scrape(run_id, &settings.job, &spec, cancel)
+            .instrument(span)
+            .await?
     };
     let line = serde_json::to_string(&summary)?;
     println!("{line}");
@@ -104,6 +118,12 @@ fn run_id_from(id: &str) -> anyhow::Result<uuid::Uuid> {
     if let Ok(u) = uuid::Uuid::parse_str(id) {
         return Ok(u);
     }
-    anyhow::ensure!(!id.is_empty() && id.len() <= 64, "SCRAPE_RUN_ID must be 1 to 64 characters");
-    Ok(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("gleaner:run:{id}").as_bytes()))
+    anyhow::ensure!(
+        !id.is_empty() && id.len() <= 64,
+        "SCRAPE_RUN_ID must be 1 to 64 characters"
+    );
+    Ok(uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("gleaner:run:{id}").as_bytes(),
+    ))
 }

@@ -20,12 +20,20 @@ impl ScraperMetrics {
     /// Create and register in `registry`.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let documents = IntCounterVec::new(
-            Opts::new("scraper_documents_fetched_total", "Documents requested, by outcome"),
+            Opts::new(
+                "scraper_documents_fetched_total",
+                "Documents requested, by outcome",
+            ),
             &["source", "kind", "outcome"],
         )?;
         let fetch_duration = HistogramVec::new(
-            HistogramOpts::new("scraper_fetch_duration_seconds", "Time of one HTTP request to the source")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "scraper_fetch_duration_seconds",
+                "Time of one HTTP request to the source",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
             &["source", "kind"],
         )?;
         let bytes = IntCounterVec::new(
@@ -33,11 +41,17 @@ impl ScraperMetrics {
             &["source"],
         )?;
         let companies = IntCounterVec::new(
-            Opts::new("scraper_companies_written_total", "Company records written, by change"),
+            Opts::new(
+                "scraper_companies_written_total",
+                "Company records written, by change",
+            ),
             &["source", "change"],
         )?;
         let transform_errors = IntCounterVec::new(
-            Opts::new("scraper_transform_errors_total", "Documents that failed to parse"),
+            Opts::new(
+                "scraper_transform_errors_total",
+                "Documents that failed to parse",
+            ),
             &["source"],
         )?;
         let runs = IntCounterVec::new(
@@ -45,8 +59,9 @@ impl ScraperMetrics {
             &["source", "result"],
         )?;
         let run_duration = HistogramVec::new(
-            HistogramOpts::new("scraper_run_duration_seconds", "Wall time of a run")
-                .buckets(vec![1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0]),
+            HistogramOpts::new("scraper_run_duration_seconds", "Wall time of a run").buckets(vec![
+                1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
+            ]),
             &["source"],
         )?;
         registry.register(Box::new(documents.clone()))?;
@@ -82,7 +97,9 @@ impl ScraperMetrics {
     }
 
     pub(crate) fn document(&self, source: &str, kind: &str, outcome: &str) {
-        self.documents.with_label_values(&[source, kind, outcome]).inc();
+        self.documents
+            .with_label_values(&[source, kind, outcome])
+            .inc();
     }
     pub(crate) fn fetch_duration(&self, source: &str, kind: &str, d: Duration) {
         self.fetch_duration

@@ -196,8 +196,8 @@ fn checked_idno(v: &Value) -> Result<String, ParseError> {
 pub fn parse_company_json(body: &[u8]) -> Result<CompanyRecord, ParseError> {
     let c: ApiCompany = serde_json::from_slice(body).map_err(json_err)?;
     let idno = checked_idno(&c.idno)?;
-    let name = clean_opt(c.full_name)
-        .ok_or_else(|| ParseError::Field("fullName is missing".into()))?;
+    let name =
+        clean_opt(c.full_name).ok_or_else(|| ParseError::Field("fullName is missing".into()))?;
     let address = c
         .address
         .map(|a| Address {
@@ -475,10 +475,16 @@ mod tests {
 
     #[test]
     fn json_garbage_and_bad_idno_fail() {
-        assert!(matches!(parse_company_json(b"{\"idno\":"), Err(ParseError::Json(_))));
+        assert!(matches!(
+            parse_company_json(b"{\"idno\":"),
+            Err(ParseError::Json(_))
+        ));
         assert!(parse_company_json(b"\x00\xff garbage").is_err());
         let bad = json!({"idno": "123", "fullName": "X"}).to_string();
-        assert!(matches!(parse_company_json(bad.as_bytes()), Err(ParseError::Field(_))));
+        assert!(matches!(
+            parse_company_json(bad.as_bytes()),
+            Err(ParseError::Field(_))
+        ));
     }
 
     #[test]
@@ -505,9 +511,18 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_date("2003-05-14"), NaiveDate::from_ymd_opt(2003, 5, 14));
-        assert_eq!(parse_date("14.05.2003"), NaiveDate::from_ymd_opt(2003, 5, 14));
-        assert_eq!(parse_date("2003-05-14T00:00:00Z"), NaiveDate::from_ymd_opt(2003, 5, 14));
+        assert_eq!(
+            parse_date("2003-05-14"),
+            NaiveDate::from_ymd_opt(2003, 5, 14)
+        );
+        assert_eq!(
+            parse_date("14.05.2003"),
+            NaiveDate::from_ymd_opt(2003, 5, 14)
+        );
+        assert_eq!(
+            parse_date("2003-05-14T00:00:00Z"),
+            NaiveDate::from_ymd_opt(2003, 5, 14)
+        );
         assert_eq!(parse_date("soon"), None);
     }
 

@@ -254,12 +254,8 @@ impl Pipeline {
             None => "succeeded",
         };
         let failure = failure.or_else(|| {
-            (status == "failed").then(|| {
-                format!(
-                    "{} of {attempted} documents failed",
-                    counters.pages_failed
-                )
-            })
+            (status == "failed")
+                .then(|| format!("{} of {attempted} documents failed", counters.pages_failed))
         });
         // Best effort: when the database is gone, the summary still goes out.
         let recorded = async {
@@ -271,8 +267,14 @@ impl Pipeline {
             tracing::error!(error = %e, "cannot record the end of the run");
         }
         self.metrics.run(&spec.source, status, started.elapsed());
-        tracing::info!(status, pages_fetched = counters.pages_fetched, pages_failed = counters.pages_failed,
-            companies_created = counters.companies_created, companies_updated = counters.companies_updated, "run finished");
+        tracing::info!(
+            status,
+            pages_fetched = counters.pages_fetched,
+            pages_failed = counters.pages_failed,
+            companies_created = counters.companies_created,
+            companies_updated = counters.companies_updated,
+            "run finished"
+        );
         Ok(RunSummary {
             run_id,
             status: status.to_string(),
@@ -349,7 +351,15 @@ impl Pipeline {
         match outcome {
             Outcome::Fetched(doc) => {
                 state.count(|c| c.pages_fetched += 1);
-                let stored = raw::store(&self.db, url, DocumentKind::CompanyList, None, &doc, Some(state.id)).await?;
+                let stored = raw::store(
+                    &self.db,
+                    url,
+                    DocumentKind::CompanyList,
+                    None,
+                    &doc,
+                    Some(state.id),
+                )
+                .await?;
                 let id = match stored {
                     Stored::New(id) => id,
                     Stored::Unchanged(id) => {
@@ -363,7 +373,8 @@ impl Pipeline {
                         Ok(list.idnos)
                     }
                     Err(e) => {
-                        raw::mark_failed(&self.db, id, &e.to_string(), self.parsers.version).await?;
+                        raw::mark_failed(&self.db, id, &e.to_string(), self.parsers.version)
+                            .await?;
                         self.metrics.transform_error("openmoney");
                         state.error(url, "parse", &e.to_string());
                         Ok(vec![])
@@ -407,7 +418,11 @@ impl Pipeline {
                     .document(fetcher, &html, DocumentKind::CompanyHtml, idno, state)
                     .await?
                 {
-                    state.error(&html, "not_found", "neither the API nor the site knows this company");
+                    state.error(
+                        &html,
+                        "not_found",
+                        "neither the API nor the site knows this company",
+                    );
                 }
             }
             let fin = financials_url(spec, idno);
@@ -436,12 +451,23 @@ impl Pipeline {
                 state.count(|c| c.pages_fetched += 1);
                 match raw::store(&self.db, url, kind, Some(idno), &doc, Some(state.id)).await? {
                     Stored::New(id) => {
-                        self.transform(id, kind, url, Utc::now(), idno, &doc.body, Some(state.id), state)
-                            .await?;
+                        self.transform(
+                            id,
+                            kind,
+                            url,
+                            Utc::now(),
+                            idno,
+                            &doc.body,
+                            Some(state.id),
+                            state,
+                        )
+                        .await?;
                     }
                     Stored::Unchanged(id) => {
                         state.count(|c| c.pages_unchanged += 1);
-                        if !latest.is_some_and(|l| l.id == id && l.is_transformed(self.parsers.version)) {
+                        if !latest
+                            .is_some_and(|l| l.id == id && l.is_transformed(self.parsers.version))
+                        {
                             self.transform_stored(id, state, Some(state.id)).await?;
                         }
                     }
@@ -486,8 +512,17 @@ impl Pipeline {
             return Ok(());
         };
         let idno = doc.idno.clone().unwrap_or_default();
-        self.transform(id, kind, &doc.url, doc.fetched_at, &idno, &doc.body, run_id, state)
-            .await
+        self.transform(
+            id,
+            kind,
+            &doc.url,
+            doc.fetched_at,
+            &idno,
+            &doc.body,
+            run_id,
+            state,
+        )
+        .await
     }
 
     /// Parse one document and write what it says.
@@ -603,7 +638,11 @@ impl Pipeline {
                     break;
                 }
             }
-            let status = if failure.is_some() { "failed" } else { "succeeded" };
+            let status = if failure.is_some() {
+                "failed"
+            } else {
+                "succeeded"
+            };
             let (counters, _) = state.snapshot();
             let _ = self.flush(&state, true).await;
             let _ = runs::finish(&self.db, run_id, status, failure.as_deref()).await;
@@ -625,4 +664,3 @@ impl Pipeline {
         .await
     }
 }
-

@@ -122,7 +122,10 @@ impl RunSpec {
         if let Some(p) = self.targets.list_pages
             && (p.from == 0 || p.from > p.to || p.to - p.from >= 10_000)
         {
-            err("targets.listPages", "must satisfy 1 <= from <= to, at most 10000 pages");
+            err(
+                "targets.listPages",
+                "must satisfy 1 <= from <= to, at most 10000 pages",
+            );
         }
         if !(1..=64).contains(&self.concurrency) {
             err("concurrency", "must be between 1 and 64");
@@ -165,7 +168,10 @@ mod tests {
     #[test]
     fn defaults_and_valid() {
         let s = spec();
-        assert_eq!((s.concurrency, s.max_retries, s.timeout_seconds), (4, 3, 3600));
+        assert_eq!(
+            (s.concurrency, s.max_retries, s.timeout_seconds),
+            (4, 3, 3600)
+        );
         assert!(s.respect_robots_txt);
         assert!(s.validate().is_empty());
     }
@@ -178,7 +184,15 @@ mod tests {
         s.requests_per_second = 0.0;
         s.base_url = "ftp://x".into();
         let fields: Vec<String> = s.validate().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["spec.baseUrl", "spec.targets", "spec.concurrency", "spec.requestsPerSecond"]);
+        assert_eq!(
+            fields,
+            [
+                "spec.baseUrl",
+                "spec.targets",
+                "spec.concurrency",
+                "spec.requestsPerSecond"
+            ]
+        );
         let mut s = spec();
         s.targets.list_pages = Some(ListPages { from: 3, to: 2 });
         s.targets.idnos = vec!["123".into()];

@@ -62,7 +62,13 @@ impl Application {
             &settings.jwt_audience,
             Some(Revocations::new(redis.clone(), "gleaner:")),
         ));
-        let relay = OutboxRelay::new(db.clone(), redis.clone(), OUTBOX_TABLE, SERVICE, &settings.events_stream);
+        let relay = OutboxRelay::new(
+            db.clone(),
+            redis.clone(),
+            OUTBOX_TABLE,
+            SERVICE,
+            &settings.events_stream,
+        );
         let pipeline = customize(Pipeline::new(db.clone(), metrics));
         let state = AppState {
             db: db.clone(),
@@ -78,9 +84,17 @@ impl Application {
             checks: vec![ReadinessCheck::postgres(db), ReadinessCheck::redis(redis)],
             openapi: Arc::new(openapi),
         };
-        let router = server::with_standard_layers(routes::router().with_state(state.clone()), ops, http_metrics);
+        let router = server::with_standard_layers(
+            routes::router().with_state(state.clone()),
+            ops,
+            http_metrics,
+        );
         let listener = server::bind(&settings.listen_addr).await?;
-        Ok(Self { listener, router, state })
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
     }
 
     /// Build with the standard pipeline.

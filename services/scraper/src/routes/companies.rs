@@ -89,15 +89,25 @@ pub async fn search(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<Page<CompanySummary>>> {
-    let page = PageParams { page: p.page, per_page: p.per_page }.validate()?;
+    let page = PageParams {
+        page: p.page,
+        per_page: p.per_page,
+    }
+    .validate()?;
     let q = non_empty(p.q);
     if q.as_deref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::invalid_field("q", "must be at most 200 characters"));
+        return Err(ApiError::invalid_field(
+            "q",
+            "must be at most 200 characters",
+        ));
     }
     if let (Some(from), Some(to)) = (p.registered_from, p.registered_to)
         && from > to
     {
-        return Err(ApiError::invalid_field("registered_from", "must not be after registered_to"));
+        return Err(ApiError::invalid_field(
+            "registered_from",
+            "must not be after registered_to",
+        ));
     }
     let sort = match (p.sort, q.is_some()) {
         (Some(SortParam::Name), _) => Sort::Name,
@@ -117,7 +127,8 @@ pub async fn search(
         registered_from: p.registered_from,
         registered_to: p.registered_to,
     };
-    let (items, total) = companies::search(&state.db, &filter, sort, page.limit(), page.offset()).await?;
+    let (items, total) =
+        companies::search(&state.db, &filter, sort, page.limit(), page.offset()).await?;
     Ok(Json(Page::new(items, page, total)))
 }
 
@@ -143,7 +154,10 @@ async fn require_company(state: &AppState, idno: &str) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v1/companies/{idno}", tag = "companies",
     params(("idno" = String, Path, description = "13-digit fiscal code")),
     responses((status = 200, body = Company), (status = 404, body = gleaner_common::error::Problem)))]
-pub async fn company(State(state): State<AppState>, Path(idno): Path<String>) -> ApiResult<Json<Company>> {
+pub async fn company(
+    State(state): State<AppState>,
+    Path(idno): Path<String>,
+) -> ApiResult<Json<Company>> {
     idno_or_404(&idno)?;
     companies::get(&state.db, &idno)
         .await?
@@ -170,7 +184,11 @@ pub async fn history(
     Path(idno): Path<String>,
     Query(p): Query<PageOnly>,
 ) -> ApiResult<Json<Page<HistoryEntry>>> {
-    let page = PageParams { page: p.page, per_page: p.per_page }.validate()?;
+    let page = PageParams {
+        page: p.page,
+        per_page: p.per_page,
+    }
+    .validate()?;
     require_company(&state, &idno).await?;
     let (items, total) = companies::history(&state.db, &idno, page.limit(), page.offset()).await?;
     Ok(Json(Page::new(items, page, total)))
@@ -199,7 +217,11 @@ pub async fn sources(
     Query(p): Query<PageOnly>,
 ) -> ApiResult<Json<Page<SourceDocument>>> {
     auth.require(Role::Operator)?;
-    let page = PageParams { page: p.page, per_page: p.per_page }.validate()?;
+    let page = PageParams {
+        page: p.page,
+        per_page: p.per_page,
+    }
+    .validate()?;
     require_company(&state, &idno).await?;
     let (items, total) = raw::for_company(&state.db, &idno, page.limit(), page.offset()).await?;
     Ok(Json(Page::new(items, page, total)))
@@ -225,7 +247,10 @@ pub async fn raw_document(
         [
             (header::CONTENT_TYPE, content_type),
             (header::ETAG, format!("\"{}\"", doc.sha256)),
-            (header::HeaderName::from_static("x-content-type-options"), "nosniff".to_string()),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_string(),
+            ),
             (header::CONTENT_SECURITY_POLICY, "sandbox".to_string()),
         ],
         Body::from(doc.body),
@@ -267,10 +292,20 @@ pub async fn transform(
         return Err(ApiError::invalid_field("idno", "must be 13 digits"));
     }
     let run_id = Uuid::new_v4();
-    crate::store::runs::create(&state.db, run_id, "transform", "transform", &serde_json::json!({"since": req.since, "idno": req.idno})).await?;
+    crate::store::runs::create(
+        &state.db,
+        run_id,
+        "transform",
+        "transform",
+        &serde_json::json!({"since": req.since, "idno": req.idno}),
+    )
+    .await?;
     let pipeline = state.pipeline.clone();
     state.runs.spawn(async move {
-        if let Err(e) = pipeline.retransform(run_id, req.since, req.idno.as_deref()).await {
+        if let Err(e) = pipeline
+            .retransform(run_id, req.since, req.idno.as_deref())
+            .await
+        {
             tracing::error!(run_id = %run_id, error = %format!("{e:#}"), "transform run failed");
         }
     });

@@ -11,7 +11,9 @@ use crate::state::AppState;
 
 /// Every route of the scraper service.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(companies::router()).merge(runs::router())
+    Router::new()
+        .merge(companies::router())
+        .merge(runs::router())
 }
 
 struct BearerAuth;

@@ -49,7 +49,10 @@ pub async fn start_run(
     auth.require(Role::Operator)?;
     let mut errors = req.spec.validate();
     if req.job.is_empty() || req.job.len() > 253 {
-        errors.push(gleaner_common::FieldError::new("job", "must be 1 to 253 characters"));
+        errors.push(gleaner_common::FieldError::new(
+            "job",
+            "must be 1 to 253 characters",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -63,7 +66,9 @@ pub async fn start_run(
     state.runs.spawn(async move {
         match pipeline.scrape(run_id, &req.job, &req.spec, stop).await {
             Ok(summary) => tracing::info!(run_id = %run_id, status = %summary.status, "run ended"),
-            Err(e) => tracing::error!(run_id = %run_id, error = %format!("{e:#}"), "run could not start"),
+            Err(e) => {
+                tracing::error!(run_id = %run_id, error = %format!("{e:#}"), "run could not start")
+            }
         }
         relay.wake();
     });
@@ -93,13 +98,27 @@ pub async fn list_runs(
     Query(f): Query<RunFilter>,
 ) -> ApiResult<Json<Page<ScrapeRun>>> {
     auth.require(Role::Operator)?;
-    let page = PageParams { page: f.page, per_page: f.per_page }.validate()?;
+    let page = PageParams {
+        page: f.page,
+        per_page: f.per_page,
+    }
+    .validate()?;
     if let Some(s) = &f.status
         && !["queued", "running", "succeeded", "failed", "cancelled"].contains(&s.as_str())
     {
-        return Err(ApiError::invalid_field("status", "must be queued, running, succeeded, failed or cancelled"));
+        return Err(ApiError::invalid_field(
+            "status",
+            "must be queued, running, succeeded, failed or cancelled",
+        ));
     }
-    let (items, total) = runs::list(&state.db, f.job.as_deref(), f.status.as_deref(), page.limit(), page.offset()).await?;
+    let (items, total) = runs::list(
+        &state.db,
+        f.job.as_deref(),
+        f.status.as_deref(),
+        page.limit(),
+        page.offset(),
+    )
+    .await?;
     Ok(Json(Page::new(items, page, total)))
 }
 

@@ -76,7 +76,11 @@ const RECORD_COLUMNS: &str =
 
 /// Insert or update a company; every changed field goes to its history, and
 /// a `company.changed` event to the outbox, in one transaction.
-pub async fn upsert(db: &PgPool, record: &CompanyRecord, from: &Provenance<'_>) -> sqlx::Result<Write> {
+pub async fn upsert(
+    db: &PgPool,
+    record: &CompanyRecord,
+    from: &Provenance<'_>,
+) -> sqlx::Result<Write> {
     let mut tx = db.begin().await?;
     let address = json!(record.address);
     let activities = json!(record.activities);
@@ -115,7 +119,11 @@ pub async fn upsert(db: &PgPool, record: &CompanyRecord, from: &Provenance<'_>) 
     let before = record_from_row(&row)?;
     let changes = record.changes_since(&before);
     // Provenance always follows the newest document, changed or not.
-    let touch_updated = if changes.is_empty() { "updated_at" } else { "now()" };
+    let touch_updated = if changes.is_empty() {
+        "updated_at"
+    } else {
+        "now()"
+    };
     let update = format!(
         "UPDATE companies SET name = $2, legal_form = $3, status = $4, registered_at = $5, address = $6, \
            activities = $7, founders = $8, administrators = $9, source_url = $10, source_fetched_at = $11, \
@@ -364,7 +372,12 @@ pub async fn search(
         "SELECT idno, name, legal_form, status, registered_at, address->>'city' AS city, updated_at \
          FROM companies WHERE {where_clause} ORDER BY {order} LIMIT $8 OFFSET $9"
     );
-    let bind = |q: sqlx::query::QueryAs<'static, sqlx::Postgres, CompanySummary, sqlx::postgres::PgArguments>| {
+    let bind = |q: sqlx::query::QueryAs<
+        'static,
+        sqlx::Postgres,
+        CompanySummary,
+        sqlx::postgres::PgArguments,
+    >| {
         q.bind(filter.q.clone())
             .bind(filter.status.clone())
             .bind(filter.legal_form.clone())

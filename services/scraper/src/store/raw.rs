@@ -137,7 +137,12 @@ pub async fn mark_parsed(db: &PgPool, id: i64, parser_version: i32) -> sqlx::Res
 }
 
 /// Record a failed transform; the document stays for a later re-transform.
-pub async fn mark_failed(db: &PgPool, id: i64, error: &str, parser_version: i32) -> sqlx::Result<()> {
+pub async fn mark_failed(
+    db: &PgPool,
+    id: i64,
+    error: &str,
+    parser_version: i32,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE raw_documents SET parse_status = 'failed', parse_error = $2, parser_version = $3 WHERE id = $1",
     )

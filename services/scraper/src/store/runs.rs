@@ -100,7 +100,12 @@ pub async fn start(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
 }
 
 /// Write the counters and errors so far.
-pub async fn progress(db: &PgPool, id: Uuid, c: &Counters, errors: &[RunError]) -> sqlx::Result<()> {
+pub async fn progress(
+    db: &PgPool,
+    id: Uuid,
+    c: &Counters,
+    errors: &[RunError],
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE scrape_runs SET pages_fetched = $2, pages_unchanged = $3, pages_failed = $4, \
            companies_created = $5, companies_updated = $6, errors = $7, heartbeat_at = now() WHERE id = $1",
@@ -118,7 +123,12 @@ pub async fn progress(db: &PgPool, id: Uuid, c: &Counters, errors: &[RunError]) 
 }
 
 /// Mark finished with `status` (`succeeded`/`failed`/`cancelled`).
-pub async fn finish(db: &PgPool, id: Uuid, status: &str, failure: Option<&str>) -> sqlx::Result<()> {
+pub async fn finish(
+    db: &PgPool,
+    id: Uuid,
+    status: &str,
+    failure: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE scrape_runs SET status = $2, failure = $3, finished_at = now(), heartbeat_at = now() WHERE id = $1",
     )

@@ -1,0 +1,193 @@
+use std::time::Duration;
+
+use gleaner_demo_site::{Fault, expected_company};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn robots_txt_is_honoured_for_our_agent() {
+    let app = spawn(5).await;
+    app.site.set_robots_txt(
+        "User-agent: GleanerBot\nDisallow: /api/fin-data-v1/\n\nUser-agent: *\nDisallow: /\n",
+    );
+    let summary = app.scrape(&app.spec()).await;
+    // Our group allows companies but not financials; `*` (which would forbid all) is not ours.
+    assert_eq!(summary.companies_created, 5);
+    assert!(
+        app.site
+            .requests()
+            .iter()
+            .all(|r| !r.path_and_query.starts_with("/api/fin-data-v1/"))
+    );
+    assert_eq!(app.count("SELECT count(*) FROM financials").await, 0);
+    assert_eq!(summary.pages_failed, 5);
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT e->>'kind' FROM scrape_runs, jsonb_array_elements(errors) e",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["disallowed"]);
+
+    // Without our own group, `*` applies; with respectRobotsTxt false, nothing applies.
+    let app = spawn(3).await;
+    app.site.set_robots_txt("User-agent: *\nDisallow: /\n");
+    let summary = app.scrape(&app.spec()).await;
+    assert_eq!(summary.companies_created, 0);
+    assert_eq!(summary.status, "failed");
+    let requested: Vec<String> = app
+        .site
+        .requests()
+        .into_iter()
+        .map(|r| r.path_and_query)
+        .collect();
+    assert_eq!(requested, ["/robots.txt"]);
+    let mut spec = app.spec();
+    spec.respect_robots_txt = false;
+    assert_eq!(app.scrape(&spec).await.companies_created, 3);
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_under_concurrency() {
+    let app = spawn(12).await;
+    let mut spec = app.spec();
+    spec.requests_per_second = 5.0;
+    spec.concurrency = 16;
+    let summary = app.scrape(&spec).await;
+    assert_eq!(summary.status, "succeeded");
+    let requests = app.site.requests().len();
+    assert!(requests >= 25, "{requests}");
+    let peak = app.site.max_requests_in_window(Duration::from_secs(1));
+    assert!(
+        peak as f64 <= 5.0 * 1.1,
+        "peak {peak} requests in one second at 5/s"
+    );
+}
+
+#[tokio::test]
+async fn retries_honour_retry_after_and_stop_at_max_retries() {
+    let app = spawn(2).await;
+    let idno = app.site.companies()[0].idno.clone();
+    let mut spec = app.spec();
+    spec.respect_robots_txt = false;
+    spec.concurrency = 1;
+    spec.targets = serde_json::from_value(json!({"idnos": [idno]})).unwrap();
+    // Two 429s with Retry-After: 1, then success.
+    app.site.fail_next(
+        2,
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+    );
+    let summary = app.scrape(&spec).await;
+    assert_eq!(summary.status, "succeeded");
+    assert_eq!(summary.companies_created, 1);
+    let log = app.site.requests();
+    let detail: Vec<_> = log
+        .iter()
+        .filter(|r| r.path_and_query == format!("/api/companies/{idno}"))
+        .collect();
+    assert_eq!(
+        detail.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [429, 429, 200]
+    );
+    for pair in detail.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_millis(950),
+            "waited {gap:?} despite Retry-After: 1"
+        );
+    }
+
+    // A document that keeps failing: 1 try + maxRetries retries, then reported.
+    let app = spawn(2).await;
+    let idno = app.site.companies()[1].idno.clone();
+    let mut spec = app.spec();
+    spec.respect_robots_txt = false;
+    spec.max_retries = 2;
+    spec.targets = serde_json::from_value(json!({"idnos": [idno]})).unwrap();
+    app.site.set_fault_ratio(
+        &format!("/api/companies/{idno}"),
+        Fault::ServiceUnavailable,
+        1,
+    );
+    let summary = app.scrape(&spec).await;
+    let tries = app
+        .site
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query == format!("/api/companies/{idno}"))
+        .count();
+    assert_eq!(tries, 3);
+    assert_eq!(summary.pages_failed, 1);
+    let run: serde_json::Value = app
+        .get_as(
+            &format!("/api/v1/scrape-runs/{}", summary.run_id),
+            gleaner_common::auth::Role::Operator,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["errors"][0]["kind"], "http_503");
+    assert!(run["errors"][0]["url"].as_str().unwrap().ends_with(&idno));
+    // Not-retryable statuses are not retried, timeouts are.
+    assert_eq!(app.count("SELECT count(*) FROM companies").await, 0);
+}
+
+#[tokio::test]
+async fn garbage_and_malformed_documents_are_kept_and_reported() {
+    let app = spawn(6).await;
+    let bad = app.site.companies()[1].idno.clone();
+    app.site
+        .set_fault_ratio(&format!("/api/companies/{bad}"), Fault::MalformedJson, 1);
+    let summary = app.scrape(&app.spec()).await;
+    assert_eq!(summary.status, "succeeded");
+    assert_eq!(summary.companies_created, 5);
+    assert_eq!(summary.pages_failed, 1);
+    let stored: (String, Option<String>) = sqlx::query_as(
+        "SELECT parse_status, parse_error FROM raw_documents WHERE idno = $1 AND kind = 'company'",
+    )
+    .bind(&bad)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored.0, "failed");
+    assert!(stored.1.unwrap().contains("JSON"));
+    // The site recovers; the next run picks the company up.
+    app.site.clear_faults();
+    let again = app.scrape(&app.spec()).await;
+    assert_eq!(again.companies_created, 1);
+    let got = app.get_json(&format!("/api/v1/companies/{bad}")).await;
+    assert_eq!(
+        strip_meta(got),
+        expected_company(&app.site.company(&bad).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_storm_fails_the_run_and_loses_nothing() {
+    let app = spawn(10).await;
+    let first = app.scrape(&app.spec()).await;
+    assert_eq!(first.status, "succeeded");
+    let docs = app.count("SELECT count(*) FROM raw_documents").await;
+    let mut snapshot = Vec::new();
+    for c in app.site.companies() {
+        snapshot.push(app.get_json(&format!("/api/v1/companies/{}", c.idno)).await);
+    }
+
+    app.site
+        .set_fault_ratio("/api/", Fault::ServiceUnavailable, 1);
+    let mut spec = app.spec();
+    spec.max_retries = 1;
+    let storm = app.scrape(&spec).await;
+    assert_eq!(storm.status, "failed", "{storm:?}");
+    assert!(storm.pages_failed > 0);
+    assert_eq!(app.count("SELECT count(*) FROM raw_documents").await, docs);
+    for (c, before) in app.site.companies().iter().zip(snapshot) {
+        let now = app.get_json(&format!("/api/v1/companies/{}", c.idno)).await;
+        assert_eq!(now, before, "{} unchanged", c.idno);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM company_history").await, 0);
+}

@@ -1,0 +1,197 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use gleaner_common::auth::Role;
+use gleaner_demo_site::{DemoConfig, DemoSite, DemoSiteHandle};
+use gleaner_identity::keys::{KeyRing, generate_dev_key_pem};
+use gleaner_identity::state::TokenIssuer;
+use gleaner_scraper::config::Settings;
+use gleaner_scraper::pipeline::{Pipeline, RunSummary};
+use gleaner_scraper::spec::RunSpec;
+use gleaner_scraper::startup::{Application, MIGRATOR};
+use gleaner_scraper::state::AppState;
+use gleaner_testkit::{TestRedis, fresh_database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub site: Arc<DemoSiteHandle>,
+    pub db: PgPool,
+    pub db_url: String,
+    _redis: TestRedis,
+    pub issuer: Arc<TokenIssuer>,
+    jwks: Arc<Value>,
+    stop: CancellationToken,
+}
+
+/// A JWKS endpoint and a token issuer standing in for identity.
+async fn jwks_server(ring: &KeyRing) -> (String, Arc<Value>) {
+    let jwks = Arc::new(ring.jwks());
+    let served = jwks.clone();
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let j = served.clone();
+            async move { axum::Json(j.as_ref().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (
+        format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+        jwks,
+    )
+}
+
+pub async fn spawn(companies: usize) -> TestApp {
+    spawn_with(companies, |p| p, None).await
+}
+
+/// Start the scraper service (pipeline customized), on `db_url` or a fresh database.
+pub async fn spawn_with(
+    companies: usize,
+    customize: impl FnOnce(Pipeline) -> Pipeline,
+    reuse: Option<(String, Arc<DemoSiteHandle>)>,
+) -> TestApp {
+    gleaner_common::install_crypto_provider();
+    gleaner_testkit::init_logs();
+    let (db_url, site) = match reuse {
+        Some(r) => r,
+        None => {
+            let db = fresh_database().await.unwrap();
+            (
+                db.url,
+                Arc::new(
+                    DemoSite::start(DemoConfig::new(7, companies))
+                        .await
+                        .unwrap(),
+                ),
+            )
+        }
+    };
+    let db = PgPool::connect(&db_url).await.unwrap();
+    MIGRATOR.run(&db).await.unwrap();
+    let redis = TestRedis::start().await.unwrap();
+    let ring = Arc::new(KeyRing::from_pems(&generate_dev_key_pem().unwrap(), &[]).unwrap());
+    let (jwks_url, jwks) = jwks_server(&ring).await;
+    let issuer = Arc::new(TokenIssuer::new(
+        ring,
+        "gleaner",
+        "gleaner-api",
+        Duration::from_secs(900),
+    ));
+    let settings = Settings {
+        listen_addr: "127.0.0.1:0".into(),
+        database_url: SecretString::from(db_url.clone()),
+        database_max_connections: 10,
+        redis_url: SecretString::from(redis.url()),
+        jwks_url,
+        jwt_issuer: "gleaner".into(),
+        jwt_audience: "gleaner-api".into(),
+        log_format: gleaner_common::telemetry::LogFormat::Json,
+        events_stream: format!("test-events-{}", uuid::Uuid::new_v4().simple()),
+    };
+    let app = Application::build_with(settings, |p| {
+        customize(p.with_min_backoff(Duration::from_millis(20)))
+    })
+    .await
+    .unwrap();
+    let port = app.port();
+    let state = app.state().clone();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+        state,
+        site,
+        db,
+        db_url,
+        _redis: redis,
+        issuer,
+        jwks,
+        stop,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        let _ = &self.jwks;
+        self.issuer
+            .issue(uuid::Uuid::new_v4(), role, "test-session")
+            .unwrap()
+            .token
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn get_as(&self, path: &str, role: Role) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(self.token(role))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A spec for the demo site with politeness off (fast).
+    pub fn spec(&self) -> RunSpec {
+        serde_json::from_value(json!({
+            "baseUrl": self.site.url(), "apiUrl": self.site.url(),
+            "targets": {"listPages": {"from": 1, "to": 1}},
+            "concurrency": 8, "requestsPerSecond": 1000, "maxRetries": 3,
+            "timeoutSeconds": 120, "respectRobotsTxt": true
+        }))
+        .unwrap()
+    }
+
+    /// Run a scrape to the end through the pipeline.
+    pub async fn scrape(&self, spec: &RunSpec) -> RunSummary {
+        self.state
+            .pipeline
+            .scrape(uuid::Uuid::new_v4(), "test", spec, CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+/// The company JSON without the fields the ground truth does not have.
+pub fn strip_meta(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("source");
+        o.remove("updated_at");
+    }
+    v
+}

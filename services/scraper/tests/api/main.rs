@@ -1,0 +1,8 @@
+//! Scraper integration tests against the demo site, a fresh PostgreSQL
+//! database and a private Redis per test.
+
+mod helpers;
+
+mod api;
+mod faults;
+mod pipeline;
