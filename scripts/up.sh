@@ -12,10 +12,11 @@ cd "$root"
 state="$root/.gleaner"
 mkdir -p "$state/run" "$state/log" "$state/keys"
 chmod 700 "$state/keys"
-env_file="$state/env"
-: > "$env_file.new"
 
 IDENTITY_PORT="${IDENTITY_PORT:-8081}"
+SCRAPER_PORT="${SCRAPER_PORT:-8082}"
+DEMO_PORT="${DEMO_PORT:-8090}"
+DEMO_COMPANIES="${DEMO_COMPANIES:-500}"
 PGPORT_LOCAL="${GLEANER_PG_PORT:-55432}"
 REDIS_PORT_LOCAL="${GLEANER_REDIS_PORT:-56379}"
 
@@ -80,47 +81,74 @@ admin_email="${GLEANER_ADMIN_EMAIL:-admin@gleaner.local}"
 
 # --- Build --------------------------------------------------------------------
 log "building the services"
-cargo build --quiet --bins -p gleaner-identity
+cargo build --quiet --bins -p gleaner-identity -p gleaner-scraper -p gleaner-demo-site
 bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
 [ -f "$state/keys/signing.pem" ] || "$bin_dir/identity" keygen --out "$state/keys/signing.pem" >/dev/null
 
 # --- Services -------------------------------------------------------------------
 running() { local pidf="$state/run/$1.pid"; [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
 
-# start_service NAME PORT VAR=value...: start `NAME serve` unless it already runs.
+# start_service NAME PORT ARGS -- VAR=value...: start `NAME ARGS` unless it already runs.
 start_service() {
   local name="$1" port="$2"; shift 2
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
   if running "$name"; then log "$name already running (pid $(cat "$state/run/$name.pid"))"; return 0; fi
   log "starting $name on port $port"
   env "$@" LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT="${LOG_FORMAT:-json}" RUST_LOG="${RUST_LOG:-info}" \
-    nohup "$bin_dir/$name" serve >>"$state/log/$name.log" 2>&1 &
+    nohup "$bin_dir/$name" "${args[@]}" >>"$state/log/$name.log" 2>&1 &
   echo $! > "$state/run/$name.pid"
-  printf '%s %s\n' "$name" "$port" >> "$env_file.new"
 }
 
 ensure_database gleaner_identity
 identity_db="$(db_url gleaner_identity)"
 DATABASE_URL="$identity_db" "$bin_dir/identity" migrate >/dev/null
-start_service identity "$IDENTITY_PORT" \
+start_service identity "$IDENTITY_PORT" serve -- \
   DATABASE_URL="$identity_db" REDIS_URL="$redis_url" \
   JWT_SIGNING_KEY_FILE="$state/keys/signing.pem" \
   GLEANER_ADMIN_EMAIL="$admin_email" GLEANER_ADMIN_PASSWORD="$admin_password"
 
-for svc in "identity:$IDENTITY_PORT"; do
+ensure_database gleaner_scraper
+scraper_db="$(db_url gleaner_scraper)"
+DATABASE_URL="$scraper_db" "$bin_dir/scraper" migrate >/dev/null
+start_service scraper "$SCRAPER_PORT" serve -- \
+  DATABASE_URL="$scraper_db" REDIS_URL="$redis_url" \
+  JWKS_URL="http://127.0.0.1:$IDENTITY_PORT/.well-known/jwks.json"
+
+start_service demo-site "$DEMO_PORT" -- DEMO_COMPANIES="$DEMO_COMPANIES" DEMO_SEED=42
+
+for svc in "identity:$IDENTITY_PORT" "scraper:$SCRAPER_PORT" "demo-site:$DEMO_PORT"; do
   name="${svc%%:*}"; port="${svc##*:}"
-  if ! wait_http "http://127.0.0.1:$port/ready" 90; then
+  ready_path=/ready; [ "$name" = demo-site ] && ready_path=/health
+  if ! wait_http "http://127.0.0.1:$port$ready_path" 90; then
     tail -n 20 "$state/log/$name.log" >&2 || true
     die "$name did not become ready; see .gleaner/log/$name.log"
   fi
   log "$name ready"
 done
-mv "$env_file.new" "$env_file"
+
+# The sample scrape: what a ScrapeJob's Job runs, against the demo site.
+pages=$(( (DEMO_COMPANIES + 99) / 100 ))
+demo="http://127.0.0.1:$DEMO_PORT"
+log "sample scrape of the demo site ($DEMO_COMPANIES companies)"
+if DATABASE_URL="$scraper_db" SCRAPEJOB_NAME=sample LOG_FORMAT=json RUST_LOG=warn \
+   TERMINATION_LOG="$state/run/last-scrape.json" \
+   SCRAPEJOB_SPEC="{\"baseUrl\":\"$demo\",\"apiUrl\":\"$demo\",\"targets\":{\"listPages\":{\"from\":1,\"to\":$pages}},\"concurrency\":8,\"requestsPerSecond\":200,\"maxRetries\":3,\"timeoutSeconds\":600}" \
+   "$bin_dir/scraper" run >/dev/null 2>>"$state/log/sample-scrape.log"; then
+  log "sample scrape: $(cat "$state/run/last-scrape.json")"
+else
+  log "sample scrape did not succeed: see .gleaner/log/sample-scrape.log"
+fi
 
 base="http://127.0.0.1:$IDENTITY_PORT"
+scraper="http://127.0.0.1:$SCRAPER_PORT"
 cat <<EOT
 
 Gleaner is up.
-  identity  $base   (docs: $base/openapi.json)
+  identity  $base   (API spec: $base/openapi.json)
+  scraper   $scraper   (API spec: $scraper/openapi.json)
+  demo site $demo   (a local stand-in for openmoney.md)
   logs      .gleaner/log/   pids: .gleaner/run/   stop with: make down
 
 Admin account: $admin_email
@@ -132,4 +160,5 @@ Try it:
   TOKEN=\$(curl -s -X POST $base/api/v1/auth/login -H 'content-type: application/json' \\
        -d '{"username":"ion","password":"a long passphrase"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   curl -s $base/api/v1/users/me -H "authorization: Bearer \$TOKEN"
+  curl -s '$scraper/api/v1/companies?q=chisinau&per_page=3'
 EOT
