@@ -130,8 +130,8 @@ impl RunSpec {
         if !(1..=64).contains(&self.concurrency) {
             err("concurrency", "must be between 1 and 64");
         }
-        if !(self.requests_per_second > 0.0 && self.requests_per_second <= 1000.0) {
-            err("requestsPerSecond", "must be > 0 and at most 1000");
+        if !(self.requests_per_second > 0.0 && self.requests_per_second <= 100_000.0) {
+            err("requestsPerSecond", "must be > 0 and at most 100000");
         }
         if self.max_retries > 20 {
             err("maxRetries", "must be at most 20");

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make bench`: criterion micro-benchmarks, then a scripted load run of the
+# identity service (release build, bcrypt cost 12) with wrk:
+#   1. login throughput with 8 concurrent clients, against the bcrypt bound
+#      (cores / one verify's time, from the criterion run);
+#   2. /health latency percentiles measured while the logins saturate the CPU.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=lib.sh
+. "$root/scripts/lib.sh"
+cd "$root"
+ensure_packages postgresql redis-server wrk curl
+target="${CARGO_TARGET_DIR:-$root/target}"
+DURATION="${BENCH_SECONDS:-20}"
+
+log "criterion benchmarks (identity)"
+cargo bench -q -p gleaner-identity --bench identity -- --noplot 2>&1 | grep -E '^[a-z_/0-9]+|time:' || true
+verify_ns="$(python3 -c "import json;print(json.load(open('$target/criterion/password/bcrypt_verify_cost_12/new/estimates.json'))['mean']['point_estimate'])")"
+
+log "building identity (release)"
+cargo build -q --release -p gleaner-identity
+work="$(mktemp -d /tmp/gleaner-bench-XXXXXX)"; chmod 755 "$work"
+pg_port="$(free_port)"; redis_port="$(free_port)"; port="$(free_port)"
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true
+  stop_redis "$work/redis"; stop_postgres "$work/pg"; rm -rf "$work"
+}
+trap cleanup EXIT
+start_postgres "$work/pg" "$pg_port"
+start_redis "$work/redis" "$redis_port"
+db="postgres://postgres@127.0.0.1:$pg_port/postgres"
+"$target/release/identity" migrate --database-url "$db" >/dev/null
+"$target/release/identity" keygen --out "$work/key.pem" >/dev/null
+DATABASE_URL="$db" REDIS_URL="redis://127.0.0.1:$redis_port" JWT_SIGNING_KEY_FILE="$work/key.pem" \
+  LISTEN_ADDR="127.0.0.1:$port" BCRYPT_COST=12 RUST_LOG=warn \
+  "$target/release/identity" serve >"$work/identity.log" 2>&1 &
+pid=$!
+wait_http "http://127.0.0.1:$port/ready" 30 || die "identity did not start"
+curl -fsS -o /dev/null -X POST "http://127.0.0.1:$port/api/v1/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.md","username":"bench","password":"benchmark passphrase 1"}'
+
+cores="$(nproc)"
+log "load: ${DURATION}s of logins (8 connections) with /health probed alongside (2 connections)"
+wrk -t1 -c8 -d"${DURATION}s" -s benches/login.lua "http://127.0.0.1:$port/api/v1/auth/login" > "$work/login.txt" &
+login_pid=$!
+sleep 2
+wrk -t1 -c2 -d"$((DURATION - 4))s" --latency "http://127.0.0.1:$port/health" > "$work/health.txt"
+wait "$login_pid"
+
+login_rps="$(awk '/Requests\/sec/ {print $2}' "$work/login.txt")"
+health_p50="$(awk '/^ +50%/ {print $2}' "$work/health.txt")"
+health_p99="$(awk '/^ +99%/ {print $2}' "$work/health.txt")"
+python3 - "$verify_ns" "$cores" "$login_rps" "$health_p50" "$health_p99" <<'PY'
+import sys
+verify_ns, cores, rps, p50, p99 = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+bound = cores / (verify_ns / 1e9)
+print(f"bcrypt verify (cost 12):  {verify_ns/1e6:.1f} ms")
+print(f"bcrypt bound:             {bound:.2f} logins/s ({cores} cores)")
+print(f"login throughput:         {rps:.2f} logins/s = {100*rps/bound:.1f}% of the bound")
+print(f"/health under login load: p50 {p50}, p99 {p99}")
+PY
+grep -E '^status' "$work/login.txt" || true
