@@ -93,6 +93,18 @@ async fn operator_leads_serves_metrics_and_stops_on_sigterm() {
         "{metrics}"
     );
 
+    // A small footprint: the whole process, leading and serving, stays well under the
+    // Deployment's 128 MiB limit.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    eprintln!("operator RSS while leading: {} KiB", rss_kib);
+    assert!(rss_kib < 64 * 1024, "RSS {rss_kib} KiB");
+
     // SIGTERM: graceful stop, Lease released, exit 0.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
