@@ -3,21 +3,85 @@
 //! bcrypt reads at most 72 bytes, so every password is first reduced to
 //! `base64(SHA-256(password))` (44 bytes, no NUL): two passwords that differ
 //! anywhere, even after byte 72, hash differently.
+//!
+//! Hashes run on a small pool of dedicated threads, one per core, whose
+//! scheduling priority is lowered (nice 10): they use every idle cycle, yet
+//! the async workers serving other requests always run first, so a login
+//! storm does not slow `/health` or token checks.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tokio::sync::{Semaphore, oneshot};
 
-/// Hashes and verifies passwords on the blocking pool, at most `permits` at a time.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Niceness of the hashing threads.
+const HASH_THREAD_NICE: i32 = 10;
+
+/// Dedicated low-priority threads for CPU-heavy hashing.
+struct HashPool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl HashPool {
+    fn new(threads: usize) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{i}"))
+                .spawn(move || {
+                    lower_thread_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Self { jobs: Mutex::new(tx) })
+    }
+
+    fn submit(&self, job: Job) -> anyhow::Result<()> {
+        self.jobs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("hash pool poisoned"))?
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("hash pool stopped"))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_thread_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory
+    // of ours; on Linux the nice value is per thread, so this affects only
+    // the calling hashing thread. Failure leaves the default priority.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASH_THREAD_NICE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
+
+/// Hashes and verifies passwords on the hashing threads, at most `permits` at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     /// A hash of a random password: verified against for unknown users so
     /// that "no such user" costs the same time as "wrong password".
     dummy_hash: Arc<str>,
@@ -35,6 +99,7 @@ impl PasswordHasher {
         Ok(Self {
             cost,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            pool: Arc::new(HashPool::new(concurrency)?),
             dummy_hash: dummy.into(),
         })
     }
@@ -49,11 +114,12 @@ impl PasswordHasher {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
-        let span = tracing::Span::current();
-        let out = tokio::task::spawn_blocking(move || span.in_scope(f))
-            .instrument(tracing::debug_span!("bcrypt"))
-            .await?;
-        Ok(out)
+        let (tx, rx) = oneshot::channel();
+        let span = tracing::debug_span!("bcrypt");
+        self.pool.submit(Box::new(move || {
+            let _ = tx.send(span.in_scope(f));
+        }))?;
+        Ok(rx.await?)
     }
 
     /// Hash a password for storage.
