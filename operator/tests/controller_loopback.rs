@@ -41,7 +41,16 @@ async fn controller_run_reconciles_through_a_loopback_api_server() {
     // Wait (bounded) until the controller has created the run's Job, applied the status
     // and published the event.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !(fake.saw(&Method::PATCH, "/status") && fake.saw(&Method::POST, "/events")) {
+    let watching = |p: &str| {
+        fake.seen().iter().any(|(m, path, _)| {
+            *m == Method::GET && path.starts_with(p) && path.contains("watch=true")
+        })
+    };
+    while !(fake.saw(&Method::PATCH, "/status")
+        && fake.saw(&Method::POST, "/events")
+        && watching("/apis/gleaner.dev/v1alpha1/scrapejobs?")
+        && watching("/apis/batch/v1/jobs?"))
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "controller never reconciled: {:#?}",
@@ -77,12 +86,6 @@ async fn controller_run_reconciles_through_a_loopback_api_server() {
         status_uri.contains("fieldManager=gleaner-operator") && status_uri.contains("force=true")
     );
     assert_eq!(status["status"]["phase"], "Running");
-    assert!(seen.iter().any(|(m, p, _)| *m == Method::GET
-        && p.starts_with("/apis/gleaner.dev/v1alpha1/scrapejobs?")
-        && p.contains("watch=true")));
-    assert!(seen.iter().any(|(m, p, _)| *m == Method::GET
-        && p.starts_with("/apis/batch/v1/jobs?")
-        && p.contains("watch=true")));
     // The store behind /metrics holds the ScrapeJob.
     assert_eq!(store.get().expect("store published").state().len(), 1);
     assert!(
@@ -90,6 +93,35 @@ async fn controller_run_reconciles_through_a_loopback_api_server() {
             .render()
             .contains(r#"operator_reconciles_total{result="success"} 1"#)
     );
+
+    // The Job finishes: the (metadata-only) Job watch maps it to its owner, the controller
+    // reconciles again, reads the summary from the pod and reports the run.
+    let job_name = job["metadata"]["name"].as_str().unwrap().to_owned();
+    fake.complete_job(
+        &job_name,
+        &serde_json::json!({"status": "succeeded", "pages_fetched": 7, "pages_failed": 0,
+                            "companies_created": 2, "companies_updated": 1}),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let finished = loop {
+        let done = fake.seen().into_iter().find(|(m, p, body)| {
+            *m == Method::PATCH && p.contains("/status") && body["status"]["phase"] == "Succeeded"
+        });
+        if let Some((_, _, body)) = done {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reconcile after the Job finished: {:#?}",
+            fake.seen()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let last = &finished["status"]["lastRun"];
+    assert_eq!(last["name"], job_name.as_str());
+    assert_eq!(last["pagesFetched"], 7);
+    assert_eq!(last["companiesWritten"], 3);
+    assert!(fake.saw(&Method::GET, "/api/v1/namespaces/demo/pods?"));
 
     // Graceful shutdown ends Controller::run.
     stop_tx.send(()).unwrap();

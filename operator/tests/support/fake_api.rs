@@ -22,6 +22,12 @@ pub type Seen = (Method, String, Value);
 pub struct Fake {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub lease: Arc<Mutex<Option<Value>>>,
+    /// Jobs created through the fake, as stored.
+    pub jobs: Arc<Mutex<Vec<Value>>>,
+    /// Watch events sent to the (metadata) Job watch.
+    pub job_events: tokio::sync::broadcast::Sender<Value>,
+    /// The finished Job's name and the summary in its pod's termination message.
+    pub summary: Arc<Mutex<Option<(String, Value)>>>,
     pub namespace: String,
 }
 
@@ -29,6 +35,30 @@ impl Fake {
     /// Requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Marks a created Job as completed, gives it a pod with the scraper's summary, and
+    /// tells the Job watch, as the Job controller and kubelet would.
+    pub fn complete_job(&self, name: &str, summary: &Value) {
+        let mut jobs = self.jobs.lock().unwrap();
+        let job = jobs
+            .iter_mut()
+            .find(|j| j["metadata"]["name"] == name)
+            .expect("job exists");
+        job["metadata"]["resourceVersion"] = json!("30");
+        job["status"] = json!({
+            "startTime": "2026-11-22T03:00:01Z",
+            "completionTime": "2026-11-22T03:02:00Z",
+            "succeeded": 1,
+            "conditions": [{"type": "Complete", "status": "True",
+                            "lastTransitionTime": "2026-11-22T03:02:00Z"}]
+        });
+        *self.summary.lock().unwrap() = Some((name.to_owned(), summary.clone()));
+        let meta = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                          "metadata": job["metadata"].clone()});
+        let _ = self
+            .job_events
+            .send(json!({"type": "MODIFIED", "object": meta}));
     }
 
     /// Whether a request matching `method` and containing `path_part` was seen.
@@ -78,13 +108,40 @@ async fn api(State(fake): State<Fake>, method: Method, uri: Uri, body: Bytes) ->
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or_default().to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Subscribe before the request is visible as seen, so a test that waits for the watch
+    // and then sends an event cannot lose it.
+    let job_watch =
+        (method == Method::GET && query.contains("watch=true") && path == "/apis/batch/v1/jobs")
+            .then(|| fake.job_events.subscribe());
     fake.seen
         .lock()
         .unwrap()
         .push((method.clone(), format!("{path}?{query}"), body.clone()));
 
+    if let Some(rx) = job_watch {
+        // The Job watch: whatever the test sends, one JSON line per event, then held open.
+        let events = futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => {
+                        let mut line = serde_json::to_vec(&event).unwrap();
+                        line.push(b'\n');
+                        return Some((Ok::<_, std::io::Error>(Bytes::from(line)), rx));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        });
+        return Response::builder()
+            .header("content-type", "application/json")
+            .body(Body::from_stream(events))
+            .unwrap();
+    }
     if method == Method::GET && query.contains("watch=true") {
-        // Hold every watch open with no events, like a quiet API server.
+        // Hold every other watch open with no events, like a quiet API server.
         return Response::builder()
             .header("content-type", "application/json")
             .body(Body::from_stream(futures::stream::pending::<
@@ -112,13 +169,41 @@ async fn api(State(fake): State<Fake>, method: Method, uri: Uri, body: Bytes) ->
             &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
                     "metadata": {"resourceVersion": "11"}, "items": []}),
         ),
-        (Method::GET, p) if p == format!("/apis/batch/v1/namespaces/{ns}/jobs") => json_response(
-            StatusCode::OK,
-            &json!({"apiVersion": "batch/v1", "kind": "JobList",
-                    "metadata": {"resourceVersion": "11"}, "items": []}),
-        ),
+        (Method::GET, p) if p == format!("/apis/batch/v1/namespaces/{ns}/jobs") => {
+            let items = fake.jobs.lock().unwrap().clone();
+            json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "batch/v1", "kind": "JobList",
+                        "metadata": {"resourceVersion": "31"}, "items": items}),
+            )
+        }
         (Method::POST, p) if p == format!("/apis/batch/v1/namespaces/{ns}/jobs") => {
-            json_response(StatusCode::CREATED, &body)
+            let mut job = body.clone();
+            job["metadata"]["uid"] = json!(format!("job-uid-{}", fake.jobs.lock().unwrap().len()));
+            job["metadata"]["resourceVersion"] = json!("20");
+            job["metadata"]["creationTimestamp"] = json!("2026-11-22T03:00:00Z");
+            fake.jobs.lock().unwrap().push(job.clone());
+            json_response(StatusCode::CREATED, &job)
+        }
+        (Method::GET, p) if p == format!("/api/v1/namespaces/{ns}/pods") => {
+            let items: Vec<Value> = match fake.summary.lock().unwrap().clone() {
+                Some((job, summary)) if query.contains(&job) => vec![json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("{job}-x1y2z"), "namespace": ns,
+                                 "labels": {"batch.kubernetes.io/job-name": job}},
+                    "status": {"containerStatuses": [{
+                        "name": "scraper", "image": "scraper", "imageID": "", "ready": false,
+                        "restartCount": 0,
+                        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                 "message": summary.to_string()}}
+                    }]}
+                })],
+                _ => vec![],
+            };
+            json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}),
+            )
         }
         (Method::PATCH, p)
             if p == format!(
@@ -161,6 +246,9 @@ pub async fn start(namespace: &str) -> (SocketAddr, Fake) {
     let fake = Fake {
         seen: Arc::default(),
         lease: Arc::default(),
+        jobs: Arc::default(),
+        job_events: tokio::sync::broadcast::channel(16).0,
+        summary: Arc::default(),
         namespace: namespace.to_owned(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
