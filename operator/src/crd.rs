@@ -374,6 +374,24 @@ impl ScrapeJobSpec {
     }
 }
 
+impl ScrapeJob {
+    /// A JSON merge patch that asks for one run now: sets `gleaner.dev/run-now` to `token`.
+    /// Each distinct token starts exactly one run.
+    pub fn run_now_patch(token: &str) -> serde_json::Value {
+        serde_json::json!({"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}})
+    }
+
+    /// The run id the operator gives the run started by `token` (known before it starts),
+    /// or None for an object not read from the API server (no uid yet).
+    pub fn run_id_for_token(&self, token: &str) -> Option<String> {
+        let uid = self.metadata.uid.as_deref()?;
+        Some(crate::run::run_id(
+            uid,
+            &crate::run::Trigger::RunNow(token.trim().to_owned()),
+        ))
+    }
+}
+
 /// The CustomResourceDefinition, with the rules that only fit at the schema root.
 pub fn scrapejob_crd() -> CustomResourceDefinition {
     use kube::CustomResourceExt;
@@ -402,4 +420,53 @@ pub fn scrapejob_crd() -> CustomResourceDefinition {
 /// The CustomResourceDefinition as YAML, exactly what `operator crdgen` prints.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&scrapejob_crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{RunRequest, Trigger};
+
+    #[test]
+    fn run_now_helpers_match_what_the_operator_does() {
+        let patch = ScrapeJob::run_now_patch("t-42");
+        assert_eq!(
+            patch["metadata"]["annotations"]["gleaner.dev/run-now"],
+            "t-42"
+        );
+        let mut sj = ScrapeJob::new("nightly", ScrapeJobSpec::with_targets(Targets::default()));
+        assert_eq!(sj.run_id_for_token("t-42"), None);
+        sj.metadata.uid = Some("uid-1".into());
+        let expected = RunRequest::new("nightly", "uid-1", Trigger::RunNow("t-42".into()));
+        assert_eq!(sj.run_id_for_token("t-42"), Some(expected.run_id));
+    }
+
+    #[test]
+    fn spec_json_is_camel_case_with_defaults() {
+        let spec: ScrapeJobSpec =
+            serde_json::from_value(serde_json::json!({"targets": {"idnos": ["1003600012345"]}}))
+                .unwrap();
+        assert_eq!(spec, ScrapeJobSpec::with_targets(spec.targets.clone()));
+        let v = serde_json::to_value(&spec).unwrap();
+        for key in [
+            "source",
+            "baseUrl",
+            "apiUrl",
+            "targets",
+            "suspend",
+            "concurrency",
+            "requestsPerSecond",
+            "maxRetries",
+            "timeoutSeconds",
+            "respectRobotsTxt",
+            "concurrencyPolicy",
+            "successfulRunsHistoryLimit",
+            "failedRunsHistoryLimit",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert!(v.get("schedule").is_none());
+        assert_eq!(v["source"], "openmoney");
+        assert_eq!(v["concurrencyPolicy"], "Forbid");
+    }
 }
