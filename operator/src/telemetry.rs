@@ -7,9 +7,14 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use rand::RngCore;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::settings::LogFormat;
@@ -77,21 +82,97 @@ pub fn init(format: LogFormat) -> anyhow::Result<TelemetryGuard> {
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(SERVICE_NAME)));
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init(),
+        LogFormat::Json => registry.with(json_layer(std::io::stdout)).try_init(),
         LogFormat::Pretty => registry
             .with(tracing_subscriber::fmt::layer().pretty())
             .try_init(),
     }
     .map_err(|e| anyhow::anyhow!("a global subscriber is already installed: {e}"))?;
     Ok(TelemetryGuard { provider })
+}
+
+/// A JSON-lines log layer writing to `writer`.
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(JsonFields::new())
+        .event_format(JsonLine)
+        .with_writer(writer)
+}
+
+/// One JSON object per line: `timestamp`, `level`, `service`, `target`, `message`, the
+/// event's fields, and the fields of every enclosing span (`trace_id`, `span_id`,
+/// `scrapejob`, ...) at the top level, where log queries expect them.
+struct JsonLine;
+
+impl<S, N> FormatEvent<S, N> for JsonLine
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut line = Map::new();
+        line.insert(
+            "timestamp".to_owned(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
+        line.insert("level".to_owned(), Value::String(meta.level().to_string()));
+        line.insert("service".to_owned(), Value::String(SERVICE_NAME.to_owned()));
+        line.insert("target".to_owned(), Value::String(meta.target().to_owned()));
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                line.insert("span".to_owned(), Value::String(span.name().to_owned()));
+                let extensions = span.extensions();
+                let fields = extensions
+                    .get::<FormattedFields<N>>()
+                    .and_then(|f| serde_json::from_str::<Value>(&f.fields).ok());
+                if let Some(Value::Object(fields)) = fields {
+                    line.extend(fields);
+                }
+            }
+        }
+        event.record(&mut FieldVisitor(&mut line));
+        let text = serde_json::to_string(&line).map_err(|_| std::fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}
+
+struct FieldVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for FieldVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_string()));
+    }
 }
 
 /// The trace context of `span` when OpenTelemetry tracks it (export on), else a fresh one,
@@ -191,6 +272,46 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4317"),
             ("OTEL_TRACES_EXPORTER", "none"),
         ])));
+    }
+
+    #[test]
+    fn json_lines_put_span_fields_at_the_top_level() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::registry().with(json_layer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "reconcile",
+                trace_id = tracing::field::Empty,
+                scrapejob = "nightly"
+            );
+            let _guard = span.enter();
+            span.record("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736");
+            tracing::info!(job = "nightly-1a2b3c4d", count = 3, "run started");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["message"], "run started");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["service"], "gleaner-operator");
+        assert_eq!(line["span"], "reconcile");
+        assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(line["scrapejob"], "nightly");
+        assert_eq!(line["job"], "nightly-1a2b3c4d");
+        assert_eq!(line["count"], 3);
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 
     #[test]
