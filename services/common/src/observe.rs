@@ -100,12 +100,14 @@ pub async fn observe_http(
         .duration
         .with_label_values(&[&*metrics.service, method.as_str(), &route])
         .observe(elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request completed"
-        );
+        // Probes and scrapes every few seconds would drown the access log.
+        if matches!(route.as_str(), "/health" | "/ready" | "/metrics") && status.is_success() {
+            tracing::debug!(status = status.as_u16(), latency_ms, "request completed");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request completed");
+        }
     });
     response
 }
