@@ -27,9 +27,20 @@ fn bcrypt(c: &mut Criterion) {
 
 fn tokens(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let ring = Arc::new(KeyRing::from_pems(&generate_dev_key_pem().expect("key"), &[]).expect("ring"));
-    let issuer = TokenIssuer::new(ring.clone(), "gleaner", "gleaner-api", Duration::from_secs(900));
-    let verifier = TokenVerifier::with_keys(ring.decoding_keys().expect("keys"), "gleaner", "gleaner-api", None);
+    let ring =
+        Arc::new(KeyRing::from_pems(&generate_dev_key_pem().expect("key"), &[]).expect("ring"));
+    let issuer = TokenIssuer::new(
+        ring.clone(),
+        "gleaner",
+        "gleaner-api",
+        Duration::from_secs(900),
+    );
+    let verifier = TokenVerifier::with_keys(
+        ring.decoding_keys().expect("keys"),
+        "gleaner",
+        "gleaner-api",
+        None,
+    );
     let user = uuid::Uuid::new_v4();
     let token = issuer.issue(user, Role::User, "sid").expect("issue").token;
     c.bench_function("token_issue", |b| {

@@ -50,7 +50,9 @@ impl HashPool {
                     }
                 })?;
         }
-        Ok(Self { jobs: Mutex::new(tx) })
+        Ok(Self {
+            jobs: Mutex::new(tx),
+        })
     }
 
     fn submit(&self, job: Job) -> anyhow::Result<()> {
