@@ -4,7 +4,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gleaner_scraper::parse::{parse_company_html, parse_company_json, parse_financials};
 
-fn documents() -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+/// Raw documents of one kind.
+type Docs = Vec<Vec<u8>>;
+
+fn documents() -> (Docs, Docs, Docs) {
     let companies = gleaner_demo_site::generate(42, 200);
     let json = companies
         .iter()

@@ -25,11 +25,22 @@ async fn main() -> anyhow::Result<()> {
     gleaner_common::install_crypto_provider();
     let db_url = std::env::var("DATABASE_URL")?;
     let scraper = std::env::var("SCRAPER_URL")?;
-    let target: usize = std::env::var("COMPANIES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
-    let db = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(&db_url).await?;
+    let target: usize = std::env::var("COMPANIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&db_url)
+        .await?;
     gleaner_scraper::startup::MIGRATOR.run(&db).await?;
-    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM companies").fetch_one(&db).await?;
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM companies")
+        .fetch_one(&db)
+        .await?;
     if (have as usize) < target {
         let started = Instant::now();
         let companies = gleaner_demo_site::generate(42, target);
@@ -38,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
             .map(|c| {
                 let db = db2.clone();
                 async move {
-                    let body = Bytes::from(serde_json::to_vec(&gleaner_demo_site::api_company(&c))?);
+                    let body =
+                        Bytes::from(serde_json::to_vec(&gleaner_demo_site::api_company(&c))?);
                     let url = format!("http://demo.invalid/api/companies/{}", c.idno);
                     let doc = Fetched {
                         status: 200,
@@ -48,11 +60,26 @@ async fn main() -> anyhow::Result<()> {
                         headers: serde_json::json!({}),
                         body: body.clone(),
                     };
-                    let id = match raw::store(&db, &url, DocumentKind::Company, Some(&c.idno), &doc, None).await? {
+                    let id = match raw::store(
+                        &db,
+                        &url,
+                        DocumentKind::Company,
+                        Some(&c.idno),
+                        &doc,
+                        None,
+                    )
+                    .await?
+                    {
                         Stored::New(id) | Stored::Unchanged(id) => id,
                     };
                     let record = parse_company_json(&body)?;
-                    let from = Provenance { url: &url, fetched_at: chrono::Utc::now(), document_id: id, parser_version: PARSER_VERSION, run_id: None };
+                    let from = Provenance {
+                        url: &url,
+                        fetched_at: chrono::Utc::now(),
+                        document_id: id,
+                        parser_version: PARSER_VERSION,
+                        run_id: None,
+                    };
                     companies::upsert(&db, &record, &from).await?;
                     raw::mark_parsed(&db, id, PARSER_VERSION).await?;
                     anyhow::Ok(())
@@ -66,7 +93,11 @@ async fn main() -> anyhow::Result<()> {
             })
             .await;
         sqlx::query("ANALYZE companies").execute(&db).await?;
-        eprintln!("filled {} companies in {:.1?}", target - have as usize, started.elapsed());
+        eprintln!(
+            "filled {} companies in {:.1?}",
+            target - have as usize,
+            started.elapsed()
+        );
     }
     let http = reqwest::Client::new();
     let queries = [
@@ -82,7 +113,10 @@ async fn main() -> anyhow::Result<()> {
         "registered_from=2015-01-01&registered_to=2016-12-31",
     ];
     let mut all = Vec::new();
-    println!("{:<45} {:>9} {:>9} {:>9} {:>8}", "query", "p50", "p95", "p99", "total");
+    println!(
+        "{:<45} {:>9} {:>9} {:>9} {:>8}",
+        "query", "p50", "p95", "p99", "total"
+    );
     for q in queries {
         let url = format!("{scraper}/api/v1/companies?{q}");
         // Warm up.

@@ -82,13 +82,28 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// A page of search results (contract §3 list shape, plus `total_exact`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompanyPage {
+    /// Companies on this page.
+    pub items: Vec<CompanySummary>,
+    /// Page number.
+    pub page: u32,
+    /// Items per page.
+    pub per_page: u32,
+    /// Matching companies; counted exactly up to 5,000, else 5,000.
+    pub total: i64,
+    /// False when `total` is the 5,000 lower bound.
+    pub total_exact: bool,
+}
+
 /// Search companies.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", params(SearchParams),
-    responses((status = 200, body = Page<CompanySummary>), (status = 422, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = CompanyPage), (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
-) -> ApiResult<Json<Page<CompanySummary>>> {
+) -> ApiResult<Json<CompanyPage>> {
     let page = PageParams {
         page: p.page,
         per_page: p.per_page,
@@ -127,9 +142,14 @@ pub async fn search(
         registered_from: p.registered_from,
         registered_to: p.registered_to,
     };
-    let (items, total) =
-        companies::search(&state.db, &filter, sort, page.limit(), page.offset()).await?;
-    Ok(Json(Page::new(items, page, total)))
+    let found = companies::search(&state.db, &filter, sort, page.limit(), page.offset()).await?;
+    Ok(Json(CompanyPage {
+        items: found.items,
+        page: page.page,
+        per_page: page.per_page,
+        total: found.total,
+        total_exact: found.total_exact,
+    }))
 }
 
 /// 404 for anything but a 13-digit IDNO.

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use gleaner_common::outbox;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -44,10 +44,19 @@ impl Write {
     }
 }
 
-/// Text indexed for search: name (A), address (B), activities (C), unaccented.
-const SEARCH_VECTOR: &str = "setweight(to_tsvector('simple', unaccent($2)), 'A') || \
-     setweight(to_tsvector('simple', unaccent(coalesce($6->>'full', '') || ' ' || coalesce($6->>'city', ''))), 'B') || \
-     setweight(to_tsvector('simple', unaccent(coalesce((SELECT string_agg(a->>'name', ' ') FROM jsonb_array_elements($7) a), ''))), 'C')";
+/// Refresh the search projection of one company from its row.
+const REFRESH_SEARCH: &str = "INSERT INTO company_search \
+     SELECT c.idno, c.name, c.legal_form, c.status, c.registered_at, c.address->>'city', c.updated_at, \
+       setweight(to_tsvector('simple', unaccent(c.name)), 'A') || \
+       setweight(to_tsvector('simple', unaccent(coalesce(c.address->>'full', '') || ' ' || coalesce(c.address->>'city', ''))), 'B') || \
+       setweight(to_tsvector('simple', unaccent(coalesce((SELECT string_agg(a->>'name', ' ') FROM jsonb_array_elements(c.activities) a), ''))), 'C'), \
+       lower(unaccent(c.name)), lower(unaccent(c.address->>'city')), lower(c.legal_form), \
+       ARRAY(SELECT a->>'code' FROM jsonb_array_elements(c.activities) a) \
+     FROM companies c WHERE c.idno = $1 \
+     ON CONFLICT (idno) DO UPDATE SET name = EXCLUDED.name, legal_form = EXCLUDED.legal_form, \
+       status = EXCLUDED.status, registered_at = EXCLUDED.registered_at, city = EXCLUDED.city, \
+       updated_at = EXCLUDED.updated_at, search = EXCLUDED.search, name_key = EXCLUDED.name_key, \
+       city_key = EXCLUDED.city_key, legal_form_key = EXCLUDED.legal_form_key, activity_codes = EXCLUDED.activity_codes";
 
 fn record_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<CompanyRecord> {
     let json = |name: &str| -> sqlx::Result<Value> { row.try_get(name) };
@@ -84,13 +93,11 @@ pub async fn upsert(
     let mut tx = db.begin().await?;
     let address = json!(record.address);
     let activities = json!(record.activities);
-    let insert = format!(
-        "INSERT INTO companies (idno, name, legal_form, status, registered_at, address, activities, founders, \
-           administrators, source_url, source_fetched_at, source_document_id, parser_version, search, name_key, city_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {SEARCH_VECTOR}, lower(unaccent($2)), lower(unaccent($6->>'city'))) \
-         ON CONFLICT (idno) DO NOTHING RETURNING idno"
-    );
-    let inserted: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(insert))
+    let insert: &'static str = "INSERT INTO companies (idno, name, legal_form, status, registered_at, address, activities, founders, \
+           administrators, source_url, source_fetched_at, source_document_id, parser_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (idno) DO NOTHING RETURNING idno";
+    let inserted: Option<String> = sqlx::query_scalar(insert)
         .bind(&record.idno)
         .bind(&record.name)
         .bind(&record.legal_form)
@@ -107,6 +114,10 @@ pub async fn upsert(
         .fetch_optional(&mut *tx)
         .await?;
     if inserted.is_some() {
+        sqlx::query(REFRESH_SEARCH)
+            .bind(&record.idno)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         return Ok(Write::Created);
     }
@@ -127,8 +138,7 @@ pub async fn upsert(
     let update = format!(
         "UPDATE companies SET name = $2, legal_form = $3, status = $4, registered_at = $5, address = $6, \
            activities = $7, founders = $8, administrators = $9, source_url = $10, source_fetched_at = $11, \
-           source_document_id = $12, parser_version = $13, search = {SEARCH_VECTOR}, \
-           name_key = lower(unaccent($2)), city_key = lower(unaccent($6->>'city')), updated_at = {touch_updated} \
+           source_document_id = $12, parser_version = $13, updated_at = {touch_updated} \
          WHERE idno = $1"
     );
     sqlx::query(sqlx::AssertSqlSafe(update))
@@ -151,6 +161,10 @@ pub async fn upsert(
         tx.commit().await?;
         return Ok(Write::Unchanged);
     }
+    sqlx::query(REFRESH_SEARCH)
+        .bind(&record.idno)
+        .execute(&mut *tx)
+        .await?;
     for change in &changes {
         sqlx::query(
             "INSERT INTO company_history (idno, field, old, new, run_id) VALUES ($1, $2, $3, $4, $5)",
@@ -330,7 +344,9 @@ pub enum Sort {
     Name,
     /// Newest registrations first.
     RegisteredDesc,
-    /// Best match first (needs a query).
+    /// Best match first (needs a query): ranked by `ts_rank_cd`, name weighing
+    /// most. A query matching more than `RANK_LIMIT` companies is too broad
+    /// to rank usefully and is listed by name instead.
     Relevance,
 }
 
@@ -346,6 +362,58 @@ pub struct SearchFilter {
     pub registered_to: Option<NaiveDate>,
 }
 
+/// Totals are counted exactly up to this many matches; above it the total
+/// is reported as this lower bound (`total_exact: false`), so that a query
+/// matching half the registry costs about the same as one matching a page.
+pub const MAX_EXACT_TOTAL: i64 = 5_000;
+
+/// Largest match set ranked by relevance (ranking reads every match).
+pub const RANK_LIMIT: i64 = 2_000;
+
+const SUMMARY_COLUMNS: &str = "idno, name, legal_form, status, registered_at, city, updated_at";
+
+/// Append `AND ...` for every filter present (only those: a generic
+/// `($1 IS NULL OR ...)` form would keep PostgreSQL from using the indexes).
+fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &SearchFilter) {
+    if let Some(q) = &f.q {
+        qb.push(" AND search @@ websearch_to_tsquery('simple', unaccent(")
+            .push_bind(q.clone())
+            .push("))");
+    }
+    if let Some(status) = &f.status {
+        qb.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(form) = &f.legal_form {
+        qb.push(" AND legal_form_key = lower(")
+            .push_bind(form.clone())
+            .push(")");
+    }
+    if let Some(code) = &f.activity {
+        qb.push(" AND activity_codes @> ARRAY[")
+            .push_bind(code.clone())
+            .push("::text]");
+    }
+    if let Some(city) = &f.city {
+        qb.push(" AND city_key = lower(unaccent(")
+            .push_bind(city.clone())
+            .push("))");
+    }
+    if let Some(from) = f.registered_from {
+        qb.push(" AND registered_at >= ").push_bind(from);
+    }
+    if let Some(to) = f.registered_to {
+        qb.push(" AND registered_at <= ").push_bind(to);
+    }
+}
+
+/// One page of a search, with the (possibly capped) total.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub items: Vec<CompanySummary>,
+    pub total: i64,
+    pub total_exact: bool,
+}
+
 /// A page of companies matching `filter`.
 pub async fn search(
     db: &PgPool,
@@ -353,54 +421,64 @@ pub async fn search(
     sort: Sort,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<(Vec<CompanySummary>, i64)> {
-    let where_clause = "($1::text IS NULL OR search @@ websearch_to_tsquery('simple', unaccent($1))) \
-        AND ($2::text IS NULL OR status = $2) \
-        AND ($3::text IS NULL OR lower(legal_form) = lower($3)) \
-        AND ($4::text IS NULL OR activities @> jsonb_build_array(jsonb_build_object('code', $4::text))) \
-        AND ($5::text IS NULL OR city_key = lower(unaccent($5))) \
-        AND ($6::date IS NULL OR registered_at >= $6) \
-        AND ($7::date IS NULL OR registered_at <= $7)";
-    let order = match (sort, filter.q.is_some()) {
-        (Sort::Relevance, true) => {
-            "ts_rank_cd(search, websearch_to_tsquery('simple', unaccent($1))) DESC, name_key, idno"
-        }
-        (Sort::RegisteredDesc, _) => "registered_at DESC NULLS LAST, idno",
-        _ => "name_key, idno",
-    };
-    let sql = format!(
-        "SELECT idno, name, legal_form, status, registered_at, address->>'city' AS city, updated_at \
-         FROM companies WHERE {where_clause} ORDER BY {order} LIMIT $8 OFFSET $9"
-    );
-    let bind = |q: sqlx::query::QueryAs<
-        'static,
-        sqlx::Postgres,
-        CompanySummary,
-        sqlx::postgres::PgArguments,
-    >| {
-        q.bind(filter.q.clone())
-            .bind(filter.status.clone())
-            .bind(filter.legal_form.clone())
-            .bind(filter.activity.clone())
-            .bind(filter.city.clone())
-            .bind(filter.registered_from)
-            .bind(filter.registered_to)
-    };
-    let items = bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(db)
-        .await?;
-    let count_sql = format!("SELECT count(*) FROM companies WHERE {where_clause}");
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-        .bind(filter.q.clone())
-        .bind(filter.status.clone())
-        .bind(filter.legal_form.clone())
-        .bind(filter.activity.clone())
-        .bind(filter.city.clone())
-        .bind(filter.registered_from)
-        .bind(filter.registered_to)
+) -> sqlx::Result<SearchPage> {
+    // Queries are not prepared: each is planned with its actual values, so a
+    // rare word and a word in half the registry each get the plan that suits them.
+    let mut count =
+        QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM company_search WHERE true");
+    push_filters(&mut count, filter);
+    count
+        .push(" LIMIT ")
+        .push_bind(MAX_EXACT_TOTAL + 1)
+        .push(") capped");
+    let n: i64 = count
+        .build_query_scalar()
+        .persistent(false)
         .fetch_one(db)
         .await?;
-    Ok((items, total))
+    let total_exact = n <= MAX_EXACT_TOTAL;
+    // A known-small match set is gathered whole and sorted (a few thousand
+    // rows at most); a large one is read in index order and cut at the page,
+    // which is quick because matches are dense.
+    let mut qb = if total_exact {
+        let mut qb = QueryBuilder::new(format!(
+            "WITH matches AS MATERIALIZED (SELECT {SUMMARY_COLUMNS}, name_key, search FROM company_search WHERE true"
+        ));
+        push_filters(&mut qb, filter);
+        qb.push(format!(") SELECT {SUMMARY_COLUMNS} FROM matches"));
+        qb
+    } else {
+        let mut qb = QueryBuilder::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM company_search WHERE true"
+        ));
+        push_filters(&mut qb, filter);
+        qb
+    };
+    match (sort, &filter.q) {
+        (Sort::Relevance, Some(q)) if n <= RANK_LIMIT => {
+            qb.push(" ORDER BY ts_rank_cd(search, websearch_to_tsquery('simple', unaccent(")
+                .push_bind(q.clone())
+                .push("))) DESC, name_key, idno");
+        }
+        (Sort::RegisteredDesc, _) => {
+            qb.push(" ORDER BY registered_at DESC NULLS LAST, idno");
+        }
+        _ => {
+            qb.push(" ORDER BY name_key, idno");
+        }
+    }
+    qb.push(" LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let items = qb
+        .build_query_as::<CompanySummary>()
+        .persistent(false)
+        .fetch_all(db)
+        .await?;
+    Ok(SearchPage {
+        items,
+        total: n.min(MAX_EXACT_TOTAL),
+        total_exact,
+    })
 }
