@@ -93,7 +93,9 @@ async fn main() -> anyhow::Result<()> {
             })
             .await;
         // What autovacuum does after a bulk load: statistics and the visibility map.
-        sqlx::query("VACUUM ANALYZE companies, company_search").execute(&db).await?;
+        sqlx::query("VACUUM ANALYZE companies, company_search")
+            .execute(&db)
+            .await?;
         eprintln!(
             "filled {} companies in {:.1?}",
             target - have as usize,
