@@ -20,3 +20,15 @@ pub fn lazy_pool(database_url: &str, max_connections: u32) -> anyhow::Result<PgP
         .test_before_acquire(true)
         .connect_lazy_with(options))
 }
+
+/// Connect once and apply `migrator` (the `migrate` command of each service).
+pub async fn migrate(database_url: &str, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("DATABASE_URL: cannot connect")?;
+    migrator.run(&pool).await.context("migrating")?;
+    pool.close().await;
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod observe;
+pub mod openapi;
 pub mod outbox;
 pub mod pagination;
 pub mod redis;

@@ -55,12 +55,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("identity stopped");
         }
         Command::Migrate { database_url } => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(database_url.expose_secret())
-                .await
-                .context("DATABASE_URL: cannot connect")?;
-            MIGRATOR.run(&pool).await.context("migrating")?;
+            gleaner_common::db::migrate(database_url.expose_secret(), &MIGRATOR).await?;
             println!("identity database migrated");
         }
         Command::Keygen { out } => {

@@ -51,12 +51,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(run(*settings).await?);
         }
         Command::Migrate { database_url } => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(database_url.expose_secret())
-                .await
-                .context("DATABASE_URL: cannot connect")?;
-            MIGRATOR.run(&pool).await.context("migrating")?;
+            gleaner_common::db::migrate(database_url.expose_secret(), &MIGRATOR).await?;
             println!("scraper database migrated");
         }
     }

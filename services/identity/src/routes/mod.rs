@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use gleaner_common::openapi::BearerAuth;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
@@ -29,23 +29,6 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(state.keys.jwks()),
     )
-}
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 /// The identity service's OpenAPI document.

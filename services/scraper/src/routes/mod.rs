@@ -4,8 +4,8 @@ pub mod companies;
 pub mod runs;
 
 use axum::Router;
+use gleaner_common::openapi::BearerAuth;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::state::AppState;
 
@@ -14,23 +14,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(companies::router())
         .merge(runs::router())
-}
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 /// The scraper service's OpenAPI document.
