@@ -22,6 +22,16 @@ fn bcrypt(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { hasher.verify(&pw, Some(&hash)).await.expect("verify") })
     });
+    // A failed login costs the same whether the user exists or not.
+    let wrong = SecretString::from("not the password at all".to_string());
+    g.bench_function("login_check_wrong_password", |b| {
+        b.to_async(&rt)
+            .iter(|| async { hasher.verify(&wrong, Some(&hash)).await.expect("verify") })
+    });
+    g.bench_function("login_check_unknown_user", |b| {
+        b.to_async(&rt)
+            .iter(|| async { hasher.verify(&wrong, None).await.expect("verify") })
+    });
     g.finish();
 }
 

@@ -144,6 +144,11 @@ pub struct Session {
 }
 
 impl TestApp {
+    /// Send the shutdown signal (what SIGTERM does in `main`).
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

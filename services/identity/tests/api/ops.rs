@@ -157,3 +157,35 @@ async fn production_mode_refuses_the_development_key() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
+    // Cost 12: a login takes a few hundred milliseconds of hashing.
+    let app = app().settings(|s| s.bcrypt_cost = 12).spawn().await;
+    assert_eq!(app.register("slowpoke").await.status(), StatusCode::CREATED);
+    let http = app.http.clone();
+    let url = app.url("/api/v1/auth/login");
+    let in_flight = tokio::spawn(async move {
+        http.post(url)
+            .json(&serde_json::json!({"username": "slowpoke", "password": PASSWORD}))
+            .send()
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    app.shutdown();
+    let r = in_flight.await.unwrap().unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the in-flight login completes");
+    let body: Value = r.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+    // New connections are refused once it has drained.
+    let refused = gleaner_testkit::eventually(std::time::Duration::from_secs(5), || async {
+        reqwest::Client::new()
+            .get(app.url("/health"))
+            .send()
+            .await
+            .err()
+            .map(|_| ())
+    })
+    .await;
+    assert!(refused.is_ok());
+}
