@@ -30,11 +30,6 @@ pub fn current() -> Option<RequestContext> {
     CONTEXT.try_with(Clone::clone).ok()
 }
 
-/// The current request id, if inside a request.
-pub fn current_request_id() -> Option<String> {
-    CONTEXT.try_with(|c| c.request_id.clone()).ok()
-}
-
 /// Whether a client-supplied id is sane: 1..=128 chars of `[A-Za-z0-9._-]`.
 pub fn is_sane_request_id(id: &str) -> bool {
     !id.is_empty()

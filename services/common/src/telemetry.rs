@@ -140,16 +140,6 @@ pub fn inject_context(cx: &Context, headers: &mut http::HeaderMap) {
     global::get_text_map_propagator(|p| p.inject_context(cx, &mut HeaderInjector(headers)));
 }
 
-/// The current span's context as a `traceparent` value (for Jobs, env vars).
-pub fn current_traceparent() -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    inject_current_context(&mut headers);
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// Make `span` a child of a `traceparent` string (e.g. from the `TRACEPARENT` env).
 pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     let mut headers = http::HeaderMap::new();

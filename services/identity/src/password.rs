@@ -106,11 +106,6 @@ impl PasswordHasher {
         })
     }
 
-    /// The bcrypt cost in use.
-    pub fn cost(&self) -> u32 {
-        self.cost
-    }
-
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,

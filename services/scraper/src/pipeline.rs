@@ -169,11 +169,6 @@ impl Pipeline {
         self
     }
 
-    /// The database.
-    pub fn db(&self) -> &PgPool {
-        &self.db
-    }
-
     async fn flush(&self, state: &RunState, force: bool) -> sqlx::Result<()> {
         let due = state
             .last_flush
