@@ -23,7 +23,8 @@ pub struct TestApp {
     pub site: Arc<DemoSiteHandle>,
     pub db: PgPool,
     pub db_url: String,
-    _redis: TestRedis,
+    pub redis: TestRedis,
+    pub stream: String,
     pub issuer: Arc<TokenIssuer>,
     jwks: Arc<Value>,
     stop: CancellationToken,
@@ -86,6 +87,7 @@ pub async fn spawn_with(
         "gleaner-api",
         Duration::from_secs(900),
     ));
+    let stream = format!("test-events-{}", uuid::Uuid::new_v4().simple());
     let settings = Settings {
         listen_addr: "127.0.0.1:0".into(),
         database_url: SecretString::from(db_url.clone()),
@@ -95,7 +97,7 @@ pub async fn spawn_with(
         jwt_issuer: "gleaner".into(),
         jwt_audience: "gleaner-api".into(),
         log_format: gleaner_common::telemetry::LogFormat::Json,
-        events_stream: format!("test-events-{}", uuid::Uuid::new_v4().simple()),
+        events_stream: stream.clone(),
     };
     let app = Application::build_with(settings, |p| {
         customize(p.with_min_backoff(Duration::from_millis(20)))
@@ -114,7 +116,8 @@ pub async fn spawn_with(
         site,
         db,
         db_url,
-        _redis: redis,
+        redis,
+        stream,
         issuer,
         jwks,
         stop,

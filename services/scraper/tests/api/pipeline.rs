@@ -153,6 +153,28 @@ async fn history_records_exactly_the_changed_fields() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["idno"], target.idno.as_str());
     assert_eq!(events[0]["changes"].as_array().unwrap().len(), 2);
+    // The relay of the running service publishes it to the events stream.
+    let redis = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&app.redis.url()).unwrap(),
+    )
+    .build()
+    .unwrap();
+    fred::interfaces::ClientLike::init(&redis).await.unwrap();
+    let published = gleaner_testkit::eventually(Duration::from_secs(10), || async {
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            fred::interfaces::StreamsInterface::xrange(&redis, &app.stream, "-", "+", None)
+                .await
+                .ok()?;
+        (!entries.is_empty()).then_some(entries)
+    })
+    .await
+    .unwrap();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].1["type"], "company.changed");
+    let payload: Value = serde_json::from_str(&published[0].1["payload"]).unwrap();
+    assert_eq!(payload["idno"], target.idno.as_str());
+    assert_eq!(payload["company_name"], "Nouă Denumire SRL");
+    assert_eq!(payload["run_id"], summary.run_id.to_string());
 }
 
 fn buggy_company_json(_: &[u8]) -> Result<gleaner_scraper::company::CompanyRecord, ParseError> {
