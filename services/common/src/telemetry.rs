@@ -248,3 +248,62 @@ impl Visit for JsonVisitor<'_> {
         self.0.insert(field.name().to_string(), Value::from(value));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subscriber with the OpenTelemetry layer, for this thread only.
+    fn with_otel<T>(f: impl FnOnce() -> T) -> T {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    #[test]
+    fn incoming_traceparent_continues_the_trace_and_propagates_onwards() {
+        with_otel(|| {
+            let mut incoming = http::HeaderMap::new();
+            incoming.insert(
+                "traceparent",
+                http::HeaderValue::from_static(
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+            );
+            let span = tracing::info_span!("request");
+            set_parent_from_headers(&span, &incoming);
+            let (trace_id, span_id) = trace_ids(&span);
+            assert_eq!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(span_id.len(), 16);
+            assert_ne!(
+                span_id, "00f067aa0ba902b7",
+                "a new span, child of the caller's"
+            );
+            let _entered = span.enter();
+            let mut outgoing = http::HeaderMap::new();
+            inject_current_context(&mut outgoing);
+            let traceparent = outgoing["traceparent"].to_str().unwrap();
+            assert!(
+                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{traceparent}"
+            );
+            assert!(
+                traceparent.contains(&span_id),
+                "the next hop's parent is this span"
+            );
+        });
+    }
+
+    #[test]
+    fn without_a_traceparent_a_new_trace_starts() {
+        with_otel(|| {
+            let span = tracing::info_span!("request");
+            set_parent_from_headers(&span, &http::HeaderMap::new());
+            let (trace_id, _) = trace_ids(&span);
+            assert_eq!(trace_id.len(), 32);
+            assert_ne!(trace_id, "0".repeat(32));
+        });
+    }
+}
