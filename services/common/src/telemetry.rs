@@ -296,6 +296,53 @@ mod tests {
         });
     }
 
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_span_fields_at_the_top_level() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonLines {
+                    service: "svc".into(),
+                })
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "http.request",
+                request_id = "req-1",
+                trace_id = "abc",
+                span_id = "def"
+            );
+            let _e = span.enter();
+            tracing::info!(status = 200, "request completed");
+        });
+        let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(line["message"], "request completed");
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["service"], "svc");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["trace_id"], "abc");
+        assert_eq!(line["span_id"], "def");
+        assert_eq!(line["status"], 200);
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
     #[test]
     fn without_a_traceparent_a_new_trace_starts() {
         with_otel(|| {
