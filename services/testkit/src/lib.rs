@@ -149,6 +149,113 @@ impl Drop for TestRedis {
     }
 }
 
+/// A private PostgreSQL server for one test, which the test can stop and
+/// start again (a database restart). Slower to start than `fresh_database`.
+pub struct TestPostgres {
+    /// Its port.
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+fn pg_bin_dir() -> anyhow::Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .context("PostgreSQL is not installed (make test installs it)")?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("pg_ctl").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().context("no PostgreSQL server binaries")
+}
+
+fn is_root() -> bool {
+    std::env::var("USER").is_ok_and(|u| u == "root")
+        || std::fs::metadata("/proc/self")
+            .is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+impl TestPostgres {
+    /// initdb and start on a random port (trust authentication, loopback).
+    pub async fn start() -> anyhow::Result<Self> {
+        let bin = pg_bin_dir()?;
+        let port = free_port()?;
+        let dir =
+            std::env::temp_dir().join(format!("gleaner-test-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let pg = Self { port, dir, bin };
+        if is_root() {
+            Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&pg.dir)
+                .status()?;
+        }
+        let status = pg
+            .command("initdb")
+            .args(["-U", "postgres", "--auth=trust", "--encoding=UTF8", "-D"])
+            .arg(pg.dir.join("data"))
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "initdb failed");
+        pg.restart()?;
+        Ok(pg)
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let path = self.bin.join(tool);
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stop the server at once, as a crash or a restart would.
+    pub fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Start (again) on the same port.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off",
+                self.port
+            ))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "pg_ctl start failed");
+        Ok(())
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Poll `f` until it returns `Some`, or fail after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> anyhow::Result<T>
 where

@@ -189,3 +189,60 @@ async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
     .await;
     assert!(refused.is_ok());
 }
+
+#[tokio::test]
+async fn a_database_restart_is_survived_without_losing_data() {
+    use gleaner_testkit::TestPostgres;
+    let pg = TestPostgres::start().await.unwrap();
+    let url = pg.url();
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    gleaner_identity::startup::MIGRATOR
+        .run(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let app = app()
+        .settings(move |s| s.database_url = secrecy::SecretString::from(url))
+        .spawn()
+        .await;
+    assert_eq!(
+        app.register("steadfast").await.status(),
+        StatusCode::CREATED
+    );
+
+    pg.stop();
+    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["checks"]["postgres"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable")
+    );
+    let r = app.register("during-outage").await;
+    let problem = assert_problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    let detail = problem["detail"].as_str().unwrap().to_lowercase();
+    assert!(
+        !detail.contains("sql") && !detail.contains("connection refused"),
+        "{detail}"
+    );
+
+    pg.restart().unwrap();
+    gleaner_testkit::eventually(std::time::Duration::from_secs(20), || async {
+        let r = app.http.get(app.url("/ready")).send().await.ok()?;
+        (r.status() == StatusCode::OK).then_some(())
+    })
+    .await
+    .unwrap();
+    // Everything written before the restart is there; writing works again.
+    let s = app.session("steadfast", PASSWORD).await;
+    assert_eq!(
+        app.get_auth("/api/v1/users/me", &s.access).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.register("after-outage").await.status(),
+        StatusCode::CREATED
+    );
+}
