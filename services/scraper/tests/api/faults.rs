@@ -191,3 +191,71 @@ async fn a_5xx_storm_fails_the_run_and_loses_nothing() {
     }
     assert_eq!(app.count("SELECT count(*) FROM company_history").await, 0);
 }
+
+#[tokio::test]
+async fn the_database_going_away_fails_the_run_and_loses_nothing() {
+    use std::sync::Arc;
+
+    use gleaner_demo_site::{DemoConfig, DemoSite};
+    use gleaner_testkit::TestPostgres;
+
+    let pg = TestPostgres::start().await.unwrap();
+    let site = Arc::new(DemoSite::start(DemoConfig::new(7, 30)).await.unwrap());
+    let app = spawn_with(0, |p| p, Some((pg.url(), site))).await;
+    let mut spec = app.spec();
+    spec.requests_per_second = 30.0;
+    spec.concurrency = 2;
+    let pipeline = app.state.pipeline.clone();
+    let run_spec = spec.clone();
+    let run = tokio::spawn(async move {
+        pipeline
+            .scrape(
+                uuid::Uuid::new_v4(),
+                "test",
+                &run_spec,
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+    });
+    let count = |url: String| async move {
+        let db = sqlx::PgPool::connect(&url).await.ok()?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM companies")
+            .fetch_one(&db)
+            .await
+            .ok()?;
+        db.close().await;
+        Some(n)
+    };
+    gleaner_testkit::eventually(Duration::from_secs(30), || async {
+        count(pg.url()).await.filter(|n| *n >= 5).map(|_| ())
+    })
+    .await
+    .unwrap();
+    pg.stop();
+    let summary = run.await.unwrap().unwrap();
+    assert_eq!(summary.status, "failed");
+    assert!(
+        summary
+            .failure
+            .as_deref()
+            .unwrap_or("")
+            .contains("database"),
+        "{summary:?}"
+    );
+
+    pg.restart().unwrap();
+    let before = count(pg.url()).await.unwrap();
+    assert!(before >= 5 && before < 30, "{before}");
+    // The next run finds what was stored and completes the rest.
+    let again = gleaner_testkit::eventually(Duration::from_secs(30), || async {
+        let s = app.scrape(&spec).await;
+        (s.status == "succeeded").then_some(s)
+    })
+    .await
+    .unwrap();
+    assert_eq!(again.companies_created as i64, 30 - before);
+    for c in app.site.companies() {
+        let got = app.get_json(&format!("/api/v1/companies/{}", c.idno)).await;
+        assert_eq!(strip_meta(got), expected_company(&c));
+    }
+}
