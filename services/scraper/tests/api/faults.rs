@@ -50,18 +50,19 @@ async fn robots_txt_is_honoured_for_our_agent() {
 
 #[tokio::test]
 async fn the_rate_limit_holds_under_concurrency() {
-    let app = spawn(12).await;
+    let app = spawn(20).await;
     let mut spec = app.spec();
-    spec.requests_per_second = 5.0;
+    spec.requests_per_second = 10.0;
     spec.concurrency = 16;
     let summary = app.scrape(&spec).await;
     assert_eq!(summary.status, "succeeded");
     let requests = app.site.requests().len();
-    assert!(requests >= 25, "{requests}");
+    assert!(requests >= 40, "{requests}");
+    // Measured at the site: the busiest one-second window, within 10 % of the limit.
     let peak = app.site.max_requests_in_window(Duration::from_secs(1));
     assert!(
-        peak as f64 <= 5.0 * 1.1,
-        "peak {peak} requests in one second at 5/s"
+        peak as f64 <= 10.0 * 1.1,
+        "peak {peak} requests in one second at 10/s"
     );
 }
 
