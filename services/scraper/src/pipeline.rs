@@ -27,6 +27,8 @@ use crate::store::runs::{self, Counters, RunError};
 pub const LIST_PAGE_SIZE: u32 = 100;
 /// Errors kept per run.
 const MAX_ERRORS: usize = 200;
+/// A running run refreshes its heartbeat this often.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
 /// Progress is written at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -121,6 +123,15 @@ impl RunState {
         let c = self.counters.lock().map(|c| *c).unwrap_or_default();
         let e = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
         (c, e)
+    }
+}
+
+/// Aborts a background task when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -230,6 +241,21 @@ impl Pipeline {
             self.metrics.clone(),
             &spec.source,
         )?;
+        // A slow, polite run may go minutes between documents: keep it
+        // visibly alive so it is not taken for a dead one.
+        let heartbeat = {
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = runs::heartbeat(&db, run_id).await {
+                        tracing::debug!(error = %e, "run heartbeat failed");
+                    }
+                }
+            })
+        };
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
         let work = self.scrape_targets(&fetcher, spec, &state);
         let deadline = Duration::from_secs(spec.timeout_seconds);
         let failure = tokio::select! {

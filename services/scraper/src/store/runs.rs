@@ -122,6 +122,15 @@ pub async fn progress(
     Ok(())
 }
 
+/// Note that the run is alive (between progress writes).
+pub async fn heartbeat(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE scrape_runs SET heartbeat_at = now() WHERE id = $1 AND status = 'running'")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Mark finished with `status` (`succeeded`/`failed`/`cancelled`).
 pub async fn finish(
     db: &PgPool,

@@ -309,6 +309,24 @@ async fn a_run_started_over_http_is_followed_to_the_end() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["spec.baseUrl", "spec.targets", "spec.concurrency"]);
+    // The API is described.
+    let spec: Value = app.get_json("/openapi.json").await;
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/companies",
+        "/api/v1/companies/{idno}",
+        "/api/v1/companies/{idno}/history",
+        "/api/v1/companies/{idno}/financials",
+        "/api/v1/companies/{idno}/sources",
+        "/api/v1/sources/{id}/raw",
+        "/api/v1/transform",
+        "/api/v1/scrape-runs/{id}",
+    ] {
+        assert!(
+            spec["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
     // Metrics of the run.
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
