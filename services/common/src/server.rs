@@ -79,6 +79,21 @@ pub struct Ops {
     pub openapi: Arc<serde_json::Value>,
 }
 
+impl Ops {
+    /// Ops for a service: its metrics, its dependency checks and its OpenAPI document.
+    pub fn new(
+        registry: Registry,
+        checks: Vec<ReadinessCheck>,
+        openapi: &utoipa::openapi::OpenApi,
+    ) -> serde_json::Result<Self> {
+        Ok(Self {
+            registry,
+            checks,
+            openapi: Arc::new(serde_json::to_value(openapi)?),
+        })
+    }
+}
+
 /// `/health`, `/ready`, `/metrics`, `/openapi.json`.
 pub fn ops_router(ops: Ops) -> Router {
     Router::new()

@@ -78,12 +78,12 @@ impl Application {
             runs: TaskTracker::new(),
             stop: CancellationToken::new(),
         };
-        let openapi = serde_json::to_value(ApiDoc::openapi()).context("serializing OpenAPI")?;
-        let ops = Ops {
+        let ops = Ops::new(
             registry,
-            checks: vec![ReadinessCheck::postgres(db), ReadinessCheck::redis(redis)],
-            openapi: Arc::new(openapi),
-        };
+            vec![ReadinessCheck::postgres(db), ReadinessCheck::redis(redis)],
+            &ApiDoc::openapi(),
+        )
+        .context("serializing OpenAPI")?;
         let router = server::with_standard_layers(
             routes::router().with_state(state.clone()),
             ops,
