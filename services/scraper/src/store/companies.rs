@@ -83,6 +83,30 @@ fn record_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<CompanyRecord> {
 const RECORD_COLUMNS: &str =
     "idno, name, legal_form, status, registered_at, address, activities, founders, administrators";
 
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Bind a record and its provenance as `$1..$13`, in the column order of
+/// the INSERT and the UPDATE below.
+fn bind_record<'q>(
+    q: PgQuery<'q>,
+    record: &'q CompanyRecord,
+    from: &Provenance<'q>,
+) -> PgQuery<'q> {
+    q.bind(&record.idno)
+        .bind(&record.name)
+        .bind(&record.legal_form)
+        .bind(record.status.as_str())
+        .bind(record.registered_at)
+        .bind(json!(record.address))
+        .bind(json!(record.activities))
+        .bind(json!(record.founders))
+        .bind(json!(record.administrators))
+        .bind(from.url)
+        .bind(from.fetched_at)
+        .bind(from.document_id)
+        .bind(from.parser_version)
+}
+
 /// Insert or update a company; every changed field goes to its history, and
 /// a `company.changed` event to the outbox, in one transaction.
 pub async fn upsert(
@@ -91,26 +115,13 @@ pub async fn upsert(
     from: &Provenance<'_>,
 ) -> sqlx::Result<Write> {
     let mut tx = db.begin().await?;
-    let address = json!(record.address);
-    let activities = json!(record.activities);
-    let insert: &'static str = "INSERT INTO companies (idno, name, legal_form, status, registered_at, address, activities, founders, \
+    let insert = sqlx::query(
+        "INSERT INTO companies (idno, name, legal_form, status, registered_at, address, activities, founders, \
            administrators, source_url, source_fetched_at, source_document_id, parser_version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         ON CONFLICT (idno) DO NOTHING RETURNING idno";
-    let inserted: Option<String> = sqlx::query_scalar(insert)
-        .bind(&record.idno)
-        .bind(&record.name)
-        .bind(&record.legal_form)
-        .bind(record.status.as_str())
-        .bind(record.registered_at)
-        .bind(&address)
-        .bind(&activities)
-        .bind(json!(record.founders))
-        .bind(json!(record.administrators))
-        .bind(from.url)
-        .bind(from.fetched_at)
-        .bind(from.document_id)
-        .bind(from.parser_version)
+         ON CONFLICT (idno) DO NOTHING RETURNING idno",
+    );
+    let inserted = bind_record(insert, record, from)
         .fetch_optional(&mut *tx)
         .await?;
     if inserted.is_some() {
@@ -129,32 +140,17 @@ pub async fn upsert(
     .await?;
     let before = record_from_row(&row)?;
     let changes = record.changes_since(&before);
-    // Provenance always follows the newest document, changed or not.
-    let touch_updated = if changes.is_empty() {
-        "updated_at"
-    } else {
-        "now()"
-    };
-    let update = format!(
+    // Provenance always follows the newest document, changed or not;
+    // `updated_at` moves only when a field did.
+    let update = sqlx::query(
         "UPDATE companies SET name = $2, legal_form = $3, status = $4, registered_at = $5, address = $6, \
            activities = $7, founders = $8, administrators = $9, source_url = $10, source_fetched_at = $11, \
-           source_document_id = $12, parser_version = $13, updated_at = {touch_updated} \
-         WHERE idno = $1"
+           source_document_id = $12, parser_version = $13, \
+           updated_at = CASE WHEN $14 THEN now() ELSE updated_at END \
+         WHERE idno = $1",
     );
-    sqlx::query(sqlx::AssertSqlSafe(update))
-        .bind(&record.idno)
-        .bind(&record.name)
-        .bind(&record.legal_form)
-        .bind(record.status.as_str())
-        .bind(record.registered_at)
-        .bind(&address)
-        .bind(&activities)
-        .bind(json!(record.founders))
-        .bind(json!(record.administrators))
-        .bind(from.url)
-        .bind(from.fetched_at)
-        .bind(from.document_id)
-        .bind(from.parser_version)
+    bind_record(update, record, from)
+        .bind(!changes.is_empty())
         .execute(&mut *tx)
         .await?;
     if changes.is_empty() {
