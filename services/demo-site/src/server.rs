@@ -713,24 +713,35 @@ fn is_idno(s: &str) -> bool {
     s.len() == 13 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A JSON API document of one company, unless the company is unknown or its
+/// API answer has been switched off with `api_missing`.
+fn api_document(
+    ctl: &DemoControl,
+    idno: &str,
+    headers: &HeaderMap,
+    render: fn(&DemoCompany) -> Value,
+) -> Response {
+    let found = {
+        let data = ctl.read();
+        if !is_idno(idno) || data.api_missing.contains(idno) {
+            None
+        } else {
+            data.get(idno)
+                .map(|c| (render(c).to_string(), c.revision_date))
+        }
+    };
+    match found {
+        Some((body, lm)) => conditional(headers, JSON, body.into_bytes(), lm),
+        None => not_found_json(),
+    }
+}
+
 async fn company_json(
     State(ctl): State<DemoControl>,
     Path(idno): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let found = {
-        let data = ctl.read();
-        if !is_idno(&idno) || data.api_missing.contains(&idno) {
-            None
-        } else {
-            data.get(&idno)
-                .map(|c| (render::api_company(c).to_string(), c.revision_date))
-        }
-    };
-    match found {
-        Some((body, lm)) => conditional(&headers, JSON, body.into_bytes(), lm),
-        None => not_found_json(),
-    }
+    api_document(&ctl, &idno, &headers, render::api_company)
 }
 
 async fn financials_json(
@@ -738,19 +749,7 @@ async fn financials_json(
     Path(idno): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let found = {
-        let data = ctl.read();
-        if !is_idno(&idno) || data.api_missing.contains(&idno) {
-            None
-        } else {
-            data.get(&idno)
-                .map(|c| (render::api_financials(c).to_string(), c.revision_date))
-        }
-    };
-    match found {
-        Some((body, lm)) => conditional(&headers, JSON, body.into_bytes(), lm),
-        None => not_found_json(),
-    }
+    api_document(&ctl, &idno, &headers, render::api_financials)
 }
 
 async fn company_html(
