@@ -206,18 +206,7 @@ async fn the_database_going_away_fails_the_run_and_loses_nothing() {
     let mut spec = app.spec();
     spec.requests_per_second = 30.0;
     spec.concurrency = 2;
-    let pipeline = app.state.pipeline.clone();
-    let run_spec = spec.clone();
-    let run = tokio::spawn(async move {
-        pipeline
-            .scrape(
-                uuid::Uuid::new_v4(),
-                "test",
-                &run_spec,
-                tokio_util::sync::CancellationToken::new(),
-            )
-            .await
-    });
+    let run = app.scrape_in_background(&spec);
     let count = |url: String| async move {
         let db = sqlx::PgPool::connect(&url).await.ok()?;
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM companies")

@@ -182,6 +182,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Start a scrape in the background (to kill it or cut its database midway).
+    pub fn scrape_in_background(
+        &self,
+        spec: &RunSpec,
+    ) -> tokio::task::JoinHandle<anyhow::Result<RunSummary>> {
+        let pipeline = self.state.pipeline.clone();
+        let spec = spec.clone();
+        tokio::spawn(async move {
+            pipeline
+                .scrape(
+                    uuid::Uuid::new_v4(),
+                    "test",
+                    &spec,
+                    CancellationToken::new(),
+                )
+                .await
+        })
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&self.db)

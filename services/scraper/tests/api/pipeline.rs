@@ -270,18 +270,7 @@ async fn a_run_killed_midway_and_run_again_loses_and_duplicates_nothing() {
     let mut spec = app.spec();
     spec.requests_per_second = 40.0;
     spec.concurrency = 4;
-    let pipeline = app.state.pipeline.clone();
-    let run_spec = spec.clone();
-    let killed = tokio::spawn(async move {
-        pipeline
-            .scrape(
-                uuid::Uuid::new_v4(),
-                "test",
-                &run_spec,
-                tokio_util::sync::CancellationToken::new(),
-            )
-            .await
-    });
+    let killed = app.scrape_in_background(&spec);
     // Let it store some of the ~60 documents, then kill it.
     gleaner_testkit::eventually(Duration::from_secs(20), || async {
         (app.count("SELECT count(*) FROM companies").await >= 5).then_some(())
