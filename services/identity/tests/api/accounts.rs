@@ -160,13 +160,12 @@ async fn me_and_profile_update() {
         .unwrap();
     assert_eq!(me["username"], "viorica");
     let r = app
-        .http
-        .patch(app.url("/api/v1/users/me"))
-        .bearer_auth(&s.access)
-        .json(&json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            "/api/v1/users/me",
+            &s.access,
+            &json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["full_name"], "Viorica Rusu");
@@ -174,23 +173,17 @@ async fn me_and_profile_update() {
     // Taking someone else's email is a conflict.
     app.register("andrei").await;
     let r = app
-        .http
-        .patch(app.url("/api/v1/users/me"))
-        .bearer_auth(&s.access)
-        .json(&json!({"email": "ANDREI@example.md"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            "/api/v1/users/me",
+            &s.access,
+            &json!({"email": "ANDREI@example.md"}),
+        )
+        .await;
     assert_problem(r, StatusCode::CONFLICT).await;
     // Role cannot be changed here.
     let r = app
-        .http
-        .patch(app.url("/api/v1/users/me"))
-        .bearer_auth(&s.access)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth("/api/v1/users/me", &s.access, &json!({"role": "admin"}))
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // Without a token: 401 with WWW-Authenticate.
     let r = app
@@ -208,23 +201,21 @@ async fn password_change_ends_other_sessions_only() {
     let here = app.user("elena").await;
     let other = app.session("elena", PASSWORD).await;
     let r = app
-        .http
-        .post(app.url("/api/v1/users/me/password"))
-        .bearer_auth(&here.access)
-        .json(&json!({"current_password": "wrong password!", "new_password": "a brand new secret"}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth(
+            "/api/v1/users/me/password",
+            &here.access,
+            &json!({"current_password": "wrong password!", "new_password": "a brand new secret"}),
+        )
+        .await;
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(field_names(&body), ["current_password"]);
     let r = app
-        .http
-        .post(app.url("/api/v1/users/me/password"))
-        .bearer_auth(&here.access)
-        .json(&json!({"current_password": PASSWORD, "new_password": "a brand new secret"}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth(
+            "/api/v1/users/me/password",
+            &here.access,
+            &json!({"current_password": PASSWORD, "new_password": "a brand new secret"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // The other session is dead: access and refresh.
     assert_problem(

@@ -47,21 +47,16 @@ async fn only_admins_administer() {
         StatusCode::OK
     );
     let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
-        .bearer_auth(&user.access)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            &format!("/api/v1/users/{}", user.user_id),
+            &user.access,
+            &json!({"role": "admin"}),
+        )
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN).await;
     let r = app
-        .http
-        .delete(app.url(&format!("/api/v1/users/{}", admin.user_id)))
-        .bearer_auth(&user.access)
-        .send()
-        .await
-        .unwrap();
+        .delete_auth(&format!("/api/v1/users/{}", admin.user_id), &user.access)
+        .await;
     assert_problem(r, StatusCode::FORBIDDEN).await;
     // Unknown and malformed ids are 404.
     assert_problem(
@@ -148,13 +143,12 @@ async fn disabling_a_user_kills_live_tokens_at_once() {
         StatusCode::OK
     );
     let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
-        .bearer_auth(&admin.access)
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            &format!("/api/v1/users/{}", user.user_id),
+            &admin.access,
+            &json!({"disabled": true}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["disabled"], true);
@@ -171,13 +165,12 @@ async fn disabling_a_user_kills_live_tokens_at_once() {
     .await;
     // Enabled again: can log in again.
     let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
-        .bearer_auth(&admin.access)
-        .json(&json!({"disabled": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            &format!("/api/v1/users/{}", user.user_id),
+            &admin.access,
+            &json!({"disabled": false}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let again = app.session("doomed", PASSWORD).await;
@@ -195,51 +188,33 @@ async fn role_changes_and_the_last_admin() {
     let user = app.user("promoted").await;
     let admin = app.admin().await;
     let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
-        .bearer_auth(&admin.access)
-        .json(&json!({"role": "operator"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            &format!("/api/v1/users/{}", user.user_id),
+            &admin.access,
+            &json!({"role": "operator"}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["role"], "operator");
     let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/users/{}", user.user_id)))
-        .bearer_auth(&admin.access)
-        .json(&json!({"role": "superuser"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(
+            &format!("/api/v1/users/{}", user.user_id),
+            &admin.access,
+            &json!({"role": "superuser"}),
+        )
+        .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // The only admin cannot demote, disable or delete themself.
     let me = format!("/api/v1/users/{}", admin.user_id);
     let r = app
-        .http
-        .patch(app.url(&me))
-        .bearer_auth(&admin.access)
-        .json(&json!({"role": "user"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(&me, &admin.access, &json!({"role": "user"}))
+        .await;
     assert_problem(r, StatusCode::CONFLICT).await;
     let r = app
-        .http
-        .patch(app.url(&me))
-        .bearer_auth(&admin.access)
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .patch_auth(&me, &admin.access, &json!({"disabled": true}))
+        .await;
     assert_problem(r, StatusCode::CONFLICT).await;
-    let r = app
-        .http
-        .delete(app.url(&me))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_auth(&me, &admin.access).await;
     assert_problem(r, StatusCode::CONFLICT).await;
 }
 
@@ -249,13 +224,7 @@ async fn deleting_a_user_revokes_everything() {
     let user = app.user("gone").await;
     let admin = app.admin().await;
     let path = format!("/api/v1/users/{}", user.user_id);
-    let r = app
-        .http
-        .delete(app.url(&path))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_auth(&path, &admin.access).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_problem(
         app.get_auth("/api/v1/users/me", &user.access).await,
@@ -268,13 +237,7 @@ async fn deleting_a_user_revokes_everything() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let r = app
-        .http
-        .delete(app.url(&path))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete_auth(&path, &admin.access).await;
     assert_problem(r, StatusCode::NOT_FOUND).await;
     // The name is free again.
     assert_eq!(app.register("gone").await.status(), StatusCode::CREATED);

@@ -171,6 +171,35 @@ impl TestApp {
             .expect("request")
     }
 
+    pub async fn send_auth(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn patch_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send_auth(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send_auth(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
+        self.send_auth(reqwest::Method::DELETE, path, token, None)
+            .await
+    }
+
     pub async fn register(&self, username: &str) -> Response {
         self.post_json(
             "/api/v1/auth/register",

@@ -56,12 +56,11 @@ async fn user_created_and_deleted_are_published() {
     assert_eq!(evs[1].0, "user.created");
     assert_eq!(evs[1].1["id"], user["id"]);
     let admin = app.admin().await;
-    app.http
-        .delete(app.url(&format!("/api/v1/users/{}", user["id"].as_str().unwrap())))
-        .bearer_auth(&admin.access)
-        .send()
-        .await
-        .unwrap();
+    app.delete_auth(
+        &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
+        &admin.access,
+    )
+    .await;
     let evs = wait_events(&app, 3).await;
     assert_eq!(evs[2].0, "user.deleted");
     assert_eq!(evs[2].1["id"], user["id"]);
