@@ -11,7 +11,7 @@ use gleaner_common::observe::HttpMetrics;
 use gleaner_common::outbox::OutboxRelay;
 use gleaner_common::server::{self, Ops, ReadinessCheck};
 use prometheus::Registry;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -212,6 +212,3 @@ async fn ensure_admin_with_retry(state: AppState, seed: AdminSeed, stop: Cancell
         wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
-
-/// Keep `SecretString` in the public API of settings used by tests.
-pub type Secret = SecretString;
