@@ -149,6 +149,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with a `Retry-After` in seconds (a 503 whose end is known).
+    pub fn with_retry_after(mut self, retry_after_secs: u64) -> Self {
+        self.retry_after = Some(retry_after_secs.max(1));
+        self
+    }
+
     /// The HTTP status this error renders with.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -4,6 +4,7 @@
 //! transactional outbox relay.
 
 pub mod auth;
+pub mod client_addr;
 pub mod db;
 pub mod error;
 pub mod extract;
