@@ -1,6 +1,10 @@
 //! HTTP observation: the request span (request id, trace ids, route), the
 //! `http_requests_total` / `http_request_duration_seconds` metrics keyed by
 //! the matched route template, and one access-log line per request.
+//!
+//! Every label is bounded whatever a client sends: `service` is a constant,
+//! `method` one of the standard methods or `_OTHER`, `route` a route template
+//! or `unmatched`, `status` a status code the service itself chose.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +20,27 @@ use crate::telemetry;
 
 /// Label used when no route matched (404s), so raw paths never become labels.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Label and span attribute for a method outside the standard set (OpenTelemetry's name).
+pub const OTHER_METHOD: &str = "_OTHER";
+
+/// The `method` label of `method`: the standard methods by name, anything else `_OTHER`,
+/// so made-up methods cannot create new series.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => OTHER_METHOD,
+    }
+}
 
 /// The two HTTP metrics every service exports.
 #[derive(Clone)]
@@ -60,7 +85,7 @@ pub async fn observe_http(
     next: Next,
 ) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -75,13 +100,22 @@ pub async fn observe_http(
         "http.request",
         otel.name = %format!("{method} {route}"),
         otel.kind = "server",
-        http.request.method = %method,
+        http.request.method = method,
+        http.request.method_original = tracing::field::Empty,
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
         request_id = %request_id,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
+    if method == OTHER_METHOD {
+        // A method is an ASCII token; a long one is cut so it cannot bloat every log line.
+        let original = req.method().as_str();
+        span.record(
+            "http.request.method_original",
+            original.get(..32).unwrap_or(original),
+        );
+    }
     telemetry::set_parent_from_headers(&span, req.headers());
     let (trace_id, span_id) = telemetry::trace_ids(&span);
     span.record("trace_id", trace_id.as_str());
@@ -94,11 +128,11 @@ pub async fn observe_http(
     span.record("http.response.status_code", status.as_u16());
     metrics
         .requests
-        .with_label_values(&[&*metrics.service, method.as_str(), &route, status.as_str()])
+        .with_label_values(&[&*metrics.service, method, &route, status.as_str()])
         .inc();
     metrics
         .duration
-        .with_label_values(&[&*metrics.service, method.as_str(), &route])
+        .with_label_values(&[&*metrics.service, method, &route])
         .observe(elapsed.as_secs_f64());
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {

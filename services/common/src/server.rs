@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus::{Encoder, Registry, TextEncoder};
+pub use gleaner_telemetry::shutdown_signal;
+use gleaner_telemetry::{CheckStatus, Readiness, metrics_response};
+use prometheus::Registry;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -108,55 +109,40 @@ async fn health() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// Run every check with a timeout; 503 naming the failing ones.
-pub async fn run_checks(checks: &[ReadinessCheck]) -> (bool, serde_json::Value) {
+/// How long `/ready` waits for one dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Run every check with a timeout. Why a check failed is logged, never
+/// returned: a driver's error text names hosts, users and versions.
+pub async fn run_checks(checks: &[ReadinessCheck]) -> Readiness {
     let results = futures::future::join_all(checks.iter().map(|c| async move {
-        let outcome = tokio::time::timeout(Duration::from_secs(2), (c.check)()).await;
-        let outcome = match outcome {
-            Ok(r) => r,
-            Err(_) => Err("timed out after 2s".to_string()),
+        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, (c.check)()).await {
+            Ok(Ok(())) => CheckStatus::Ok,
+            Ok(Err(error)) => {
+                tracing::warn!(dependency = c.name, %error, "readiness check failed");
+                CheckStatus::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!(
+                    dependency = c.name,
+                    timeout_ms = CHECK_TIMEOUT.as_millis() as u64,
+                    "readiness check timed out"
+                );
+                CheckStatus::Unavailable
+            }
         };
         (c.name, outcome)
     }))
     .await;
-    let mut ok = true;
-    let mut map = serde_json::Map::new();
-    for (name, outcome) in results {
-        match outcome {
-            Ok(()) => {
-                map.insert(name.into(), json!("ok"));
-            }
-            Err(e) => {
-                ok = false;
-                map.insert(name.into(), json!(format!("unavailable: {e}")));
-            }
-        }
-    }
-    (ok, serde_json::Value::Object(map))
+    Readiness::from_checks(results)
 }
 
 async fn ready(State(ops): State<Ops>) -> Response {
-    let (ok, checks) = run_checks(&ops.checks).await;
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = json!({"status": if ok {"ready"} else {"unavailable"}, "checks": checks});
-    (status, axum::Json(body)).into_response()
+    run_checks(&ops.checks).await.into_response()
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {
-    let mut buf = Vec::new();
-    let encoder = TextEncoder::new();
-    match encoder.encode(&ops.registry.gather(), &mut buf) {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, encoder.format_type().to_string())],
-            buf,
-        )
-            .into_response(),
-        Err(e) => crate::error::ApiError::internal(e).into_response(),
-    }
+    metrics_response(&ops.registry)
 }
 
 async fn openapi(State(ops): State<Ops>) -> Response {
@@ -172,35 +158,6 @@ pub fn with_standard_layers(api: Router, ops: Ops, metrics: HttpMetrics) -> Rout
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(axum::middleware::from_fn_with_state(metrics, observe_http))
         .layer(axum::middleware::from_fn(propagate_request_id))
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, finishing in-flight requests");
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then drain.
