@@ -228,7 +228,7 @@ async fn a_database_restart_is_survived_without_losing_data() {
         "{detail}"
     );
 
-    pg.restart().unwrap();
+    pg.restart().await.unwrap();
     gleaner_testkit::eventually(std::time::Duration::from_secs(20), || async {
         let r = app.http.get(app.url("/ready")).send().await.ok()?;
         (r.status() == StatusCode::OK).then_some(())

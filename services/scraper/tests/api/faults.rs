@@ -58,12 +58,9 @@ async fn the_rate_limit_holds_under_concurrency() {
     assert_eq!(summary.status, "succeeded");
     let requests = app.site.requests().len();
     assert!(requests >= 40, "{requests}");
-    // Measured at the site: the busiest one-second window, within 10 % of the limit.
+    // Measured at the site: no one-second window holds more than the limit (a ceiling).
     let peak = app.site.max_requests_in_window(Duration::from_secs(1));
-    assert!(
-        peak as f64 <= 10.0 * 1.1,
-        "peak {peak} requests in one second at 10/s"
-    );
+    assert!(peak <= 10, "peak {peak} requests in one second at 10/s");
 }
 
 #[tokio::test]
@@ -233,7 +230,7 @@ async fn the_database_going_away_fails_the_run_and_loses_nothing() {
         "{summary:?}"
     );
 
-    pg.restart().unwrap();
+    pg.restart().await.unwrap();
     let before = count(pg.url()).await.unwrap();
     assert!((5..30).contains(&before), "{before}");
     // The next run finds what was stored and completes the rest.

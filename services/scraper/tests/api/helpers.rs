@@ -3,14 +3,12 @@ use std::time::Duration;
 
 use gleaner_common::auth::Role;
 use gleaner_demo_site::{DemoConfig, DemoSite, DemoSiteHandle};
-use gleaner_identity::keys::{KeyRing, generate_dev_key_pem};
-use gleaner_identity::state::TokenIssuer;
 use gleaner_scraper::config::Settings;
 use gleaner_scraper::pipeline::{Pipeline, RunSummary};
 use gleaner_scraper::spec::RunSpec;
 use gleaner_scraper::startup::{Application, MIGRATOR};
 use gleaner_scraper::state::AppState;
-use gleaner_testkit::{TestRedis, fresh_database};
+use gleaner_testkit::{TestRedis, TestSigner, fresh_database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -25,29 +23,8 @@ pub struct TestApp {
     pub db_url: String,
     pub redis: TestRedis,
     pub stream: String,
-    pub issuer: Arc<TokenIssuer>,
-    jwks: Arc<Value>,
+    pub signer: TestSigner,
     stop: CancellationToken,
-}
-
-/// A JWKS endpoint and a token issuer standing in for identity.
-async fn jwks_server(ring: &KeyRing) -> (String, Arc<Value>) {
-    let jwks = Arc::new(ring.jwks());
-    let served = jwks.clone();
-    let app = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let j = served.clone();
-            async move { axum::Json(j.as_ref().clone()) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (
-        format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
-        jwks,
-    )
 }
 
 pub async fn spawn(companies: usize) -> TestApp {
@@ -79,23 +56,16 @@ pub async fn spawn_with(
     let db = PgPool::connect(&db_url).await.unwrap();
     MIGRATOR.run(&db).await.unwrap();
     let redis = TestRedis::start().await.unwrap();
-    let ring = Arc::new(KeyRing::from_pems(&generate_dev_key_pem().unwrap(), &[]).unwrap());
-    let (jwks_url, jwks) = jwks_server(&ring).await;
-    let issuer = Arc::new(TokenIssuer::new(
-        ring,
-        "gleaner",
-        "gleaner-api",
-        Duration::from_secs(900),
-    ));
+    let signer = TestSigner::start().await.unwrap();
     let stream = format!("test-events-{}", uuid::Uuid::new_v4().simple());
     let settings = Settings {
         listen_addr: "127.0.0.1:0".into(),
         database_url: SecretString::from(db_url.clone()),
         database_max_connections: 10,
         redis_url: SecretString::from(redis.url()),
-        jwks_url,
-        jwt_issuer: "gleaner".into(),
-        jwt_audience: "gleaner-api".into(),
+        jwks_url: signer.jwks_url().to_string(),
+        jwt_issuer: gleaner_testkit::ISSUER.into(),
+        jwt_audience: gleaner_testkit::AUDIENCE.into(),
         log_format: gleaner_common::telemetry::LogFormat::Json,
         events_stream: stream.clone(),
     };
@@ -118,8 +88,7 @@ pub async fn spawn_with(
         db_url,
         redis,
         stream,
-        issuer,
-        jwks,
+        signer,
         stop,
     }
 }
@@ -136,11 +105,7 @@ impl TestApp {
     }
 
     pub fn token(&self, role: Role) -> String {
-        let _ = &self.jwks;
-        self.issuer
-            .issue(uuid::Uuid::new_v4(), role, "test-session")
-            .unwrap()
-            .token
+        self.signer.token(role)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
