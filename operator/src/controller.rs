@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use gleaner_telemetry::{TraceContext, trace_context};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -25,7 +26,6 @@ use crate::crd::{SCRAPEJOB_LABEL, ScrapeJob, ScrapeJobStatus};
 use crate::metrics::Metrics;
 use crate::plan::{EventKind, Observed, PlannedEvent, plan, summary_wanted};
 use crate::run::{JobBuildError, MANAGER, ObservedRun, RunSettings, RunSummary, desired_job};
-use crate::telemetry::{TraceContext, trace_context};
 
 /// Finalizer that lets the operator stop a ScrapeJob's runs before it goes.
 pub const FINALIZER: &str = "gleaner.dev/cleanup";

@@ -8,5 +8,4 @@ pub mod plan;
 pub mod run;
 pub mod schedule;
 pub mod settings;
-pub mod telemetry;
 pub mod validation;

@@ -6,13 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use gleaner_operator::controller::run_controller;
+use gleaner_operator::crd;
 use gleaner_operator::leader::{LeaderElector, LeaseConfig};
 use gleaner_operator::metrics::{ServerState, serve};
 use gleaner_operator::settings::{Cli, Command};
-use gleaner_operator::{crd, telemetry};
+use gleaner_telemetry::shutdown_signal;
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tracing::{error, info};
+
+/// The operator's name in logs and traces (`OTEL_SERVICE_NAME` overrides it in traces).
+const SERVICE: &str = "operator";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -30,7 +34,7 @@ async fn main() -> ExitCode {
         };
     }
     let settings = cli.settings;
-    let _telemetry = match telemetry::init(settings.log_format) {
+    let _telemetry = match gleaner_telemetry::init(SERVICE, settings.log_format) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("cannot set up telemetry: {e:#}");
@@ -44,7 +48,6 @@ async fn main() -> ExitCode {
         let stop_tx = stop_tx.clone();
         async move {
             shutdown_signal().await;
-            info!("shutdown requested");
             let _ = stop_tx.send(true);
         }
     });
@@ -124,26 +127,5 @@ async fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

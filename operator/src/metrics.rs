@@ -7,13 +7,12 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use gleaner_telemetry::{CheckStatus, Readiness, encode_metrics, metrics_response};
 use kube::runtime::reflector::Store;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use crate::crd::{Phase, ScrapeJob};
 
@@ -124,11 +123,10 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        encode_metrics(&self.registry).unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot encode metrics");
-        }
-        String::from_utf8(buf).unwrap_or_default()
+            String::new()
+        })
     }
 }
 
@@ -171,34 +169,24 @@ async fn health() -> impl IntoResponse {
     )
 }
 
-async fn ready(State(state): State<ServerState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
-        (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"ready"}"#,
-        )
+/// The readiness check of the operator's one dependency, named in the `/ready` body.
+pub const KUBERNETES_API_CHECK: &str = "kubernetes-api";
+
+async fn ready(State(state): State<ServerState>) -> Response {
+    let kubernetes = if state.ready.load(Ordering::Relaxed) {
+        CheckStatus::Ok
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"not ready","failing":["kubernetes-api"]}"#,
-        )
-    }
+        CheckStatus::Unavailable
+    };
+    Readiness::from_checks([(KUBERNETES_API_CHECK, kubernetes)]).into_response()
 }
 
-async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+async fn metrics(State(state): State<ServerState>) -> Response {
     if let Some(store) = state.store.get() {
         let jobs = store.state();
         state.metrics.count_phases(jobs.iter().map(|j| j.as_ref()));
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    metrics_response(&state.metrics.registry)
 }
 
 /// Serves the router on `addr` until `shutdown` completes.
@@ -216,6 +204,8 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
     use crate::crd::{ScrapeJobSpec, ScrapeJobStatus, Targets};
 
@@ -242,5 +232,39 @@ mod tests {
         assert!(text.contains(r#"operator_scrapejobs{phase="Running"} 1"#));
         assert!(text.contains(r#"operator_scrapejobs{phase="Pending"} 2"#));
         assert!(text.contains(r#"operator_scrapejobs{phase="Suspended"} 0"#));
+    }
+
+    async fn get(state: &ServerState, path: &str) -> (StatusCode, serde_json::Value) {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn ready_names_the_kubernetes_api_until_it_answers() {
+        let state = ServerState::default();
+        let (status, body) = get(&state, "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "unavailable", "checks": {"kubernetes-api": "unavailable"}})
+        );
+        state.ready.store(true, Ordering::Relaxed);
+        let (status, body) = get(&state, "/ready").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "ready", "checks": {"kubernetes-api": "ok"}})
+        );
+        let (status, body) = get(&state, "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, serde_json::json!({"status": "ok"}));
     }
 }

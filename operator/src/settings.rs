@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 use crate::run::{RunSettings, resources};
 
@@ -31,14 +31,8 @@ pub enum Command {
     Crdgen,
 }
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// JSON lines (for log collectors).
-    Json,
-    /// Human-readable.
-    Pretty,
-}
+/// Log line format (`LOG_FORMAT`), shared with every Gleaner binary.
+pub use gleaner_telemetry::LogFormat;
 
 /// Settings of the controller.
 #[derive(Debug, Clone, Parser)]
