@@ -72,6 +72,11 @@ pub struct AccessClaims {
     pub jti: String,
     /// Login session id (refresh family).
     pub sid: String,
+    /// The user's token generation when the token was issued: revoking
+    /// every token of a user raises the generation, and tokens of an older
+    /// one are refused. Exact, unlike comparing issue times in seconds.
+    #[serde(rename = "gen", default)]
+    pub generation: u64,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
     /// Not before.
@@ -118,7 +123,24 @@ impl From<TokenError> for ApiError {
     }
 }
 
+/// Raise a user's token generation, atomically, on Redis's one clock: the
+/// new generation is the later of (current + 1) and the time in
+/// milliseconds, so it keeps growing even after the record expires and is
+/// written again (every token of the expired generation has expired too).
+const RAISE_GENERATION: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local gen = math.max(cur + 1, now)
+local s = string.format('%.0f', gen)
+redis.call('SET', KEYS[1], s, 'EX', ARGV[1])
+return s
+"#;
+
 /// Redis keys that revoke tokens. Written by identity, read by every verifier.
+///
+/// Every record lives as long as the tokens it revokes can still be accepted:
+/// their remaining lifetime plus the verifier's leeway on `exp`.
 #[derive(Clone)]
 pub struct Revocations {
     redis: Pool,
@@ -144,30 +166,46 @@ impl Revocations {
         format!("{}revoked:user:{user}", self.prefix)
     }
 
-    /// Revoke one access token until `ttl` (its remaining life) passes.
+    /// Revoke one access token until `ttl` (its remaining life) and the leeway pass.
     pub async fn revoke_token(&self, jti: &str, ttl: Duration) -> Result<(), Error> {
         self.redis
             .set::<(), _, _>(self.jti_key(jti), 1, Some(expire(ttl)), None, false)
             .await
     }
 
-    /// Revoke every access token of a login session for `ttl` (the access TTL).
+    /// Revoke every access token of a login session for `ttl` (the access TTL) and the leeway.
     pub async fn revoke_session(&self, sid: &str, ttl: Duration) -> Result<(), Error> {
         self.redis
             .set::<(), _, _>(self.sid_key(sid), 1, Some(expire(ttl)), None, false)
             .await
     }
 
-    /// Revoke every token of a user issued at or before `at` (epoch seconds).
-    pub async fn revoke_user_until(&self, user: Uuid, at: i64, ttl: Duration) -> Result<(), Error> {
-        self.redis
-            .set::<(), _, _>(self.user_key(user), at, Some(expire(ttl)), None, false)
-            .await
+    /// Revoke every token `user` holds now, for `ttl` (the access TTL):
+    /// raises the user's generation and returns the new one. Tokens issued
+    /// afterwards carry it (see `generation`) and are accepted.
+    pub async fn revoke_user(&self, user: Uuid, ttl: Duration) -> Result<u64, Error> {
+        let generation: String = self
+            .redis
+            .eval(
+                RAISE_GENERATION,
+                vec![self.user_key(user)],
+                vec![(ttl.as_secs() + LEEWAY_SECS).max(1).to_string()],
+            )
+            .await?;
+        generation
+            .parse()
+            .map_err(|_| Error::new(ErrorKind::Parse, "token generation is not a number"))
+    }
+
+    /// The generation a token issued now for `user` must carry.
+    pub async fn generation(&self, user: Uuid) -> Result<u64, Error> {
+        let generation: Option<u64> = self.redis.get(self.user_key(user)).await?;
+        Ok(generation.unwrap_or(0))
     }
 
     /// Whether `claims` has been revoked by any of the three records.
     pub async fn is_revoked(&self, claims: &AccessClaims) -> Result<bool, Error> {
-        let values: Vec<Option<i64>> = self
+        let values: Vec<Option<u64>> = self
             .redis
             .mget(vec![
                 self.jti_key(&claims.jti),
@@ -181,13 +219,14 @@ impl Revocations {
             .get(2)
             .copied()
             .flatten()
-            .is_some_and(|until| claims.iat <= until);
+            .is_some_and(|generation| claims.generation < generation);
         Ok(jti || sid || user)
     }
 }
 
+/// A record's expiry: the tokens' remaining life plus the verifier's leeway.
 fn expire(ttl: Duration) -> Expiration {
-    Expiration::EX(ttl.as_secs().max(1) as i64)
+    Expiration::EX((ttl.as_secs() + LEEWAY_SECS).max(1) as i64)
 }
 
 /// Where verification keys come from.
