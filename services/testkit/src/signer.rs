@@ -84,6 +84,7 @@ impl TestSigner {
             role,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             sid: uuid::Uuid::new_v4().simple().to_string(),
+            generation: 0,
             iat: now,
             nbf: now,
             exp: now + TOKEN_TTL_SECS,
