@@ -25,7 +25,9 @@ use tracing::{Span, field, info, instrument, warn};
 use crate::crd::{SCRAPEJOB_LABEL, ScrapeJob, ScrapeJobStatus};
 use crate::metrics::Metrics;
 use crate::plan::{EventKind, Observed, PlannedEvent, plan, summary_wanted};
-use crate::run::{JobBuildError, MANAGER, ObservedRun, RunSettings, RunSummary, desired_job};
+use crate::run::{
+    JobBuildError, MANAGER, ObservedRun, RunSettings, desired_job, summary_from_pods,
+};
 
 /// Finalizer that lets the operator stop a ScrapeJob's runs before it goes.
 pub const FINALIZER: &str = "gleaner.dev/cleanup";
@@ -226,7 +228,7 @@ async fn apply(sj: &ScrapeJob, ctx: &Context, trace: &TraceContext) -> Result<Ac
             let lp =
                 ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", run.name));
             let pods = pods.list(&lp).await?;
-            RunSummary::from_pods(&pods.items).map(|s| (run.name.clone(), s))
+            summary_from_pods(&pods.items).map(|s| (run.name.clone(), s))
         }
         None => None,
     };

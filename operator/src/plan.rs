@@ -91,7 +91,7 @@ pub fn summary_wanted<'r>(
 }
 
 fn is_final(last: &LastRun) -> bool {
-    matches!(last.result, Some(RunResult::Succeeded | RunResult::Failed))
+    last.result.is_some_and(RunResult::is_final)
 }
 
 fn newest(runs: &[ObservedRun]) -> Option<&ObservedRun> {
@@ -271,7 +271,7 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
                     } else {
                         EventKind::Warning
                     },
-                    reason: if ok { "RunSucceeded" } else { "RunFailed" },
+                    reason: run_reason(last.result),
                     action: "WatchJob",
                     note: truncate(&run_note(&last), 1000),
                 });
@@ -301,7 +301,7 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
     } else {
         match last_result {
             Some(RunResult::Succeeded) => Phase::Succeeded,
-            Some(RunResult::Failed) => Phase::Failed,
+            Some(RunResult::Failed | RunResult::Cancelled) => Phase::Failed,
             Some(RunResult::Running) | None => Phase::Pending,
         }
     });
@@ -331,11 +331,7 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
         });
     if let Some(done) = finished {
         let ok = done.result == Some(RunResult::Succeeded);
-        let (reason, note) = if ok {
-            ("RunSucceeded", run_note(done))
-        } else {
-            ("RunFailed", run_note(done))
-        };
+        let (reason, note) = (run_reason(done.result), run_note(done));
         conditions.push(condition("Succeeded", ok, reason, note.clone()));
         conditions.push(condition("Failed", !ok, reason, note));
     }
@@ -388,44 +384,77 @@ fn last_run(
         RunState::Failed => RunResult::Failed,
     };
     let mut message = run.failure.clone();
-    if result == RunResult::Succeeded && summary.and_then(|s| s.result) == Some(RunResult::Failed) {
-        result = RunResult::Failed;
-        message = Some("the scraper reported the run as failed".to_owned());
+    // A finished Job's result is refined by what the scraper said: it exits non-zero on
+    // failure and on cancellation, and a summary can only make a success worse.
+    if let Some(reported) = summary.map(|s| RunResult::from(s.status))
+        && result != RunResult::Running
+        && reported.is_final()
+        && reported != result
+        && reported != RunResult::Succeeded
+    {
+        result = reported;
+        message = summary
+            .and_then(|s| s.failure.clone())
+            .or(message)
+            .or_else(|| {
+                Some(format!(
+                    "the scraper reported the run as {}",
+                    reported_word(reported)
+                ))
+            });
     }
-    let s = summary.cloned().unwrap_or_default();
+    let stamp = |t: Option<&String>| t.and_then(|t| t.parse::<Timestamp>().ok());
     let started = previous
         .and_then(|p| p.started_at.clone())
         .map(|t| t.0)
-        .or(s.started_at)
+        .or_else(|| stamp(summary.and_then(|s| s.started_at.as_ref())))
         .or(run.started)
         .or(run.created);
     let finished = if result == RunResult::Running {
         None
     } else {
-        s.finished_at.or(run.finished)
+        stamp(summary.and_then(|s| s.finished_at.as_ref())).or(run.finished)
     };
+    let count = |f: fn(&RunSummary) -> u64| summary.map_or(0, f);
     LastRun {
         name: run.name.clone(),
-        run_id: run.run_id.clone().or(s.run_id),
+        run_id: run
+            .run_id
+            .clone()
+            .or_else(|| summary.map(|s| s.run_id.clone())),
         started_at: started.map(time),
         finished_at: finished.map(time),
         result: Some(result),
-        pages_fetched: s.pages_fetched,
-        pages_unchanged: s.pages_unchanged,
-        pages_failed: s.pages_failed,
-        companies_created: s.companies_created,
-        companies_updated: s.companies_updated,
-        companies_written: s.companies_created.saturating_add(s.companies_updated),
+        pages_fetched: count(|s| s.pages_fetched),
+        pages_unchanged: count(|s| s.pages_unchanged),
+        pages_failed: count(|s| s.pages_failed),
+        companies_created: count(|s| s.companies_created),
+        companies_updated: count(|s| s.companies_updated),
+        companies_written: count(RunSummary::companies_written),
         message,
     }
 }
 
+fn reported_word(result: RunResult) -> &'static str {
+    match result {
+        RunResult::Succeeded => "succeeded",
+        RunResult::Failed => "failed",
+        RunResult::Cancelled => "cancelled",
+        RunResult::Running => "is running",
+    }
+}
+
+/// Event and condition reason for a finished run.
+fn run_reason(result: Option<RunResult>) -> &'static str {
+    match result {
+        Some(RunResult::Succeeded) => "RunSucceeded",
+        Some(RunResult::Cancelled) => "RunCancelled",
+        _ => "RunFailed",
+    }
+}
+
 fn run_note(last: &LastRun) -> String {
-    let outcome = match last.result {
-        Some(RunResult::Succeeded) => "succeeded",
-        Some(RunResult::Failed) => "failed",
-        _ => "is running",
-    };
+    let outcome = last.result.map_or("is running", reported_word);
     let mut note = format!(
         "run {} {outcome}: {} pages fetched, {} failed, {} companies created, {} updated",
         last.name,

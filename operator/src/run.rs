@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use gleaner_scrapejob::env;
+pub use gleaner_scrapejob::summary::RunSummary;
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
 };
@@ -15,11 +17,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
-use serde_json::Value;
 
 use crate::crd::{
-    RUN_ID_LABEL, RUN_NOW_TOKEN_ANNOTATION, RunResult, SCHEDULED_AT_ANNOTATION, SCRAPEJOB_LABEL,
-    ScrapeJob, TRIGGER_ANNOTATION,
+    RUN_ID_LABEL, RUN_NOW_TOKEN_ANNOTATION, SCHEDULED_AT_ANNOTATION, SCRAPEJOB_LABEL, ScrapeJob,
+    TRIGGER_ANNOTATION,
 };
 
 /// Name of the scraper container in every run's pod.
@@ -193,7 +194,7 @@ pub fn run_labels(scrapejob: &str, run_id: &str) -> BTreeMap<String, String> {
     ])
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
+fn env_var(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.into()),
@@ -251,13 +252,13 @@ pub fn desired_job(
         image_pull_policy: settings.image_pull_policy.clone(),
         command: Some(vec!["scraper".to_owned(), "run".to_owned()]),
         env: Some(vec![
-            env("SCRAPEJOB_NAME", name.clone()),
-            env("SCRAPEJOB_NAMESPACE", namespace.clone()),
-            env("SCRAPE_RUN_ID", run.run_id.clone()),
-            env("SCRAPEJOB_SPEC", serde_json::to_string(&sj.spec)?),
-            env("TRACEPARENT", traceparent),
+            env_var(env::SCRAPEJOB_NAME, name.clone()),
+            env_var(env::SCRAPEJOB_NAMESPACE, namespace.clone()),
+            env_var(env::SCRAPE_RUN_ID, run.run_id.clone()),
+            env_var(env::SCRAPEJOB_SPEC, serde_json::to_string(&sj.spec)?),
+            env_var(env::TRACEPARENT, traceparent),
             EnvVar {
-                name: "DATABASE_URL".to_owned(),
+                name: env::DATABASE_URL.to_owned(),
                 value_from: Some(EnvVarSource {
                     secret_key_ref: Some(SecretKeySelector {
                         name: settings.database_secret.clone(),
@@ -268,7 +269,7 @@ pub fn desired_job(
                 }),
                 ..EnvVar::default()
             },
-            env("RUST_LOG", settings.rust_log.clone()),
+            env_var(env::RUST_LOG, settings.rust_log.clone()),
         ]),
         resources: Some(settings.resources.clone()),
         security_context: Some(restricted),
@@ -322,7 +323,7 @@ pub fn desired_job(
         spec: Some(JobSpec {
             // A run retries documents itself; a crashed run is reported, not re-run blindly.
             backoff_limit: Some(0),
-            active_deadline_seconds: Some(sj.spec.timeout_seconds),
+            active_deadline_seconds: Some(i64::from(sj.spec.timeout_seconds)),
             // Never two pods of one run at once (a terminating pod is not replaced early).
             pod_replacement_policy: Some("Failed".to_owned()),
             // Evictions and preemptions are not the run's fault: retry those.
@@ -435,87 +436,20 @@ impl ObservedRun {
     }
 }
 
-/// The scraper's JSON summary from `/dev/termination-log`; missing fields read as 0 / None.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunSummary {
-    /// Run id the scraper saw.
-    pub run_id: Option<String>,
-    /// `succeeded` or `failed` as reported by the scraper.
-    pub result: Option<RunResult>,
-    /// When the scraper started.
-    pub started_at: Option<Timestamp>,
-    /// When the scraper finished.
-    pub finished_at: Option<Timestamp>,
-    /// Documents fetched.
-    pub pages_fetched: u64,
-    /// Documents unchanged since last stored.
-    pub pages_unchanged: u64,
-    /// Documents failed.
-    pub pages_failed: u64,
-    /// Companies created.
-    pub companies_created: u64,
-    /// Companies updated.
-    pub companies_updated: u64,
-}
-
-impl RunSummary {
-    /// Parses a termination message: the JSON summary, or (with FallbackToLogsOnError) log
-    /// lines whose last JSON object holding a summary field is used. None if nothing fits.
-    pub fn parse(message: &str) -> Option<Self> {
-        let whole = serde_json::from_str::<Value>(message.trim()).ok();
-        let object = whole.filter(Value::is_object).or_else(|| {
-            message
-                .lines()
-                .rev()
-                .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
-                .find(|v| v.get("pages_fetched").is_some() || v.get("status").is_some())
-        })?;
-        let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
-        let count = |k: &str| match object.get(k) {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-                .unwrap_or(0),
-            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
-            _ => 0,
-        };
-        let time = |k: &str| text(k).and_then(|s| s.parse::<Timestamp>().ok());
-        let result = match text("status")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("succeeded" | "success" | "ok") => Some(RunResult::Succeeded),
-            Some("failed" | "failure" | "error") => Some(RunResult::Failed),
-            _ => None,
-        };
-        Some(RunSummary {
-            run_id: text("run_id"),
-            result,
-            started_at: time("started_at"),
-            finished_at: time("finished_at"),
-            pages_fetched: count("pages_fetched"),
-            pages_unchanged: count("pages_unchanged"),
-            pages_failed: count("pages_failed"),
-            companies_created: count("companies_created"),
-            companies_updated: count("companies_updated"),
-        })
-    }
-
-    /// The summary in the scraper container's termination message, from the newest pod of a run.
-    pub fn from_pods(pods: &[Pod]) -> Option<Self> {
-        let mut pods: Vec<&Pod> = pods.iter().collect();
-        pods.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-        pods.iter().rev().find_map(|pod| {
-            let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-            let status = statuses
-                .iter()
-                .find(|s| s.name == CONTAINER_NAME)
-                .or(statuses.first())?;
-            let terminated = status.state.as_ref()?.terminated.as_ref()?;
-            RunSummary::parse(terminated.message.as_deref()?)
-        })
-    }
+/// The scraper's summary in its container's termination message, from the newest pod of
+/// a run (the summary itself, or log lines whose last summary line is used).
+pub fn summary_from_pods(pods: &[Pod]) -> Option<RunSummary> {
+    let mut pods: Vec<&Pod> = pods.iter().collect();
+    pods.sort_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    pods.iter().rev().find_map(|pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        let status = statuses
+            .iter()
+            .find(|s| s.name == CONTAINER_NAME)
+            .or(statuses.first())?;
+        let terminated = status.state.as_ref()?.terminated.as_ref()?;
+        RunSummary::from_termination_message(terminated.message.as_deref()?)
+    })
 }
 
 /// Converts a timestamp to the API's `Time`.
@@ -629,7 +563,7 @@ mod tests {
         );
         assert_eq!(env["TRACEPARENT"].value.as_deref(), Some(tp));
         assert_eq!(env["RUST_LOG"].value.as_deref(), Some("info"));
-        let spec_json: Value =
+        let spec_json: serde_json::Value =
             serde_json::from_str(env["SCRAPEJOB_SPEC"].value.as_deref().unwrap()).unwrap();
         assert_eq!(spec_json["targets"]["idnos"][0], "1003600012345");
         assert_eq!(spec_json["requestsPerSecond"], 2.0);
@@ -704,26 +638,45 @@ mod tests {
     }
 
     #[test]
-    fn parses_summary_tolerantly() {
-        let full = r#"{"run_id":"r1","status":"succeeded","started_at":"2026-11-22T03:00:00Z","finished_at":"2026-11-22T03:05:00Z","pages_fetched":120,"pages_unchanged":7,"pages_failed":2,"companies_created":40,"companies_updated":3}"#;
-        let s = RunSummary::parse(full).unwrap();
-        assert_eq!(s.result, Some(RunResult::Succeeded));
-        assert_eq!(s.pages_fetched, 120);
-        assert_eq!(s.companies_updated, 3);
-        assert_eq!(s.finished_at, Some("2026-11-22T03:05:00Z".parse().unwrap()));
-
-        let partial =
-            RunSummary::parse(r#"{"status":"failed","pages_fetched":"5","pages_failed":-1}"#)
-                .unwrap();
-        assert_eq!(partial.result, Some(RunResult::Failed));
-        assert_eq!(partial.pages_fetched, 5);
-        assert_eq!(partial.pages_failed, 0);
-        assert_eq!(partial.companies_created, 0);
-        assert_eq!(partial.started_at, None);
-
-        let logs = "starting\n{\"level\":\"info\"}\n{\"status\":\"failed\",\"pages_fetched\":3}\npanic: boom";
-        assert_eq!(RunSummary::parse(logs).unwrap().pages_fetched, 3);
-        assert_eq!(RunSummary::parse("Error: database gone"), None);
-        assert_eq!(RunSummary::parse(""), None);
+    fn reads_the_summary_from_the_newest_pod() {
+        use gleaner_scrapejob::RunStatus;
+        use k8s_openapi::api::core::v1::{
+            ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+        };
+        let pod = |created: &str, message: &str| Pod {
+            metadata: ObjectMeta {
+                creation_timestamp: Some(Time(created.parse().unwrap())),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: CONTAINER_NAME.into(),
+                    state: Some(ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            message: Some(message.into()),
+                            ..ContainerStateTerminated::default()
+                        }),
+                        ..ContainerState::default()
+                    }),
+                    ..ContainerStatus::default()
+                }]),
+                ..PodStatus::default()
+            }),
+        };
+        let mut old = RunSummary::new("r1", RunStatus::Failed);
+        old.pages_failed = 9;
+        let mut new = RunSummary::new("r1", RunStatus::Cancelled);
+        new.pages_fetched = 3;
+        let logs = format!("starting\n{}\npanic: boom", new.to_line());
+        let pods = [
+            pod("2026-11-22T03:05:00Z", &logs),
+            pod("2026-11-22T03:00:00Z", &old.to_line()),
+        ];
+        assert_eq!(summary_from_pods(&pods), Some(new));
+        assert_eq!(
+            summary_from_pods(&[pod("2026-11-22T03:00:00Z", "Error: database gone")]),
+            None
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Cron schedules (UTC, five fields) and which scheduled time is due.
 
 use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
+use gleaner_scrapejob::schedule::parse_cron;
 use k8s_openapi::jiff::Timestamp;
 
 /// A parsed cron schedule, evaluated in UTC.
@@ -10,45 +10,18 @@ pub struct Schedule {
     cron: Cron,
 }
 
-/// Why a schedule string is not a usable cron expression.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cron schedule {pattern:?}: {reason}")]
-pub struct ScheduleError {
-    /// The schedule as written.
-    pub pattern: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
+pub use gleaner_scrapejob::schedule::ScheduleError;
 
 /// How many missed schedule times are looked at, at most, to find the latest one.
 /// A schedule firing every minute that was missed for a week stays cheap.
 const MAX_MISSED_SCAN: usize = 100_000;
 
 impl Schedule {
-    /// Parses a standard five-field cron expression (minute hour day-of-month month day-of-week).
+    /// Parses a standard five-field cron expression (minute hour day-of-month month
+    /// day-of-week) that fires; the same check as the spec validation.
     pub fn parse(pattern: &str) -> Result<Self, ScheduleError> {
-        let err = |reason: String| ScheduleError {
-            pattern: pattern.to_owned(),
-            reason,
-        };
-        let trimmed = pattern.trim();
-        if trimmed.split_whitespace().count() != 5 {
-            return Err(err(
-                "expected five fields: minute hour day-of-month month day-of-week".to_owned(),
-            ));
-        }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .year(Year::Disallowed)
-            .build()
-            .parse(trimmed)
-            .map_err(|e| err(e.to_string()))?;
-        let schedule = Schedule { cron };
-        // A pattern such as "0 0 31 2 *" parses but never fires.
-        if schedule.next_after(Timestamp::UNIX_EPOCH).is_none() {
-            return Err(err("the schedule never fires".to_owned()));
-        }
-        Ok(schedule)
+        let cron = parse_cron(pattern)?;
+        Ok(Schedule { cron })
     }
 
     /// The first schedule time strictly after `t`.

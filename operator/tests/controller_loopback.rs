@@ -99,7 +99,7 @@ async fn controller_run_reconciles_through_a_loopback_api_server() {
     let job_name = job["metadata"]["name"].as_str().unwrap().to_owned();
     fake.complete_job(
         &job_name,
-        &serde_json::json!({"status": "succeeded", "pages_fetched": 7, "pages_failed": 0,
+        &serde_json::json!({"run_id": "r1", "status": "succeeded", "pages_fetched": 7, "pages_failed": 0,
                             "companies_created": 2, "companies_updated": 1}),
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

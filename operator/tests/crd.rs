@@ -228,3 +228,37 @@ fn operator_rejects_cron_the_schema_pattern_lets_through() {
     assert!(!v.rules_ok);
     assert!(v.rule_errors[0].starts_with("spec.schedule"));
 }
+
+/// Every edge spec of the shared corpus gets its verdict from the schema with its CEL rules
+/// and from the operator alike (the scraper's tests iterate the same list).
+#[test]
+fn edge_specs_get_the_same_verdict_from_schema_cel_and_operator() {
+    let mut checked = 0;
+    for case in gleaner_scrapejob::testing::edge_specs() {
+        let obj = with(&["spec"], case.spec.clone());
+        let v = judge(&obj);
+        let name = &case.name;
+        assert_eq!(
+            v.rules_ok, case.valid,
+            "{name}: operator {:?}",
+            v.rule_errors
+        );
+        match case.schema_blind {
+            None => assert_eq!(
+                v.schema_ok && v.cel_ok,
+                case.valid,
+                "{name}: schema {:?}, CEL {:?}",
+                v.schema_errors,
+                v.cel_errors
+            ),
+            Some(why) => assert!(
+                v.schema_ok && v.cel_ok && !case.valid,
+                "{name} ({why}): schema {:?}, CEL {:?}",
+                v.schema_errors,
+                v.cel_errors
+            ),
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} edge specs");
+}

@@ -145,8 +145,8 @@ fn a_finished_run_updates_last_run_from_its_summary() {
         summary_wanted(&sj, &runs).map(|r| r.name.as_str()),
         Some("nightly-aaaa0001")
     );
-    let summary = RunSummary::parse(
-        r#"{"status":"succeeded","finished_at":"2026-11-22T00:04:00Z","pages_fetched":120,"pages_failed":2,"companies_created":40,"companies_updated":3}"#,
+    let summary = RunSummary::from_termination_message(
+        r#"{"run_id":"r1","status":"succeeded","finished_at":"2026-11-22T00:04:00Z","pages_fetched":120,"pages_failed":2,"companies_created":40,"companies_updated":3}"#,
     )
     .unwrap();
     let p = plan(&Observed {
@@ -216,7 +216,10 @@ fn a_complete_job_whose_scraper_said_failed_is_failed() {
         )],
         summary: Some((
             "nightly-aaaa0001".into(),
-            RunSummary::parse(r#"{"status":"failed","pages_failed":90}"#).unwrap(),
+            RunSummary::from_termination_message(
+                r#"{"run_id":"r1","status":"failed","pages_failed":90}"#,
+            )
+            .unwrap(),
         )),
         now: ts("2026-11-22T00:06:00Z"),
     });
@@ -524,4 +527,75 @@ fn history_limits_prune_the_oldest_finished_runs() {
     let sj = scrapejob(|_| {});
     let p = decide(&sj, runs, "2026-11-22T06:00:00Z");
     assert_eq!(p.prune, ["s1", "s2", "f1", "f2"]);
+}
+
+/// What `scraper run` writes for each status reaches the status as the same outcome: the Job
+/// state follows the scraper's exit code, the summary refines it (cancelled included).
+#[test]
+fn every_run_status_the_scraper_writes_reaches_the_status() {
+    use gleaner_scrapejob::RunStatus;
+    for status in RunStatus::ALL {
+        let mut written = RunSummary::new("0b6c1a55-run", status);
+        written.started_at = Some("2026-11-22T00:00:06Z".into());
+        written.finished_at = Some("2026-11-22T00:03:00Z".into());
+        written.pages_fetched = 12;
+        written.pages_failed = 1;
+        written.companies_created = 4;
+        written.companies_updated = 2;
+        if status != RunStatus::Succeeded {
+            written.failure = Some(format!("the run ended {status}"));
+        }
+        // Kubernetes hands back the termination log, or the log's tail ending in the summary.
+        let tail = format!("{{\"level\":\"INFO\"}}\n{}\n", written.to_line());
+        for message in [written.to_line(), tail] {
+            let read = RunSummary::from_termination_message(&message).unwrap();
+            assert_eq!(read, written);
+            let state = if status.exit_code() == 0 {
+                RunState::Succeeded
+            } else {
+                RunState::Failed
+            };
+            let sj = scrapejob(|_| {});
+            let p = plan(&Observed {
+                scrapejob: &sj,
+                runs: vec![run("nightly-aaaa0001", state, "2026-11-22T00:00:05Z")],
+                summary: Some(("nightly-aaaa0001".into(), read)),
+                now: ts("2026-11-22T00:06:00Z"),
+            });
+            let last = p.status.last_run.as_ref().unwrap();
+            let (result, phase, reason) = match status {
+                RunStatus::Succeeded => (RunResult::Succeeded, Phase::Succeeded, "RunSucceeded"),
+                RunStatus::Cancelled => (RunResult::Cancelled, Phase::Failed, "RunCancelled"),
+                // A Job that ended with its run still queued or running did not finish it.
+                RunStatus::Failed | RunStatus::Queued | RunStatus::Running => {
+                    (RunResult::Failed, Phase::Failed, "RunFailed")
+                }
+            };
+            assert_eq!(last.result, Some(result), "{status}");
+            assert_eq!(p.status.phase, Some(phase), "{status}");
+            assert_eq!(reasons(&p), [reason], "{status}");
+            assert_eq!(
+                (
+                    last.pages_fetched,
+                    last.pages_failed,
+                    last.companies_written
+                ),
+                (12, 1, 6),
+                "{status}"
+            );
+            assert_eq!(
+                last.started_at.as_ref().map(|t| t.0),
+                Some(ts("2026-11-22T00:00:06Z")),
+                "{status}"
+            );
+            assert_eq!(
+                last.finished_at.as_ref().map(|t| t.0),
+                Some(ts("2026-11-22T00:03:00Z"))
+            );
+            if status == RunStatus::Cancelled {
+                assert_eq!(last.message.as_deref(), Some("the run ended cancelled"));
+                assert_eq!(cond(&p, "Failed").reason, "RunCancelled");
+            }
+        }
+    }
 }

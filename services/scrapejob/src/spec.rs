@@ -171,7 +171,7 @@ pub struct PageRange {
     /// First page to fetch (1 to 1000000).
     #[schemars(range(min = PAGE_MIN, max = PAGE_MAX))]
     pub from: u32,
-    /// Last page to fetch (inclusive, not less than `from`, at most 10000 pages after it).
+    /// Last page to fetch (inclusive, not less than `from`, at most 10000 pages in all).
     #[schemars(range(min = PAGE_MIN, max = PAGE_MAX))]
     pub to: u32,
 }

@@ -48,6 +48,12 @@ impl RunStatus {
         RunStatus::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// Exit code of `scraper run` for a run that ended so: 0 only when it succeeded, so the
+    /// Kubernetes Job fails with the run.
+    pub fn exit_code(self) -> i32 {
+        if self == RunStatus::Succeeded { 0 } else { 1 }
+    }
+
     /// Whether the run has ended.
     pub fn is_final(self) -> bool {
         matches!(
