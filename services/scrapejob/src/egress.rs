@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
 /// Environment variable holding the allowed hosts.
 pub const ALLOWED_HOSTS_ENV: &str = "SCRAPER_ALLOWED_HOSTS";
@@ -223,6 +224,46 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// The parsed `SCRAPER_ALLOWED_HOSTS`: host names or IP addresses, each optionally with a
+/// port (`host:port`, `[IPv6]:port`); without one, any port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllowedHosts(Vec<AllowedHost>);
+
+impl FromStr for AllowedHosts {
+    type Err = PolicyError;
+
+    fn from_str(list: &str) -> Result<Self, PolicyError> {
+        entries(list)
+            .map(AllowedHost::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+            .map_err(|message| PolicyError {
+                setting: ALLOWED_HOSTS_ENV,
+                message,
+            })
+    }
+}
+
+/// The parsed `SCRAPER_ALLOWED_NETWORKS`: CIDR networks whose addresses a connection may
+/// reach even though they are not public.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AllowedNetworks(Vec<IpNetwork>);
+
+impl FromStr for AllowedNetworks {
+    type Err = PolicyError;
+
+    fn from_str(list: &str) -> Result<Self, PolicyError> {
+        entries(list)
+            .map(IpNetwork::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+            .map_err(|message| PolicyError {
+                setting: ALLOWED_NETWORKS_ENV,
+                message,
+            })
+    }
+}
+
 /// Where a run may connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressPolicy {
@@ -239,31 +280,22 @@ impl Default for EgressPolicy {
 }
 
 impl EgressPolicy {
+    /// A policy from the two parsed settings.
+    pub fn new(hosts: AllowedHosts, networks: AllowedNetworks) -> Self {
+        Self {
+            hosts: hosts.0,
+            networks: networks.0,
+        }
+    }
+
     /// A policy that allows nothing.
     pub fn deny_all() -> Self {
-        Self {
-            hosts: Vec::new(),
-            networks: Vec::new(),
-        }
+        Self::new(AllowedHosts::default(), AllowedNetworks::default())
     }
 
     /// Parses the two settings (comma-separated; blanks ignored), naming the one at fault.
     pub fn parse(hosts: &str, networks: &str) -> Result<Self, PolicyError> {
-        let hosts = entries(hosts)
-            .map(AllowedHost::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| PolicyError {
-                setting: ALLOWED_HOSTS_ENV,
-                message,
-            })?;
-        let networks = entries(networks)
-            .map(IpNetwork::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|message| PolicyError {
-                setting: ALLOWED_NETWORKS_ENV,
-                message,
-            })?;
-        Ok(Self { hosts, networks })
+        Ok(Self::new(hosts.parse()?, networks.parse()?))
     }
 
     /// Reads the settings from the environment, with their defaults when unset.

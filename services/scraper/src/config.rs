@@ -6,6 +6,8 @@ use gleaner_common::settings::{parse_http_url, parse_listen_addr};
 use gleaner_common::telemetry::LogFormat;
 use secrecy::SecretString;
 
+use crate::egress::EgressSettings;
+
 /// `scraper serve` settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
@@ -36,6 +38,9 @@ pub struct Settings {
     /// Stream that company events are published to.
     #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,
+    /// Where runs may connect.
+    #[command(flatten)]
+    pub egress: EgressSettings,
 }
 
 /// `scraper run` settings: what a Kubernetes Job passes.
@@ -62,4 +67,7 @@ pub struct RunSettings {
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
+    /// Where the run may connect.
+    #[command(flatten)]
+    pub egress: EgressSettings,
 }

@@ -1,7 +1,9 @@
 //! Extract: polite HTTP fetching. Per-host rate limit (a ceiling under any
 //! concurrency), a cap on requests in flight, robots.txt, retries with
 //! exponential backoff and jitter honouring `Retry-After`, conditional
-//! requests, timeouts, a body size cap.
+//! requests, timeouts, a body size cap. Every request goes only where the egress
+//! policy allows (see [`crate::egress`]); a failure is reported by its kind and HTTP
+//! status, never by the socket error's text, so run reports cannot map a network.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -18,6 +20,7 @@ use reqwest::header::{
 use tokio::sync::{Mutex, Semaphore};
 use tracing::Instrument;
 
+use crate::egress::{Egress, refusal_in};
 use crate::metrics::ScraperMetrics;
 use crate::parse::DocumentKind;
 
@@ -103,7 +106,8 @@ pub enum Outcome {
     NotFound,
     /// robots.txt forbids it.
     Disallowed,
-    /// Gave up: `kind` is `http_<status>`, `timeout`, `network`, `too_large`, ...
+    /// Gave up: `kind` is `refused_by_policy`, `http_<status>`, `timeout`, `connect`,
+    /// `body`, `redirect`, `too_large`, `invalid_url` or `request`.
     Failed {
         /// Short machine-readable reason.
         kind: String,
@@ -136,15 +140,17 @@ pub struct Fetcher {
     robots: Mutex<HashMap<String, Arc<RobotsRules>>>,
     metrics: ScraperMetrics,
     source: String,
+    egress: Egress,
 }
 
-/// The HTTP client every run uses.
-pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The HTTP client every run uses: it connects, and follows redirects, only where
+/// `egress` allows.
+pub fn http_client(timeout: Duration, egress: &Egress) -> reqwest::Result<reqwest::Client> {
+    egress
+        .client_builder()
         .user_agent(USER_AGENT)
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::limited(5))
         .gzip(true)
         .brotli(true)
         .pool_max_idle_per_host(64)
@@ -160,6 +166,36 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64;
     Some(Duration::from_secs(secs))
+}
+
+/// What a failed request comes to: its kind, and a message that never carries the
+/// underlying error's text (it names addresses and ports of whatever answered).
+fn failed_request(e: &reqwest::Error) -> Attempt {
+    if let Some(refusal) = refusal_in(e) {
+        return Attempt::Done(Outcome::Failed {
+            kind: "refused_by_policy".into(),
+            message: refusal.to_string(),
+        });
+    }
+    let (kind, message) = if e.is_timeout() {
+        ("timeout", "timed out")
+    } else if e.is_redirect() {
+        return Attempt::Done(Outcome::Failed {
+            kind: "redirect".into(),
+            message: "too many redirects".into(),
+        });
+    } else if e.is_connect() {
+        ("connect", "could not connect")
+    } else if e.is_body() || e.is_decode() {
+        ("body", "the body could not be read")
+    } else {
+        ("request", "the request failed")
+    };
+    Attempt::Retry {
+        kind: kind.into(),
+        message: message.into(),
+        retry_after: None,
+    }
 }
 
 fn is_retryable(status: StatusCode) -> bool {
@@ -183,9 +219,11 @@ fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<
 }
 
 impl Fetcher {
-    /// A fetcher with `politeness`, counting into `metrics` for `source`.
+    /// A fetcher with `politeness`, going only where `egress` allows, counting into
+    /// `metrics` for `source`.
     pub fn new(
         politeness: Politeness,
+        egress: &Egress,
         metrics: ScraperMetrics,
         source: &str,
     ) -> anyhow::Result<Self> {
@@ -198,13 +236,14 @@ impl Fetcher {
             .ok_or_else(|| anyhow::anyhow!("requestsPerSecond gives a zero period"))?
             .allow_burst(NonZeroU32::MIN);
         Ok(Self {
-            client: http_client(politeness.request_timeout)?,
+            client: http_client(politeness.request_timeout, egress)?,
             limiter: RateLimiter::keyed(quota),
             in_flight: Semaphore::new(politeness.concurrency.max(1)),
             robots: Mutex::new(HashMap::new()),
             politeness,
             metrics,
             source: source.to_string(),
+            egress: egress.clone(),
         })
     }
 
@@ -219,6 +258,13 @@ impl Fetcher {
                 };
             }
         };
+        if let Err(refusal) = self.egress.check_url(&parsed) {
+            self.count(kind, "failed");
+            return Outcome::Failed {
+                kind: "refused_by_policy".into(),
+                message: refusal.to_string(),
+            };
+        }
         let span = tracing::info_span!("fetch", url = %url, kind = kind.as_str(), status = tracing::field::Empty);
         async {
             if self.politeness.respect_robots_txt && !self.allowed(&parsed).await {
@@ -303,16 +349,10 @@ impl Fetcher {
         let started = Instant::now();
         let result = request.send().await;
         let outcome = match result {
-            Err(e) if e.is_timeout() => Attempt::Retry {
-                kind: "timeout".into(),
-                message: format!("timed out: {e}"),
-                retry_after: None,
-            },
-            Err(e) => Attempt::Retry {
-                kind: "network".into(),
-                message: e.to_string(),
-                retry_after: None,
-            },
+            Err(e) => {
+                tracing::debug!(url = %url, error = %e, "request failed");
+                failed_request(&e)
+            }
             Ok(response) => self.read(response).await,
         };
         self.metrics
@@ -332,14 +372,14 @@ impl Fetcher {
         if is_retryable(status) {
             return Attempt::Retry {
                 kind: format!("http_{}", status.as_u16()),
-                message: format!("HTTP {status}"),
+                message: format!("HTTP {}", status.as_u16()),
                 retry_after: retry_after(response.headers()),
             };
         }
         if !status.is_success() {
             return Attempt::Done(Outcome::Failed {
                 kind: format!("http_{}", status.as_u16()),
-                message: format!("HTTP {status}"),
+                message: format!("HTTP {}", status.as_u16()),
             });
         }
         let headers = response.headers().clone();
@@ -356,17 +396,16 @@ impl Fetcher {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) if e.is_timeout() => {
-                    return Attempt::Retry {
-                        kind: "timeout".into(),
-                        message: format!("timed out reading the body: {e}"),
-                        retry_after: None,
-                    };
-                }
                 Err(e) => {
+                    tracing::debug!(error = %e, "reading the body failed");
+                    let (kind, message) = if e.is_timeout() {
+                        ("timeout", "timed out reading the body")
+                    } else {
+                        ("body", "the body could not be read")
+                    };
                     return Attempt::Retry {
-                        kind: "network".into(),
-                        message: format!("reading the body: {e}"),
+                        kind: kind.into(),
+                        message: message.into(),
                         retry_after: None,
                     };
                 }
@@ -481,5 +520,193 @@ mod tests {
     #[test]
     fn user_agent_names_the_bot() {
         assert!(USER_AGENT.starts_with("GleanerBot/"));
+    }
+
+    mod egress {
+        use std::net::{IpAddr, SocketAddr};
+
+        use axum::response::Redirect;
+        use axum::routing::get;
+        use gleaner_scrapejob::egress::EgressPolicy;
+        use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+        use super::*;
+
+        /// Resolves every name to one address, as a hostile or rebound DNS answer would.
+        struct ResolvesTo(IpAddr);
+
+        impl Resolve for ResolvesTo {
+            fn resolve(&self, _: Name) -> Resolving {
+                let addr = SocketAddr::new(self.0, 0);
+                Box::pin(async move { Ok(Box::new(std::iter::once(addr)) as Addrs) })
+            }
+        }
+
+        fn fetcher(hosts: &str, networks: &str, resolves_to: IpAddr) -> Fetcher {
+            gleaner_common::install_crypto_provider();
+            let egress = Egress::new(EgressPolicy::parse(hosts, networks).unwrap())
+                .with_resolver(Arc::new(ResolvesTo(resolves_to)));
+            let politeness = Politeness {
+                max_retries: 0,
+                respect_robots_txt: false,
+                requests_per_second: 1000.0,
+                request_timeout: Duration::from_secs(10),
+                ..Politeness::default()
+            };
+            Fetcher::new(politeness, &egress, ScraperMetrics::unregistered(), "test").unwrap()
+        }
+
+        /// A loopback listener that must never see a connection.
+        fn untouched_listener() -> (std::net::TcpListener, u16) {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            (listener, port)
+        }
+
+        fn assert_never_connected(listener: &std::net::TcpListener) {
+            // A connection would have been established (and queued) before the fetch ended.
+            match listener.accept() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => panic!("something connected: {other:?}"),
+            }
+        }
+
+        async fn serve(router: axum::Router) -> u16 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move { axum::serve(listener, router).await });
+            port
+        }
+
+        async fn fetch(fetcher: &Fetcher, url: &str) -> Outcome {
+            fetcher
+                .fetch(url, DocumentKind::Company, &Validators::default())
+                .await
+        }
+
+        fn refused(outcome: &Outcome) -> &str {
+            match outcome {
+                Outcome::Failed { kind, message } if kind == "refused_by_policy" => message,
+                other => panic!("expected refused_by_policy, got {other:?}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn allowed_name_resolving_to_metadata_private_or_loopback_is_refused_unconnected() {
+            for addr in [
+                "169.254.169.254",
+                "10.0.0.1",
+                "127.0.0.1",
+                "::1",
+                "fd00:ec2::254",
+            ] {
+                let (listener, port) = untouched_listener();
+                let fetcher = fetcher("site.test", "", addr.parse().unwrap());
+                let outcome = fetch(&fetcher, &format!("http://site.test:{port}/api")).await;
+                let message = refused(&outcome);
+                assert!(message.contains(addr), "{addr}: {message}");
+                assert_never_connected(&listener);
+            }
+        }
+
+        #[tokio::test]
+        async fn allowed_name_resolving_into_an_allowed_network_is_fetched() {
+            let port = serve(axum::Router::new().route("/api", get(|| async { "ok" }))).await;
+            let fetcher = fetcher("site.test", "127.0.0.0/8", "127.0.0.1".parse().unwrap());
+            match fetch(&fetcher, &format!("http://site.test:{port}/api")).await {
+                Outcome::Fetched(doc) => assert_eq!(&doc.body[..], b"ok"),
+                other => panic!("expected the document, got {other:?}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn ip_literal_and_unlisted_hosts_are_refused_before_sending() {
+            let (listener, port) = untouched_listener();
+            // Allowed network, but the host is not listed.
+            let fetcher = fetcher("site.test", "127.0.0.0/8", "127.0.0.1".parse().unwrap());
+            refused(&fetch(&fetcher, &format!("http://127.0.0.1:{port}/")).await);
+            refused(&fetch(&fetcher, &format!("http://localhost:{port}/")).await);
+            // Listed, but a non-public address outside the allowed networks.
+            let fetcher = fetcher_listing_loopback();
+            refused(&fetch(&fetcher, &format!("http://127.0.0.1:{port}/")).await);
+            refused(&fetch(&fetcher, "http://169.254.169.254/latest/meta-data/").await);
+            assert_never_connected(&listener);
+        }
+
+        fn fetcher_listing_loopback() -> Fetcher {
+            fetcher(
+                "127.0.0.1,169.254.169.254",
+                "",
+                "127.0.0.1".parse().unwrap(),
+            )
+        }
+
+        #[tokio::test]
+        async fn redirects_to_disallowed_hosts_or_addresses_are_refused() {
+            let (listener, target) = untouched_listener();
+            let router = axum::Router::new()
+                .route(
+                    "/to-unlisted",
+                    get(move || async move {
+                        Redirect::temporary(&format!("http://localhost:{target}/"))
+                    }),
+                )
+                .route(
+                    "/to-metadata",
+                    get(|| async { Redirect::temporary("http://169.254.169.254/latest/") }),
+                )
+                .route(
+                    "/to-rebound-name",
+                    get(move || async move {
+                        Redirect::temporary(&format!("http://rebound.test:{target}/"))
+                    }),
+                )
+                .route(
+                    "/to-allowed",
+                    get(|| async { Redirect::temporary("/landing") }),
+                )
+                .route("/landing", get(|| async { "landed" }));
+            let port = serve(router).await;
+            let fetcher = fetcher(
+                "127.0.0.1,169.254.169.254,rebound.test",
+                "127.0.0.1/32",
+                "127.0.0.2".parse().unwrap(),
+            );
+            for path in ["/to-unlisted", "/to-metadata", "/to-rebound-name"] {
+                let outcome = fetch(&fetcher, &format!("http://127.0.0.1:{port}{path}")).await;
+                refused(&outcome);
+            }
+            assert_never_connected(&listener);
+            match fetch(&fetcher, &format!("http://127.0.0.1:{port}/to-allowed")).await {
+                Outcome::Fetched(doc) => assert_eq!(&doc.body[..], b"landed"),
+                other => panic!("a same-host redirect is followed, got {other:?}"),
+            }
+        }
+
+        #[tokio::test]
+        async fn failures_name_their_kind_not_the_socket_error() {
+            // A port nothing listens on: bind, then close.
+            let port = untouched_listener().1;
+            let fetcher = fetcher("site.test", "127.0.0.0/8", "127.0.0.1".parse().unwrap());
+            match fetch(&fetcher, &format!("http://site.test:{port}/")).await {
+                Outcome::Failed { kind, message } => {
+                    assert_eq!(kind, "connect");
+                    assert_eq!(message, "could not connect");
+                }
+                other => panic!("expected a connect failure, got {other:?}"),
+            }
+            let router = axum::Router::new().route(
+                "/",
+                get(|| async { (axum::http::StatusCode::FORBIDDEN, "secret internal page") }),
+            );
+            let port = serve(router).await;
+            match fetch(&fetcher, &format!("http://site.test:{port}/")).await {
+                Outcome::Failed { kind, message } => {
+                    assert_eq!((kind.as_str(), message.as_str()), ("http_403", "HTTP 403"));
+                }
+                other => panic!("expected an HTTP failure, got {other:?}"),
+            }
+        }
     }
 }

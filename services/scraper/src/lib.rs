@@ -4,6 +4,7 @@
 
 pub mod company;
 pub mod config;
+pub mod egress;
 pub mod fetch;
 pub mod metrics;
 pub mod parse;

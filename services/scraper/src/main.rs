@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use gleaner_common::telemetry;
 use gleaner_scraper::config::{RunSettings, Settings};
+use gleaner_scraper::egress::Egress;
 use gleaner_scraper::metrics::ScraperMetrics;
 use gleaner_scraper::pipeline::Pipeline;
 use gleaner_scraper::spec::RunSpec;
@@ -62,7 +63,15 @@ async fn main() -> anyhow::Result<()> {
 async fn run(settings: RunSettings) -> anyhow::Result<i32> {
     let spec: RunSpec =
         serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
-    let errors = spec.validate();
+    let mut errors = spec.validate();
+    let egress = Egress::new(settings.egress.policy());
+    egress.check_spec_urls(
+        [
+            ("spec.baseUrl", spec.base_url.as_str()),
+            ("spec.apiUrl", spec.api_url.as_str()),
+        ],
+        &mut errors,
+    );
     if !errors.is_empty() {
         let list: Vec<String> = errors
             .iter()
@@ -82,7 +91,7 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
         .run(&db)
         .await
         .context("DATABASE_URL: cannot reach or migrate the database")?;
-    let pipeline = Pipeline::new(db, ScraperMetrics::unregistered());
+    let pipeline = Pipeline::new(db, ScraperMetrics::unregistered()).with_egress(egress);
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::company::{CompanyRecord, FinancialYear};
+use crate::egress::Egress;
 use crate::fetch::{Fetcher, Outcome, Politeness, Validators};
 use crate::metrics::ScraperMetrics;
 use crate::parse::{self, DocumentKind, PARSER_VERSION, ParseError};
@@ -80,6 +81,8 @@ pub struct Pipeline {
     parsers: Parsers,
     /// Base of retry backoff (tests shorten it).
     min_backoff: Duration,
+    /// Where runs may connect.
+    egress: Egress,
 }
 
 /// Live state of one run.
@@ -158,14 +161,26 @@ fn list_url(spec: &RunSpec, page: u32) -> String {
 }
 
 impl Pipeline {
-    /// A pipeline with the current parsers.
+    /// A pipeline with the current parsers and the default egress policy (openmoney.md only).
     pub fn new(db: PgPool, metrics: ScraperMetrics) -> Self {
         Self {
             db,
             metrics,
             parsers: Parsers::default(),
             min_backoff: Duration::from_millis(500),
+            egress: Egress::default(),
         }
+    }
+
+    /// Connect only where `egress` allows.
+    pub fn with_egress(mut self, egress: Egress) -> Self {
+        self.egress = egress;
+        self
+    }
+
+    /// Where runs may connect (specs are checked against it when accepted).
+    pub fn egress(&self) -> &Egress {
+        &self.egress
     }
 
     /// Use other parsers (tests: a "buggy" parser, then the fix).
@@ -238,6 +253,7 @@ impl Pipeline {
                 request_timeout: Duration::from_secs(30),
                 min_backoff: self.min_backoff,
             },
+            &self.egress,
             self.metrics.clone(),
             &spec.source,
         )?;

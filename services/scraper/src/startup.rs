@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use utoipa::OpenApi;
 
 use crate::config::Settings;
+use crate::egress::Egress;
 use crate::metrics::ScraperMetrics;
 use crate::pipeline::Pipeline;
 use crate::routes::{self, ApiDoc};
@@ -69,7 +70,8 @@ impl Application {
             SERVICE,
             &settings.events_stream,
         );
-        let pipeline = customize(Pipeline::new(db.clone(), metrics));
+        let egress = Egress::new(settings.egress.policy());
+        let pipeline = customize(Pipeline::new(db.clone(), metrics).with_egress(egress));
         let state = AppState {
             db: db.clone(),
             pipeline,

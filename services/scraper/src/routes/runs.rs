@@ -33,14 +33,16 @@ pub struct StartRun {
     pub job: String,
     /// What and how to scrape.
     pub spec: RunSpec,
-    /// Run id to use (idempotent: an existing run is resumed).
+    /// Run id to use; one that already exists is refused with 409 (a caller cannot take
+    /// over another run).
     pub run_id: Option<Uuid>,
 }
 
 /// Start a scrape now; it runs in the background (operator).
 #[utoipa::path(post, path = "/internal/v1/runs", tag = "runs", security(("bearer" = [])),
     request_body = StartRun,
-    responses((status = 202, body = RunAccepted), (status = 422, body = gleaner_common::error::Problem)))]
+    responses((status = 202, body = RunAccepted), (status = 409, body = gleaner_common::error::Problem),
+        (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn start_run(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -54,12 +56,21 @@ pub async fn start_run(
             "must be 1 to 253 characters",
         ));
     }
+    state.pipeline.egress().check_spec_urls(
+        [
+            ("spec.baseUrl", req.spec.base_url.as_str()),
+            ("spec.apiUrl", req.spec.api_url.as_str()),
+        ],
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let run_id = req.run_id.unwrap_or_else(Uuid::new_v4);
     let spec_json = serde_json::to_value(&req.spec).map_err(ApiError::internal)?;
-    runs::create(&state.db, run_id, &req.job, "scrape", &spec_json).await?;
+    if !runs::create(&state.db, run_id, &req.job, "scrape", &spec_json).await? {
+        return Err(ApiError::conflict("a run with this run_id already exists"));
+    }
     let pipeline = state.pipeline.clone();
     let stop = state.stop.clone();
     let relay = state.relay.clone();

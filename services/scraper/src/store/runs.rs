@@ -64,14 +64,15 @@ pub struct ScrapeRun {
 const COLUMNS: &str = "id, job, status, started_at, finished_at, pages_fetched, pages_unchanged, \
     pages_failed, companies_created, companies_updated, errors";
 
-/// Create a queued run, or leave an existing one with this id alone (resume).
+/// Create a queued run, or leave an existing one with this id alone (resume); true when
+/// this call created it.
 pub async fn create(
     db: &PgPool,
     id: Uuid,
     job: &str,
     kind: &str,
     spec: &Value,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     sqlx::query(
         "INSERT INTO scrape_runs (id, job, kind, status, spec) VALUES ($1, $2, $3, 'queued', $4) \
          ON CONFLICT (id) DO NOTHING",
@@ -81,8 +82,8 @@ pub async fn create(
     .bind(kind)
     .bind(spec)
     .execute(db)
-    .await?;
-    Ok(())
+    .await
+    .map(|done| done.rows_affected() == 1)
 }
 
 /// Mark running. A restarted run starts its counters afresh; the data it

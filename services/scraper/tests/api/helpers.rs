@@ -68,6 +68,7 @@ pub async fn spawn_with(
         jwt_audience: gleaner_testkit::AUDIENCE.into(),
         log_format: gleaner_common::telemetry::LogFormat::Json,
         events_stream: stream.clone(),
+        egress: gleaner_scraper::egress::EgressSettings::local(),
     };
     let app = Application::build_with(settings, |p| {
         customize(p.with_min_backoff(Duration::from_millis(20)))

@@ -4,5 +4,6 @@
 mod helpers;
 
 mod api;
+mod egress;
 mod faults;
 mod pipeline;
