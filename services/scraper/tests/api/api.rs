@@ -298,7 +298,7 @@ async fn a_run_started_over_http_is_followed_to_the_end() {
     assert_eq!(list["total"], 1);
     // Invalid specs are refused with the fields named.
     let r = app.http.post(app.url("/internal/v1/runs")).bearer_auth(app.token(Role::Operator))
-        .json(&json!({"job": "x", "spec": {"baseUrl": "nope", "apiUrl": "http://a", "targets": {}, "concurrency": 0}}))
+        .json(&json!({"job": "x", "spec": {"baseUrl": "nope", "apiUrl": "http://127.0.0.1:9", "targets": {}, "concurrency": 0}}))
         .send().await.unwrap();
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();

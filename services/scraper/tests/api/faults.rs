@@ -130,7 +130,7 @@ async fn retries_honour_retry_after_and_stop_at_max_retries() {
         .unwrap();
     assert_eq!(run["errors"][0]["kind"], "http_503");
     assert!(run["errors"][0]["url"].as_str().unwrap().ends_with(&idno));
-    // Not-retryable statuses are not retried, timeouts are.
+    // Nothing is written for a company whose document never arrived.
     assert_eq!(app.count("SELECT count(*) FROM companies").await, 0);
 }
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use gleaner_demo_site::{expected_company, expected_financials};
-use gleaner_scraper::parse::ParseError;
+use gleaner_scraper::parse::{PARSER_VERSION, ParseError};
 use gleaner_scraper::pipeline::Parsers;
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ async fn a_scrape_reproduces_the_ground_truth_field_by_field() {
             "company {}",
             c.idno
         );
-        assert_eq!(got["source"]["parser_version"], 1);
+        assert_eq!(got["source"]["parser_version"], PARSER_VERSION);
         assert!(
             got["source"]["url"]
                 .as_str()
@@ -248,7 +248,7 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
             .get_json(&format!("/api/v1/companies/{}", c.idno))
             .await;
         assert_eq!(strip_meta(got.clone()), expected_company(&c));
-        assert_eq!(got["source"]["parser_version"], 1);
+        assert_eq!(got["source"]["parser_version"], PARSER_VERSION);
         assert_eq!(
             fixed
                 .get_json(&format!("/api/v1/companies/{}/financials", c.idno))
