@@ -27,7 +27,8 @@ pub use data::{
     FinancialStatement, PersonAdministrator, PersonFounder, generate, idno_for,
 };
 pub use render::{
-    api_company, api_financials, api_summary, expected_company, expected_financials, html_company,
+    FinancialShape, Layout, api_company, api_financials, api_financials_in, api_summary,
+    expected_company, expected_financials, html_company, html_company_in, localized_number,
 };
 pub use server::{
     DEFAULT_ROBOTS_TXT, DemoConfig, DemoControl, DemoSite, DemoSiteHandle, Fault, RequestRecord,

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::data::{DemoCompany, FinancialStatement};
 
@@ -59,14 +60,98 @@ pub fn api_company(c: &DemoCompany) -> Value {
     })
 }
 
-/// The financial statements document (`/api/fin-data-v1/{idno}`), oldest year first.
+/// How a company's financial statements document is shaped: the codes on the
+/// year object itself or under `values`, numbers as JSON numbers or as
+/// localized strings (`"1 234 567,89"`). Both vary per company.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FinancialShape {
+    /// Codes under `values` (else on the year object, next to other keys).
+    pub nested: bool,
+    /// Numbers (and the year) as localized strings.
+    pub strings: bool,
+}
+
+impl FinancialShape {
+    /// The shape a company's document has, fixed by its IDNO.
+    pub fn for_idno(idno: &str) -> Self {
+        let bits = idno_bits(idno);
+        FinancialShape {
+            nested: bits & 2 == 0,
+            strings: bits & 4 != 0,
+        }
+    }
+}
+
+/// `1234567.89` as `"1 234 567,89"` (non-breaking spaces), whole numbers as `"250"`
+/// or `"1 250"` (ordinary spaces).
+pub fn localized_number(v: f64) -> String {
+    let whole = v.fract() == 0.0;
+    let digits = if whole {
+        format!("{:.0}", v.abs())
+    } else {
+        format!("{:.2}", v.abs())
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((&digits, ""));
+    let group = if whole { ' ' } else { '\u{a0}' };
+    let mut out = String::with_capacity(digits.len() + 8);
+    if v < 0.0 {
+        out.push('-');
+    }
+    for (i, d) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(group);
+        }
+        out.push(d);
+    }
+    if !frac.is_empty() {
+        out.push(',');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// The financial statements document (`/api/fin-data-v1/{idno}`) in the company's
+/// own shape, oldest year first.
 pub fn api_financials(c: &DemoCompany) -> Value {
+    api_financials_in(c, FinancialShape::for_idno(&c.idno))
+}
+
+/// The financial statements document in the given shape, oldest year first.
+pub fn api_financials_in(c: &DemoCompany, shape: FinancialShape) -> Value {
     let mut statements: Vec<&FinancialStatement> = c.financials.iter().collect();
     statements.sort_by_key(|s| s.year);
+    let number = |v: f64| {
+        if shape.strings {
+            json!(localized_number(v))
+        } else {
+            json!(v)
+        }
+    };
     Value::Array(
         statements
             .into_iter()
-            .map(|s| json!({"year": s.year, "values": s.values}))
+            .map(|s| {
+                let values: Map<String, Value> = s
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), number(*v)))
+                    .collect();
+                let year = if shape.strings {
+                    json!(s.year.to_string())
+                } else {
+                    json!(s.year)
+                };
+                if shape.nested {
+                    json!({"year": year, "values": values})
+                } else {
+                    let mut flat = values;
+                    flat.insert("year".into(), year);
+                    flat.insert("idno".into(), json!(c.idno));
+                    flat.insert("currency".into(), json!("MDL"));
+                    flat.insert("formType".into(), json!("BS+PL"));
+                    Value::Object(flat)
+                }
+            })
             .collect(),
     )
 }
@@ -170,9 +255,81 @@ pub fn format_share(share: f64) -> String {
     format!("{share:.2}%").replace('.', ",")
 }
 
-/// The HTML company page (`/companies/{idno}`), about 30 KB.
+/// The two designs of the company page the site serves, so that scrapers are
+/// tested against a redesign: the same data, different markup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Cards: fields in a `dl`, sections as `h2` headings over `ul` lists.
+    Cards,
+    /// Tables: fields in `th`/`td` rows and "Label: value" lines, sections as
+    /// `h3` headings over tables whose columns come in another order.
+    Tables,
+}
+
+/// One byte of the IDNO's hash: the per-company choice of layout and shapes.
+fn idno_bits(idno: &str) -> u8 {
+    Sha256::digest(idno.as_bytes())[0]
+}
+
+impl Layout {
+    /// The layout a company's page has, fixed by its IDNO.
+    pub fn for_idno(idno: &str) -> Self {
+        if idno_bits(idno) & 1 == 0 {
+            Layout::Cards
+        } else {
+            Layout::Tables
+        }
+    }
+}
+
+/// The HTML company page (`/companies/{idno}`) in the company's own layout, about 30 KB.
 pub fn html_company(c: &DemoCompany) -> String {
+    html_company_in(c, Layout::for_idno(&c.idno))
+}
+
+/// The HTML company page in the given layout.
+pub fn html_company_in(c: &DemoCompany, layout: Layout) -> String {
     let chrome = chrome();
+    let body = match layout {
+        Layout::Cards => cards_body(c),
+        Layout::Tables => tables_body(c),
+    };
+    let mut page = String::with_capacity(chrome.head.len() + chrome.tail.len() + body.len());
+    page.push_str(&chrome.head);
+    page.push_str(&body);
+    page.push_str(&chrome.tail);
+    page
+}
+
+/// Founders as (name, is a company, share), persons first.
+fn founder_rows(c: &DemoCompany) -> Vec<(&str, bool, f64)> {
+    c.person_founders
+        .iter()
+        .map(|f| (f.full_name.as_str(), false, f.shares))
+        .chain(
+            c.company_founders
+                .iter()
+                .map(|f| (f.full_name.as_str(), true, f.shares)),
+        )
+        .collect()
+}
+
+/// Administrators as (name, role), persons first.
+fn administrator_rows(c: &DemoCompany) -> Vec<(&str, &str)> {
+    c.person_administrators
+        .iter()
+        .map(|a| (a.full_name.as_str(), a.role.as_str()))
+        .chain(
+            c.company_administrators
+                .iter()
+                .map(|a| (a.full_name.as_str(), a.role.as_str())),
+        )
+        .collect()
+}
+
+const NO_DATA: &str = "<p class=\"muted\">Nu sunt date.</p>\n";
+
+fn cards_body(c: &DemoCompany) -> String {
     let e = escape_html;
     let mut body = String::with_capacity(6 * 1024);
     let _ = write!(
@@ -211,63 +368,160 @@ pub fn html_company(c: &DemoCompany) -> String {
             let _ = writeln!(body, "  <dt>{label}</dt><dd>{}</dd>", e(&value));
         }
     }
-    body.push_str("</dl>\n</section>\n<section class=\"card\">\n<h2>Genuri de activitate</h2>\n<table class=\"activities\">\n<thead><tr><th>Cod CAEM</th><th>Denumire</th><th>Licențiere</th></tr></thead>\n<tbody>\n");
-    for a in &c.activities {
-        let _ = writeln!(
-            body,
-            "<tr><td class=\"code\">{}</td><td class=\"name\">{}</td><td class=\"licensed\">{}</td></tr>",
-            e(&a.code),
-            e(&a.name),
-            if a.licensed {
-                "Licențiată"
+    body.push_str("</dl>\n</section>\n<section class=\"card\">\n<h2>Genuri de activitate</h2>\n");
+    if c.activities.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str("<ul class=\"caem-list\">\n");
+        for a in &c.activities {
+            let _ = writeln!(
+                body,
+                "<li><span class=\"caem\">{}</span> — {} <small>({})</small></li>",
+                e(&a.code),
+                e(&a.name),
+                if a.licensed {
+                    "licențiată"
+                } else {
+                    "nelicențiată"
+                }
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    body.push_str("</section>\n<section class=\"card\">\n<h2>Fondatori</h2>\n");
+    let founders = founder_rows(c);
+    if founders.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str("<ul class=\"people\">\n");
+        for (name, company, share) in founders {
+            let kind = if company {
+                "Persoană juridică"
             } else {
-                "Nelicențiată"
-            }
-        );
+                "Persoană fizică"
+            };
+            let _ = writeln!(
+                body,
+                "<li><strong>{}</strong> — {kind} — {}</li>",
+                e(name),
+                format_share(share)
+            );
+        }
+        body.push_str("</ul>\n");
     }
-    body.push_str("</tbody>\n</table>\n</section>\n<section class=\"card\">\n<h2>Fondatori</h2>\n<table class=\"founders\">\n<thead><tr><th>Nume</th><th>Tip</th><th>Cota</th></tr></thead>\n<tbody>\n");
-    let founders = c
-        .person_founders
-        .iter()
-        .map(|f| (&f.full_name, "Persoană fizică", f.shares))
-        .chain(
-            c.company_founders
-                .iter()
-                .map(|f| (&f.full_name, "Persoană juridică", f.shares)),
-        );
-    for (name, kind, share) in founders {
-        let _ = writeln!(
-            body,
-            "<tr><td class=\"name\">{}</td><td class=\"kind\">{kind}</td><td class=\"share\">{}</td></tr>",
-            e(name),
-            format_share(share)
-        );
+    body.push_str("</section>\n<section class=\"card\">\n<h2>Administratori</h2>\n");
+    let admins = administrator_rows(c);
+    if admins.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str("<ul class=\"people\">\n");
+        for (name, role) in admins {
+            let _ = writeln!(body, "<li>{} — {}</li>", e(name), e(role));
+        }
+        body.push_str("</ul>\n");
     }
-    body.push_str("</tbody>\n</table>\n</section>\n<section class=\"card\">\n<h2>Administratori</h2>\n<table class=\"administrators\">\n<thead><tr><th>Nume</th><th>Funcția</th></tr></thead>\n<tbody>\n");
-    let admins = c
-        .person_administrators
-        .iter()
-        .map(|a| (&a.full_name, &a.role))
-        .chain(
-            c.company_administrators
-                .iter()
-                .map(|a| (&a.full_name, &a.role)),
-        );
-    for (name, role) in admins {
-        let _ = writeln!(
-            body,
-            "<tr><td class=\"name\">{}</td><td class=\"role\">{}</td></tr>",
-            e(name),
-            e(role)
-        );
-    }
-    body.push_str("</tbody>\n</table>\n</section>\n</main>\n");
+    body.push_str("</section>\n</main>\n");
+    body
+}
 
-    let mut page = String::with_capacity(chrome.head.len() + chrome.tail.len() + body.len());
-    page.push_str(&chrome.head);
-    page.push_str(&body);
-    page.push_str(&chrome.tail);
-    page
+fn tables_body(c: &DemoCompany) -> String {
+    let e = escape_html;
+    let mut body = String::with_capacity(6 * 1024);
+    let _ = write!(
+        body,
+        "<div id=\"app\" class=\"page-wrapper\">\n<article class=\"firm\">\n\
+         <header class=\"firm-head\"><h1 class=\"firm-name\">{}</h1>\
+         <span class=\"badge {}\">{}</span></header>\n\
+         <table class=\"kv-table\"><caption>Date de identificare</caption><tbody>\n\
+         <tr><th scope=\"row\">Cod fiscal (IDNO)</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">FORMA JURIDICĂ</th><td>\n    {}\n  </td></tr>\n\
+         <tr><th scope=\"row\">Data de înregistrare</th><td>{}</td></tr>\n\
+         <tr><th scope=\"row\">Capital social</th><td>5 400 MDL</td></tr>\n\
+         </tbody></table>\n",
+        e(&c.full_name),
+        if c.is_active { "badge-ok" } else { "badge-off" },
+        if c.is_active {
+            "în activitate"
+        } else {
+            "radiată"
+        },
+        e(&c.idno),
+        e(&c.legal_form),
+        c.registered_at.format("%d/%m/%Y"),
+    );
+    let _ = write!(
+        body,
+        "<div class=\"firm-state\"><p><b>Statut:</b> {}</p><p>Telefon: —</p></div>\n\
+         <div class=\"firm-address\"><h4>Sediul și contactele</h4>\n\
+         <p><span class=\"lbl\">Adresa juridică:</span> {}</p>\n\
+         <ul class=\"addr-parts\"><li>Localitate: {}</li><li>Sector / raion: {}</li>\
+         <li>Strada: {}</li><li>Nr.: {}</li></ul>\n</div>\n",
+        if c.is_active { "ACTIVĂ" } else { "Lichidată" },
+        e(&c.address.full_name),
+        e(&c.address.city),
+        e(&c.address.district),
+        e(&c.address.street),
+        e(&c.address.street_number),
+    );
+    body.push_str("<h3 class=\"sect-title\">Administratori</h3>\n");
+    let admins = administrator_rows(c);
+    if admins.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str(
+            "<table class=\"grid\"><thead><tr><th>Funcția</th><th>Nume, prenume</th></tr></thead><tbody>\n",
+        );
+        for (name, role) in admins {
+            let _ = writeln!(body, "<tr><td>{}</td><td>{}</td></tr>", e(role), e(name));
+        }
+        body.push_str("</tbody></table>\n");
+    }
+    let founders = founder_rows(c);
+    let _ = writeln!(
+        body,
+        "<h3 class=\"sect-title\">Fondatori ({})</h3>",
+        founders.len()
+    );
+    if founders.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str(
+            "<div class=\"scroll\"><table class=\"grid\"><thead><tr><th>Cota parte, %</th><th>Denumire / Nume</th>\
+             <th>Tip</th><th>Data intrării</th></tr></thead><tbody>\n",
+        );
+        for (name, company, share) in founders {
+            let _ = writeln!(
+                body,
+                "<tr><td>{share:.2}</td><td>{}</td><td>{}</td><td>—</td></tr>",
+                e(name),
+                if company { "juridică" } else { "fizică" }
+            );
+        }
+        body.push_str("</tbody></table></div>\n");
+    }
+    body.push_str(
+        "<h3 class=\"sect-title\">Licențe</h3>\n<table class=\"grid\"><thead><tr><th>Nr.</th><th>Eliberată</th></tr></thead>\
+         <tbody><tr><td>—</td><td>—</td></tr></tbody></table>\n<h3 class=\"sect-title\">Genuri de activitate</h3>\n",
+    );
+    if c.activities.is_empty() {
+        body.push_str(NO_DATA);
+    } else {
+        body.push_str(
+            "<table class=\"grid\"><thead><tr><th>Denumirea activității</th><th>Licență</th><th>Cod CAEM</th></tr></thead><tbody>\n",
+        );
+        for a in &c.activities {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&a.name),
+                if a.licensed { "Da" } else { "Nu" },
+                e(&a.code)
+            );
+        }
+        body.push_str("</tbody></table>\n");
+    }
+    body.push_str("</article>\n</div>\n");
+    body
 }
 
 /// A small HTML 404 page.
@@ -612,35 +866,68 @@ mod tests {
     use crate::data::generate;
 
     #[test]
-    fn html_size_and_labels() {
+    fn html_size_and_labels_in_both_layouts() {
+        let mut layouts = std::collections::HashSet::new();
         for c in generate(42, 300) {
-            let html = html_company(&c);
-            assert!(
-                (25 * 1024..40 * 1024).contains(&html.len()),
-                "{} bytes",
-                html.len()
+            layouts.insert(format!("{:?}", Layout::for_idno(&c.idno)));
+            assert_eq!(
+                html_company(&c),
+                html_company_in(&c, Layout::for_idno(&c.idno))
             );
-            for label in [
-                "IDNO",
-                "Forma juridică",
-                "Statut",
-                "Data înregistrării",
-                "Adresa",
-                "Localitatea",
-                "Sectorul/Raionul",
-                "Strada",
-                "Numărul",
-            ] {
-                assert!(html.contains(&format!("<dt>{label}</dt>")), "{label}");
+            for layout in [Layout::Cards, Layout::Tables] {
+                let html = html_company_in(&c, layout);
+                assert!(
+                    (25 * 1024..40 * 1024).contains(&html.len()),
+                    "{} bytes",
+                    html.len()
+                );
+                let labels: &[&str] = match layout {
+                    Layout::Cards => &[
+                        "<dt>IDNO</dt>",
+                        "<dt>Statut</dt>",
+                        "<dt>Sectorul/Raionul</dt>",
+                        "<h2>Fondatori</h2>",
+                    ],
+                    Layout::Tables => &[
+                        "<th scope=\"row\">Cod fiscal (IDNO)</th>",
+                        "<p><b>Statut:</b> ",
+                        "<li>Sector / raion: ",
+                        "<h3 class=\"sect-title\">Fondatori (",
+                    ],
+                };
+                for label in labels {
+                    assert!(html.contains(label), "{layout:?} {label}");
+                }
+                assert_eq!(html.matches("<h1").count(), 1);
+                assert!(html.contains(&escape_html(c.full_name.trim())));
+                assert_eq!(html.matches(&c.idno).count(), 1, "the data only once");
             }
-            assert_eq!(html.matches("<h1").count(), 1);
-            assert_eq!(html.matches("class=\"company-fields\"").count(), 1);
-            assert!(html.contains("<table class=\"activities\">"));
-            assert!(html.contains("<table class=\"founders\">"));
-            assert!(html.contains("<table class=\"administrators\">"));
-            assert!(html.contains(&escape_html(c.full_name.trim())));
-            assert_eq!(html.matches(&c.idno).count(), 1, "the data only once");
         }
+        assert_eq!(layouts.len(), 2, "both layouts are served");
+    }
+
+    #[test]
+    fn financial_shapes_vary_per_company() {
+        let mut shapes = std::collections::HashSet::new();
+        for c in generate(42, 300) {
+            let shape = FinancialShape::for_idno(&c.idno);
+            shapes.insert((shape.nested, shape.strings));
+            assert_eq!(api_financials(&c), api_financials_in(&c, shape));
+            for s in api_financials(&c).as_array().into_iter().flatten() {
+                assert_eq!(s.get("values").is_some(), shape.nested);
+                assert_eq!(s["year"].is_string(), shape.strings);
+            }
+        }
+        assert_eq!(shapes.len(), 4, "every shape is served");
+    }
+
+    #[test]
+    fn localized_numbers() {
+        assert_eq!(localized_number(1_234_567.89), "1\u{a0}234\u{a0}567,89");
+        assert_eq!(localized_number(-1_250.0), "-1 250");
+        assert_eq!(localized_number(250.0), "250");
+        assert_eq!(localized_number(0.5), "0,50");
+        assert_eq!(localized_number(-999.01), "-999,01");
     }
 
     #[test]

@@ -923,7 +923,7 @@ mod tests {
         assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
         assert!((25 * 1024..40 * 1024).contains(&b.len()));
         let html = String::from_utf8(b).expect("utf-8");
-        assert!(html.contains("<dt>Data înregistrării</dt>"));
+        assert_eq!(html, render::html_company(&c), "the company's own layout");
     }
 
     #[tokio::test]

@@ -1,21 +1,26 @@
-//! Transform: raw documents into typed records. JSON with serde, HTML pages
+//! Transform: raw documents into typed records. JSON with serde_json, HTML pages
 //! with the `scraper` crate. Parsers are pure functions of the bytes, so any
 //! stored document can be transformed again at will.
+//!
+//! The source is not ours and changes without notice (contract §8): parsers read
+//! what they recognise, ignore what they don't, and fail (never guess) when the
+//! essentials are missing.
 
-use std::sync::LazyLock;
+mod html;
 
 use chrono::NaiveDate;
-use scraper::{ElementRef, Html, Selector};
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::company::{
     Activity, Address, Administrator, CompanyRecord, FinancialYear, Founder, FounderKind, Status,
 };
 use crate::spec::is_idno;
 
-/// Version of the parsers; stored on every company record.
-pub const PARSER_VERSION: i32 = 1;
+pub use html::parse_company_html;
+
+/// Version of the parsers; stored on every company record, so documents parsed by
+/// an older version are transformed again.
+pub const PARSER_VERSION: i32 = 2;
 
 /// Kinds of raw documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,13 +82,71 @@ fn clean_opt(s: Option<String>) -> Option<String> {
     s.map(|s| clean(&s)).filter(|s| !s.is_empty())
 }
 
-/// Dates as the source writes them: ISO date or date-time, or `DD.MM.YYYY`.
+/// Dates as the source writes them: ISO date or date-time, `DD.MM.YYYY` or `DD/MM/YYYY`.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     let date_part = s.split(['T', ' ']).next().unwrap_or(s);
-    NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(date_part, "%d.%m.%Y"))
+    ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"]
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(date_part, f).ok())
+}
+
+/// A number as the source writes it: `1234.56`, `1 234,56` (ordinary, non-breaking
+/// or thin spaces as thousands separators), `1.234.567`, `-5`, `+7`.
+pub fn parse_number(s: &str) -> Option<f64> {
+    let compact: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'')
+        .collect();
+    let (sign, digits) = match compact.strip_prefix(['-', '\u{2212}']) {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, compact.strip_prefix('+').unwrap_or(&compact)),
+    };
+    if !digits.bytes().any(|b| b.is_ascii_digit())
+        || !digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+    {
+        return None;
+    }
+    // A separator that appears once alone is the decimal one; repeated alone, it
+    // groups thousands; with both kinds, the last one is decimal and appears once.
+    let decimal = match (digits.matches(',').count(), digits.matches('.').count()) {
+        (0, 0) => None,
+        (1, 0) => Some(','),
+        (0, 1) => Some('.'),
+        (_, 0) | (0, _) => None,
+        _ => {
+            let last = digits.rfind([',', '.'])?;
+            let d = digits[last..].chars().next()?;
+            if digits.matches(d).count() != 1 {
+                return None;
+            }
+            Some(d)
+        }
+    };
+    let plain: String = digits
+        .chars()
+        .filter_map(|c| match c {
+            '0'..='9' => Some(c),
+            c if Some(c) == decimal => Some('.'),
+            _ => None,
+        })
+        .collect();
+    plain
+        .parse::<f64>()
         .ok()
+        .map(|v| sign * v)
+        .filter(|v| v.is_finite())
+}
+
+/// A JSON number, or a string holding one.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().filter(|v| v.is_finite()),
+        Value::String(s) => parse_number(s),
+        _ => None,
+    }
 }
 
 /// A string or number in the source, as a string.
@@ -95,95 +158,22 @@ fn value_to_string(v: &Value) -> Option<String> {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiAddress {
-    full_name: Option<String>,
-    city: Option<String>,
-    street: Option<String>,
-    street_number: Option<Value>,
-    district: Option<String>,
+/// The cleaned, non-empty text of `v[key]`.
+fn text_at(v: &Value, key: &str) -> Option<String> {
+    clean_opt(v.get(key).and_then(value_to_string))
 }
 
-#[derive(Deserialize)]
-struct ApiActivity {
-    id: Option<Value>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiFounder {
-    full_name: Option<String>,
-    shares: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiAdministrator {
-    full_name: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiCompany {
-    idno: Value,
-    full_name: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    is_active: Option<bool>,
-    registered_at: Option<String>,
-    address: Option<ApiAddress>,
-    licensed_activities: Option<Vec<ApiActivity>>,
-    unlicensed_activities: Option<Vec<ApiActivity>>,
-    person_founders: Option<Vec<ApiFounder>>,
-    company_founders: Option<Vec<ApiFounder>>,
-    person_administrators: Option<Vec<ApiAdministrator>>,
-    company_administrators: Option<Vec<ApiAdministrator>>,
-}
-
-fn activities(list: Option<Vec<ApiActivity>>, licensed: bool) -> Vec<Activity> {
-    list.unwrap_or_default()
+/// `v[key]` as a list of objects; anything else as no list.
+fn list_at<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key)
+        .and_then(Value::as_array)
         .into_iter()
-        .filter_map(|a| {
-            Some(Activity {
-                code: clean(&value_to_string(a.id.as_ref()?)?),
-                name: clean(&a.name.unwrap_or_default()),
-                licensed,
-            })
-        })
-        .collect()
+        .flatten()
+        .filter(|e| e.is_object())
 }
 
-fn founders(list: Option<Vec<ApiFounder>>, kind: FounderKind) -> Vec<Founder> {
-    list.unwrap_or_default()
-        .into_iter()
-        .filter_map(|f| {
-            Some(Founder {
-                name: clean_opt(f.full_name)?,
-                kind,
-                share: f.shares,
-            })
-        })
-        .collect()
-}
-
-fn administrators(list: Option<Vec<ApiAdministrator>>) -> Vec<Administrator> {
-    list.unwrap_or_default()
-        .into_iter()
-        .filter_map(|a| {
-            Some(Administrator {
-                name: clean_opt(a.full_name)?,
-                role: clean_opt(a.kind),
-            })
-        })
-        .collect()
-}
-
-fn checked_idno(v: &Value) -> Result<String, ParseError> {
-    let idno = value_to_string(v).unwrap_or_default();
+fn checked_idno(v: Option<&Value>) -> Result<String, ParseError> {
+    let idno = v.and_then(value_to_string).unwrap_or_default();
     let idno = idno.trim();
     if is_idno(idno) {
         Ok(idno.to_string())
@@ -192,55 +182,96 @@ fn checked_idno(v: &Value) -> Result<String, ParseError> {
     }
 }
 
-/// `/api/companies/{idno}` into a record.
-pub fn parse_company_json(body: &[u8]) -> Result<CompanyRecord, ParseError> {
-    let c: ApiCompany = serde_json::from_slice(body).map_err(json_err)?;
-    let idno = checked_idno(&c.idno)?;
-    let name =
-        clean_opt(c.full_name).ok_or_else(|| ParseError::Field("fullName is missing".into()))?;
-    let address = c
-        .address
-        .map(|a| Address {
-            full: clean_opt(a.full_name),
-            city: clean_opt(a.city),
-            district: clean_opt(a.district),
-            street: clean_opt(a.street),
-            street_number: clean_opt(a.street_number.as_ref().and_then(value_to_string)),
-        })
-        .unwrap_or_default();
-    let mut acts = activities(c.licensed_activities, true);
-    acts.extend(activities(c.unlicensed_activities, false));
-    let mut fs = founders(c.person_founders, FounderKind::Person);
-    fs.extend(founders(c.company_founders, FounderKind::Company));
-    let mut admins = administrators(c.person_administrators);
-    admins.extend(administrators(c.company_administrators));
-    Ok(CompanyRecord {
-        idno,
-        name,
-        legal_form: clean_opt(c.kind),
-        status: if c.is_active.unwrap_or(false) {
-            Status::Active
-        } else {
-            Status::Inactive
+/// `true`, `"true"`, `1`: the ways a flag may come.
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_i64().and_then(|n| match n {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
         },
-        registered_at: c.registered_at.as_deref().and_then(parse_date),
-        address,
-        activities: acts,
-        founders: fs,
-        administrators: admins,
+        _ => None,
+    }
+}
+
+fn activities(doc: &Value, key: &str, licensed: bool) -> impl Iterator<Item = Activity> {
+    list_at(doc, key).filter_map(move |a| {
+        Some(Activity {
+            code: text_at(a, "id")?,
+            name: text_at(a, "name").unwrap_or_default(),
+            licensed,
+        })
     })
 }
 
-#[derive(Deserialize)]
-struct ApiListEntry {
-    idno: Value,
+fn founders(doc: &Value, key: &str, kind: FounderKind) -> impl Iterator<Item = Founder> {
+    list_at(doc, key).filter_map(move |f| {
+        Some(Founder {
+            name: text_at(f, "fullName")?,
+            kind,
+            share: f.get("shares").and_then(number),
+        })
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiList {
-    data: Vec<ApiListEntry>,
-    total_item_count: Option<u64>,
+fn administrators(doc: &Value, key: &str) -> impl Iterator<Item = Administrator> {
+    list_at(doc, key).filter_map(|a| {
+        Some(Administrator {
+            name: text_at(a, "fullName")?,
+            role: text_at(a, "type"),
+        })
+    })
+}
+
+/// `/api/companies/{idno}` into a record. `idno`, `fullName` and `isActive` are
+/// required; every other field may be missing, null or of another type.
+pub fn parse_company_json(body: &[u8]) -> Result<CompanyRecord, ParseError> {
+    let doc: Value = serde_json::from_slice(body).map_err(json_err)?;
+    if !doc.is_object() {
+        return Err(ParseError::Json("a company is a JSON object".into()));
+    }
+    let idno = checked_idno(doc.get("idno"))?;
+    let name =
+        text_at(&doc, "fullName").ok_or_else(|| ParseError::Field("fullName is missing".into()))?;
+    let status = match doc.get("isActive").and_then(flag) {
+        Some(true) => Status::Active,
+        Some(false) => Status::Inactive,
+        None => return Err(ParseError::Field("isActive is missing".into())),
+    };
+    let null = Value::Null;
+    let a = doc.get("address").unwrap_or(&null);
+    Ok(CompanyRecord {
+        idno,
+        name,
+        legal_form: text_at(&doc, "type"),
+        status,
+        registered_at: doc
+            .get("registeredAt")
+            .and_then(Value::as_str)
+            .and_then(parse_date),
+        address: Address {
+            full: text_at(a, "fullName"),
+            city: text_at(a, "city"),
+            district: text_at(a, "district"),
+            street: text_at(a, "street"),
+            street_number: text_at(a, "streetNumber"),
+        },
+        activities: activities(&doc, "licensedActivities", true)
+            .chain(activities(&doc, "unlicensedActivities", false))
+            .collect(),
+        founders: founders(&doc, "personFounders", FounderKind::Person)
+            .chain(founders(&doc, "companyFounders", FounderKind::Company))
+            .collect(),
+        administrators: administrators(&doc, "personAdministrators")
+            .chain(administrators(&doc, "companyAdministrators"))
+            .collect(),
+    })
 }
 
 /// A registry list page: the IDNOs on it, and the registry's total.
@@ -252,194 +283,95 @@ pub struct CompanyList {
     pub total: Option<u64>,
 }
 
-/// `/api/companies?page=N&size=M`.
+/// `/api/companies?page=N&size=M`: `data` must be a list; entries without a
+/// 13-digit `idno` are skipped.
 pub fn parse_company_list(body: &[u8]) -> Result<CompanyList, ParseError> {
-    let list: ApiList = serde_json::from_slice(body).map_err(json_err)?;
+    let doc: Value = serde_json::from_slice(body).map_err(json_err)?;
+    let data = doc
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ParseError::Json("a list page has a `data` array".into()))?;
     Ok(CompanyList {
-        idnos: list
-            .data
+        idnos: data
             .iter()
-            .filter_map(|e| checked_idno(&e.idno).ok())
+            .filter_map(|e| checked_idno(e.get("idno")).ok())
             .collect(),
-        total: list.total_item_count,
+        total: doc.get("totalItemCount").and_then(|t| {
+            t.as_u64()
+                .or_else(|| t.as_str().and_then(|s| s.trim().parse().ok()))
+        }),
     })
 }
 
-#[derive(Deserialize)]
-struct ApiFinancialYear {
-    year: i32,
-    values: serde_json::Map<String, Value>,
+/// Whether `key` is row `row` (`CODE_<form>_<row>`), exactly or followed by `_<label>`.
+fn is_row(key: &str, row: &str) -> bool {
+    key.strip_prefix(row)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
 }
 
-/// The value of the first code `CODE_<form>_<row>` or `CODE_<form>_<row>_<label>`.
-fn figure(values: &serde_json::Map<String, Value>, code: &str) -> Option<f64> {
+/// The value of the first code of row `row`.
+fn figure(values: &Map<String, Value>, row: &str) -> Option<f64> {
     values
         .iter()
-        .find(|(k, _)| {
-            k.as_str() == code
-                || k.strip_prefix(code)
-                    .is_some_and(|rest| rest.starts_with('_'))
-        })
+        .find(|(k, _)| is_row(k, row))
         .and_then(|(_, v)| v.as_f64())
 }
 
-/// `/api/fin-data-v1/{idno}`: statements per year, oldest first.
+/// The reporting year of a statement: a number or a string, within reason.
+fn statement_year(v: &Value) -> Option<i32> {
+    let year = match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            let f = n.as_f64()?;
+            // 2022.0 is a year; 2022.5 is not.
+            (f.fract() == 0.0 && f.abs() < 1e6).then_some(f as i64)
+        })?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    (1990..=2100)
+        .contains(&year)
+        .then(|| i32::try_from(year).ok())
+        .flatten()
+}
+
+/// The `CODE_*` figures of one statement, wherever they sit: on the year object
+/// itself or under `values`; numbers or number strings; anything else ignored.
+fn statement_values(statement: &Map<String, Value>) -> Map<String, Value> {
+    let nested = statement.get("values").and_then(Value::as_object);
+    statement
+        .iter()
+        .chain(nested.into_iter().flatten())
+        .filter(|(k, _)| k.starts_with("CODE_") && k.len() > "CODE_".len())
+        .filter_map(|(k, v)| Some((k.clone(), Value::from(number(v)?))))
+        .collect()
+}
+
+/// `/api/fin-data-v1/{idno}`: statements per year, oldest first. The document
+/// must be a list; entries without a readable year are skipped.
 pub fn parse_financials(body: &[u8]) -> Result<Vec<FinancialYear>, ParseError> {
-    let years: Vec<ApiFinancialYear> = serde_json::from_slice(body).map_err(json_err)?;
-    let mut out: Vec<FinancialYear> = years
-        .into_iter()
-        .filter(|y| (1990..=2100).contains(&y.year))
-        .map(|y| {
-            let values: serde_json::Map<String, Value> = y
-                .values
-                .into_iter()
-                .filter(|(k, v)| k.starts_with("CODE_") && v.is_number())
-                .collect();
-            FinancialYear {
-                year: y.year,
+    let doc: Value = serde_json::from_slice(body).map_err(json_err)?;
+    let statements = doc
+        .as_array()
+        .ok_or_else(|| ParseError::Json("financial statements are a JSON array".into()))?;
+    let mut out: Vec<FinancialYear> = statements
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|s| {
+            let year = statement_year(s.get("year")?)?;
+            let values = statement_values(s);
+            Some(FinancialYear {
+                year,
                 revenue: figure(&values, "CODE_2_010"),
                 net_profit: figure(&values, "CODE_2_180"),
                 total_assets: figure(&values, "CODE_1_220"),
                 equity: figure(&values, "CODE_1_380"),
                 values,
-            }
+            })
         })
         .collect();
     out.sort_by_key(|y| y.year);
     out.dedup_by_key(|y| y.year);
     Ok(out)
-}
-
-fn selector(s: &str) -> Selector {
-    // The selectors are literals of this file; a typo fails every HTML test.
-    Selector::parse(s).unwrap_or_else(|e| panic!("selector {s:?}: {e}"))
-}
-
-static H1: LazyLock<Selector> = LazyLock::new(|| selector("h1"));
-static FIELD_TERMS: LazyLock<Selector> = LazyLock::new(|| selector("dl.company-fields > dt"));
-static ACTIVITY_ROWS: LazyLock<Selector> = LazyLock::new(|| selector("table.activities tr"));
-static FOUNDER_ROWS: LazyLock<Selector> = LazyLock::new(|| selector("table.founders tr"));
-static ADMIN_ROWS: LazyLock<Selector> = LazyLock::new(|| selector("table.administrators tr"));
-static CODE: LazyLock<Selector> = LazyLock::new(|| selector("td.code"));
-static NAME: LazyLock<Selector> = LazyLock::new(|| selector("td.name"));
-static LICENSED: LazyLock<Selector> = LazyLock::new(|| selector("td.licensed"));
-static KIND: LazyLock<Selector> = LazyLock::new(|| selector("td.kind"));
-static SHARE: LazyLock<Selector> = LazyLock::new(|| selector("td.share"));
-static ROLE: LazyLock<Selector> = LazyLock::new(|| selector("td.role"));
-
-fn text(el: ElementRef<'_>) -> String {
-    clean(&el.text().collect::<String>())
-}
-
-fn cell(row: ElementRef<'_>, sel: &Selector) -> Option<String> {
-    row.select(sel).next().map(text).filter(|s| !s.is_empty())
-}
-
-/// Lower-case, accents folded: labels match however the page spells them.
-fn fold(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            'ă' | 'â' | 'Ă' | 'Â' => 'a',
-            'î' | 'Î' => 'i',
-            'ș' | 'ş' | 'Ș' | 'Ş' => 's',
-            'ț' | 'ţ' | 'Ț' | 'Ţ' => 't',
-            other => other.to_ascii_lowercase(),
-        })
-        .collect()
-}
-
-/// `60,00%` or `60.5` → 60.0 / 60.5.
-fn parse_share(s: &str) -> Option<f64> {
-    s.trim()
-        .trim_end_matches('%')
-        .trim()
-        .replace(' ', "")
-        .replace(',', ".")
-        .parse()
-        .ok()
-}
-
-/// `/companies/{idno}`: the HTML page, for companies the JSON API lacks.
-pub fn parse_company_html(body: &[u8]) -> Result<CompanyRecord, ParseError> {
-    let html = String::from_utf8_lossy(body);
-    let doc = Html::parse_document(&html);
-    let name = doc
-        .select(&H1)
-        .next()
-        .map(text)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ParseError::Field("no <h1> company name".into()))?;
-    let mut fields = std::collections::HashMap::new();
-    for dt in doc.select(&FIELD_TERMS) {
-        let value = dt
-            .next_siblings()
-            .filter_map(ElementRef::wrap)
-            .find(|e| e.value().name() == "dd")
-            .map(text);
-        if let Some(v) = value {
-            fields.insert(fold(&text(dt)), v);
-        }
-    }
-    let get = |label: &str| fields.get(label).cloned().filter(|v| !v.is_empty());
-    let idno = get("idno").ok_or_else(|| ParseError::Field("no IDNO on the page".into()))?;
-    let idno = checked_idno(&Value::String(idno))?;
-    let status = match get("statut").map(|s| fold(&s)) {
-        Some(s) if s.starts_with("activ") => Status::Active,
-        Some(_) => Status::Inactive,
-        None => return Err(ParseError::Field("no Statut on the page".into())),
-    };
-    let activities = doc
-        .select(&ACTIVITY_ROWS)
-        .filter_map(|row| {
-            Some(Activity {
-                code: cell(row, &CODE)?,
-                name: cell(row, &NAME).unwrap_or_default(),
-                licensed: cell(row, &LICENSED).is_some_and(|l| fold(&l).starts_with("licen")),
-            })
-        })
-        .collect();
-    let mut founders: Vec<Founder> = doc
-        .select(&FOUNDER_ROWS)
-        .filter_map(|row| {
-            let kind = match cell(row, &KIND).map(|k| fold(&k)) {
-                Some(k) if k.contains("juridic") => FounderKind::Company,
-                _ => FounderKind::Person,
-            };
-            Some(Founder {
-                name: cell(row, &NAME)?,
-                kind,
-                share: cell(row, &SHARE).as_deref().and_then(parse_share),
-            })
-        })
-        .collect();
-    // Persons first, as the JSON API lists them; stable within each kind.
-    founders.sort_by_key(|f| f.kind == FounderKind::Company);
-    let administrators = doc
-        .select(&ADMIN_ROWS)
-        .filter_map(|row| {
-            Some(Administrator {
-                name: cell(row, &NAME)?,
-                role: cell(row, &ROLE),
-            })
-        })
-        .collect();
-    Ok(CompanyRecord {
-        idno,
-        name,
-        legal_form: get("forma juridica"),
-        status,
-        registered_at: get("data inregistrarii").as_deref().and_then(parse_date),
-        address: Address {
-            full: get("adresa"),
-            city: get("localitatea"),
-            district: get("sectorul/raionul"),
-            street: get("strada"),
-            street_number: get("numarul"),
-        },
-        activities,
-        founders,
-        administrators,
-    })
 }
 
 #[cfg(test)]
@@ -474,25 +406,96 @@ mod tests {
     }
 
     #[test]
-    fn json_garbage_and_bad_idno_fail() {
+    fn json_company_tolerates_nulls_missing_fields_and_other_types() {
+        let body = json!({
+            "idno": 1003600012345u64, "fullName": "Agro SRL", "isActive": "false",
+            "type": null, "registeredAt": 20030514, "address": "mun. Chișinău",
+            "licensedActivities": {"id": "x"}, "unlicensedActivities": [null, 3, {"id": 62.01, "name": null}, {"name": "no code"}],
+            "personFounders": [{"fullName": "Ion", "shares": "33,5"}, {"fullName": null, "shares": 1}, {"fullName": "Ana", "shares": "n/a"}],
+            "companyFounders": [], "personAdministrators": [{"fullName": " Maria  Rusu ", "type": " "}],
+            "newField": {"nested": [1, 2]}
+        });
+        let c = parse_company_json(body.to_string().as_bytes()).unwrap();
+        assert_eq!(c.idno, "1003600012345");
+        assert_eq!(c.status, Status::Inactive);
+        assert_eq!(c.legal_form, None);
+        assert_eq!(c.registered_at, None);
+        assert_eq!(c.address, Address::default());
+        assert_eq!(c.activities.len(), 1);
+        assert_eq!(c.activities[0].code, "62.01");
+        assert_eq!(c.activities[0].name, "");
+        let founders: Vec<_> = c
+            .founders
+            .iter()
+            .map(|f| (f.name.as_str(), f.share))
+            .collect();
+        assert_eq!(founders, [("Ion", Some(33.5)), ("Ana", None)]);
+        assert_eq!(c.administrators[0].name, "Maria Rusu");
+        assert_eq!(c.administrators[0].role, None);
+    }
+
+    #[test]
+    fn json_company_without_its_essentials_fails() {
         assert!(matches!(
             parse_company_json(b"{\"idno\":"),
             Err(ParseError::Json(_))
         ));
         assert!(parse_company_json(b"\x00\xff garbage").is_err());
-        let bad = json!({"idno": "123", "fullName": "X"}).to_string();
-        assert!(matches!(
-            parse_company_json(bad.as_bytes()),
-            Err(ParseError::Field(_))
-        ));
+        assert!(parse_company_json(b"[1, 2]").is_err());
+        assert!(parse_company_json(b"null").is_err());
+        for body in [
+            json!({"idno": "123", "fullName": "X", "isActive": true}),
+            json!({"idno": "1003600012345", "fullName": " ", "isActive": true}),
+            json!({"idno": "1003600012345", "fullName": "X"}),
+            json!({"idno": "1003600012345", "fullName": "X", "isActive": "maybe"}),
+        ] {
+            assert!(
+                matches!(
+                    parse_company_json(body.to_string().as_bytes()),
+                    Err(ParseError::Field(_))
+                ),
+                "{body}"
+            );
+        }
     }
 
     #[test]
     fn list_page() {
-        let body = json!({"data":[{"idno":"1003600012345","fullName":"A"},{"idno":"bad"}],"totalItemCount":2});
+        let body = json!({"data":[{"idno":"1003600012345","fullName":"A"},{"idno":"bad"},{"fullName":"no idno"},null,{"idno":1002600054321u64}],"totalItemCount":"5"});
         let l = parse_company_list(body.to_string().as_bytes()).unwrap();
-        assert_eq!(l.idnos, ["1003600012345"]);
-        assert_eq!(l.total, Some(2));
+        assert_eq!(l.idnos, ["1003600012345", "1002600054321"]);
+        assert_eq!(l.total, Some(5));
+        assert!(parse_company_list(br#"{"items": []}"#).is_err());
+        assert!(parse_company_list(b"[]").is_err());
+    }
+
+    #[test]
+    fn numbers_as_the_source_writes_them() {
+        let cases = [
+            ("1234.56", Some(1234.56)),
+            ("1 234,56", Some(1234.56)),
+            ("1\u{a0}234\u{a0}567,89", Some(1_234_567.89)),
+            ("1\u{202f}234", Some(1234.0)),
+            (" -5 ", Some(-5.0)),
+            ("+7", Some(7.0)),
+            ("1 234", Some(1234.0)),
+            ("1.234.567", Some(1_234_567.0)),
+            ("1,234,567", Some(1_234_567.0)),
+            ("1.234,5", Some(1234.5)),
+            ("1,234.5", Some(1234.5)),
+            ("0,5", Some(0.5)),
+            ("", None),
+            ("-", None),
+            ("n/a", None),
+            ("1e5", None),
+            ("inf", None),
+            ("NaN", None),
+            ("1,2,3.4.5", None),
+            ("1.2,3.4", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_number(s), want, "{s:?}");
+        }
     }
 
     #[test]
@@ -504,9 +507,48 @@ mod tests {
         let f = parse_financials(body.to_string().as_bytes()).unwrap();
         assert_eq!(f.iter().map(|y| y.year).collect::<Vec<_>>(), [2021, 2022]);
         assert_eq!(f[0].total_assets, Some(100.0));
-        assert_eq!(f[0].revenue, None);
+        assert_eq!(f[0].revenue, None, "CODE_1_2200 is not row 220");
         assert_eq!(f[1].net_profit, Some(-3.0));
         assert_eq!(f[1].values.len(), 3);
+    }
+
+    #[test]
+    fn financial_values_flat_or_nested_numbers_or_strings() {
+        let body = json!([
+            {"year": "2023", "idno": "1003600012345", "currency": "MDL", "CODE_2_010_venituri": "1 234 567,89",
+             "CODE_1_220": "-5", "CODE_1_380": null, "CODE_": 1, "code_2_180": 3, "CODE_9_999": "n/a", "notes": {"a": 1}},
+            {"year": 2022.0, "values": {"CODE_2_010": "1234.56", "CODE_2_180": 12, "CODE_1_220": "1\u{a0}000"}, "extra": true},
+            {"year": null, "values": {"CODE_2_010": 1}},
+            {"values": {"CODE_2_010": 1}},
+            {"year": 1800, "values": {"CODE_2_010": 1}},
+            "not a statement",
+            {"year": 2024, "values": null},
+        ]);
+        let f = parse_financials(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            f.iter().map(|y| y.year).collect::<Vec<_>>(),
+            [2022, 2023, 2024],
+            "statements without a readable year are skipped"
+        );
+        let y2022 = &f[0];
+        assert_eq!(y2022.revenue, Some(1234.56));
+        assert_eq!(y2022.net_profit, Some(12.0));
+        assert_eq!(y2022.total_assets, Some(1000.0));
+        let y2023 = &f[1];
+        assert_eq!(y2023.revenue, Some(1_234_567.89));
+        assert_eq!(y2023.total_assets, Some(-5.0));
+        assert_eq!(y2023.equity, None);
+        assert_eq!(y2023.net_profit, None);
+        let keys: Vec<&str> = y2023.values.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["CODE_1_220", "CODE_2_010_venituri"],
+            "other keys ignored"
+        );
+        assert!(f[2].values.is_empty());
+        assert!(parse_financials(b"{\"year\": 2022}").is_err());
+        assert!(parse_financials(b"[").is_err());
+        assert_eq!(parse_financials(b"[]").unwrap(), []);
     }
 
     #[test]
@@ -520,6 +562,10 @@ mod tests {
             NaiveDate::from_ymd_opt(2003, 5, 14)
         );
         assert_eq!(
+            parse_date("14/05/2003"),
+            NaiveDate::from_ymd_opt(2003, 5, 14)
+        );
+        assert_eq!(
             parse_date("2003-05-14T00:00:00Z"),
             NaiveDate::from_ymd_opt(2003, 5, 14)
         );
@@ -527,48 +573,27 @@ mod tests {
     }
 
     #[test]
-    fn html_page_with_whitespace_noise() {
-        let page = r#"<html><body><nav>menu</nav><h1>
-              Vinăria   Bălți SA
-           </h1>
-           <dl class="company-fields">
-             <dt>IDNO</dt><dd> 1002600054321 </dd>
-             <dt>Forma juridică</dt><dd>
-               SA </dd>
-             <dt>Statut</dt><dd>Inactivă</dd>
-             <dt>Data înregistrării</dt><dd>01.02.1999</dd>
-             <dt>Adresa</dt><dd>mun. Bălți, str. Independenței 5</dd>
-             <dt>Localitatea</dt><dd>Bălți</dd>
-             <dt>Sectorul/Raionul</dt><dd></dd>
-             <dt>Strada</dt><dd>str. Independenței</dd>
-             <dt>Numărul</dt><dd>5</dd>
-           </dl>
-           <table class="activities"><tr><th>Cod</th></tr>
-             <tr><td class="code">11.02</td><td class="name">Fabricarea vinurilor</td><td class="licensed">Licențiată</td></tr>
-             <tr><td class="code">46.34</td><td class="name">Comerț cu ridicata</td><td class="licensed">Nelicențiată</td></tr></table>
-           <table class="founders">
-             <tr><td class="name">Agro SRL</td><td class="kind">Persoană juridică</td><td class="share">25,50%</td></tr>
-             <tr><td class="name">Ana Ceban</td><td class="kind">Persoană fizică</td><td class="share">74,50%</td></tr></table>
-           <table class="administrators"><tr><td class="name">Ion Ceban</td><td class="role">Director</td></tr></table>
-           </body></html>"#;
-        let c = parse_company_html(page.as_bytes()).unwrap();
-        assert_eq!(c.name, "Vinăria Bălți SA");
-        assert_eq!(c.idno, "1002600054321");
-        assert_eq!(c.legal_form.as_deref(), Some("SA"));
-        assert_eq!(c.status, Status::Inactive);
-        assert_eq!(c.registered_at, NaiveDate::from_ymd_opt(1999, 2, 1));
-        assert_eq!(c.address.district, None);
-        assert_eq!(c.address.street_number.as_deref(), Some("5"));
-        assert_eq!(c.activities.len(), 2);
-        assert!(c.activities[0].licensed && !c.activities[1].licensed);
-        assert_eq!(c.founders[0].name, "Ana Ceban");
-        assert_eq!(c.founders[1].kind, FounderKind::Company);
-        assert_eq!(c.founders[1].share, Some(25.5));
-        assert_eq!(c.administrators[0].role.as_deref(), Some("Director"));
-    }
-
-    #[test]
-    fn html_without_a_name_fails() {
-        assert!(parse_company_html(b"<html><body>Service down</body></html>").is_err());
+    fn demo_documents_in_every_shape_parse_to_their_ground_truth() {
+        use gleaner_demo_site::{
+            FinancialShape, api_company, api_financials_in, expected_company, expected_financials,
+            generate,
+        };
+        for c in generate(7, 120) {
+            let company = parse_company_json(api_company(&c).to_string().as_bytes()).unwrap();
+            assert_eq!(serde_json::to_value(company).unwrap(), expected_company(&c));
+            for nested in [false, true] {
+                for strings in [false, true] {
+                    let shape = FinancialShape { nested, strings };
+                    let doc = api_financials_in(&c, shape).to_string();
+                    let got = parse_financials(doc.as_bytes()).unwrap();
+                    assert_eq!(
+                        serde_json::to_value(got).unwrap(),
+                        expected_financials(&c),
+                        "{} {shape:?}",
+                        c.idno
+                    );
+                }
+            }
+        }
     }
 }
