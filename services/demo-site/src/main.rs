@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::Parser;
 use gleaner_demo_site::{DEFAULT_ROBOTS_TXT, DemoConfig, DemoControl, serve};
+use gleaner_telemetry::{LogFormat, shutdown_signal};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// Offline stand-in for openmoney.md (JSON API and HTML pages from generated data).
 #[derive(Debug, Parser)]
@@ -26,51 +26,14 @@ struct Args {
     #[arg(long, env = "DEMO_ROBOTS_TXT", default_value = DEFAULT_ROBOTS_TXT)]
     robots_txt: String,
     /// `json` (default) or `pretty`.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json",
-          value_parser = ["json", "pretty"])]
-    log_format: String,
-}
-
-fn init_logs(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "pretty" {
-        builder.pretty().init();
-    } else {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init();
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received, draining");
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logs(&args.log_format);
+    let _telemetry = gleaner_telemetry::init("demo-site", args.log_format)?;
     let config = DemoConfig {
         seed: args.seed,
         companies: usize::try_from(args.companies).context("DEMO_COMPANIES")?,

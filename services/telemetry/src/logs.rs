@@ -129,17 +129,17 @@ impl Visit for FieldVisitor<'_> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
 
     /// Log output captured in memory.
     #[derive(Clone, Default)]
-    pub(crate) struct Buffer(pub(crate) Arc<Mutex<Vec<u8>>>);
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
 
     impl Buffer {
-        pub(crate) fn lines(&self) -> Vec<Value> {
+        fn lines(&self) -> Vec<Value> {
             let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
             String::from_utf8_lossy(&bytes)
                 .lines()
@@ -161,13 +161,19 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn json_lines_carry_span_fields_at_the_top_level() {
+    /// The JSON lines of service `svc` that `f` logs.
+    fn capture(f: impl FnOnce()) -> Vec<Value> {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber =
             tracing_subscriber::registry().with(json_layer("svc", move || writer.clone()));
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, f);
+        buffer.lines()
+    }
+
+    #[test]
+    fn json_lines_carry_span_fields_at_the_top_level() {
+        let lines = capture(|| {
             let outer = tracing::info_span!("reconcile", scrapejob = "nightly");
             let _o = outer.enter();
             let span = tracing::info_span!(
@@ -186,7 +192,6 @@ pub(crate) mod tests {
                 "request completed"
             );
         });
-        let lines = buffer.lines();
         assert_eq!(lines.len(), 1);
         let line = &lines[0];
         assert_eq!(line["message"], "request completed");
@@ -209,14 +214,9 @@ pub(crate) mod tests {
 
     #[test]
     fn an_event_outside_any_span_is_a_line_too() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber =
-            tracing_subscriber::registry().with(json_layer("svc", move || writer.clone()));
-        tracing::subscriber::with_default(subscriber, || {
+        let lines = capture(|| {
             tracing::warn!(count = 3_u64, "alone");
         });
-        let lines = buffer.lines();
         assert_eq!(lines[0]["message"], "alone");
         assert_eq!(lines[0]["level"], "WARN");
         assert_eq!(lines[0]["count"], 3);

@@ -84,6 +84,13 @@ mod tests {
 
     use super::*;
 
+    async fn body_json(response: Response) -> serde_json::Value {
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&body).unwrap_or_default()
+    }
+
     #[tokio::test]
     async fn one_failing_dependency_makes_a_503_naming_it() {
         let r = Readiness::from_checks([
@@ -95,10 +102,7 @@ mod tests {
         let response = r.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["content-type"], "application/json");
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap_or_default();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let body = body_json(response).await;
         assert_eq!(
             body,
             json!({"status": "unavailable", "checks": {"postgres": "ok", "redis": "unavailable"}})
@@ -110,10 +114,7 @@ mod tests {
         let response =
             Readiness::from_checks([("kubernetes-api", CheckStatus::Ok)]).into_response();
         assert_eq!(response.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-            .await
-            .unwrap_or_default();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let body = body_json(response).await;
         assert_eq!(
             body,
             json!({"status": "ready", "checks": {"kubernetes-api": "ok"}})
