@@ -41,27 +41,83 @@ start_postgres() {
     -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
 }
 
+# stop_postgres DATA_DIR: fast shutdown, then wait until the postmaster has exited.
 stop_postgres() {
-  local data="$1"
+  local data="$1" pid
   [ -f "$data/postmaster.pid" ] || return 0
-  pg_run "$PG_BIN_DIR/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  pid="$(head -n 1 "$data/postmaster.pid")"
+  pg_run "$PG_BIN_DIR/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  wait_gone "$pid" 60 || die "PostgreSQL (pid $pid) did not exit; see $data/server.log"
 }
 
-# start_redis DIR PORT: a daemonized redis-server on 127.0.0.1:PORT.
+# redis_pid PORT: the process id the server answering on 127.0.0.1:PORT reports.
+redis_pid() {
+  redis-cli -p "$1" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p'
+}
+
+# start_redis DIR PORT: a daemonized redis-server on 127.0.0.1:PORT, ready
+# once the server answering on the port is the one we started (its pid file).
 start_redis() {
-  local dir="$1" port="$2"
+  local dir="$1" port="$2" pid=""
   mkdir -p "$dir"
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save 60 1 --appendonly no >/dev/null
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "redis-server did not start on port $port"
+  for _ in $(seq 100); do
+    [ -z "$pid" ] && [ -s "$dir/redis.pid" ] && pid="$(cat "$dir/redis.pid")"
+    if [ -n "$pid" ] && [ "$(redis_pid "$port")" = "$pid" ]; then return 0; fi
+    sleep 0.1
+  done
+  die "redis-server did not start on port $port; see $dir/redis.log"
 }
 
+# stop_redis DIR: stop the server of DIR's pid file and wait until it has exited.
 stop_redis() {
-  local dir="$1"
+  local dir="$1" pid
   [ -f "$dir/redis.pid" ] || return 0
-  kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+  pid="$(cat "$dir/redis.pid")"
+  if [ -n "$pid" ] && is_process "$pid" redis; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait_gone "$pid" 60 || die "Redis (pid $pid) did not exit; see $dir/redis.log"
+  fi
   rm -f "$dir/redis.pid"
+}
+
+# is_process PID NAME: PID runs and its command name contains NAME (not a reused pid).
+is_process() {
+  kill -0 "$1" 2>/dev/null && grep -q -- "$2" "/proc/$1/comm" 2>/dev/null
+}
+
+# wait_gone PID SECONDS: poll until PID has exited; fails if it is still there.
+wait_gone() {
+  local pid="$1" secs="$2" i
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  ! kill -0 "$pid" 2>/dev/null
+}
+
+# stop_pid NAME PID: SIGTERM, up to 15 s to finish, then SIGKILL; returns once it has exited.
+stop_pid() {
+  local name="$1" pid="$2"
+  kill -0 "$pid" 2>/dev/null || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 15 && return 0
+  log "$name did not stop within 15 s: killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  wait_gone "$pid" 5 || die "$name (pid $pid) is still running"
+}
+
+# service_pid STATE NAME: the pid of a service `make up` started, if it still runs that binary.
+service_pid() {
+  local pidf="$1/run/$2.pid" pid exe
+  [ -f "$pidf" ] || return 1
+  pid="$(cat "$pidf")"
+  exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
+  exe="${exe% (deleted)}"
+  [ "${exe##*/}" = "$2" ] || return 1
+  printf '%s\n' "$pid"
 }
 
 # wait_http URL SECONDS: until URL answers 2xx.

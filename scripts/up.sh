@@ -86,20 +86,36 @@ bin_dir="${CARGO_TARGET_DIR:-$root/target}/debug"
 [ -f "$state/keys/signing.pem" ] || "$bin_dir/identity" keygen --out "$state/keys/signing.pem" >/dev/null
 
 # --- Services -------------------------------------------------------------------
-running() { local pidf="$state/run/$1.pid"; [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; }
+# What a started service runs: its binary's modification time and size. A
+# service whose binary has changed since (a rebuild) is restarted.
+binary_stamp() { stat -c '%y %s' "$1"; }
 
-# start_service NAME PORT ARGS -- VAR=value...: start `NAME ARGS` unless it already runs.
+# start_service NAME PORT ARGS -- VAR=value...: start `NAME ARGS` unless it
+# already runs the current binary.
 start_service() {
   local name="$1" port="$2"; shift 2
   local args=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
   [ $# -gt 0 ] && shift
-  if running "$name"; then log "$name already running (pid $(cat "$state/run/$name.pid"))"; return 0; fi
+  local bin="$bin_dir/$name" stamp pid
+  stamp="$(binary_stamp "$bin")"
+  if pid="$(service_pid "$state" "$name")"; then
+    if [ "$(cat "$state/run/$name.stamp" 2>/dev/null)" = "$stamp" ]; then
+      log "$name already running (pid $pid)"
+      return 0
+    fi
+    log "$name was rebuilt since it started: restarting it"
+    stop_pid "$name" "$pid"
+  fi
   log "starting $name on port $port"
   env "$@" LISTEN_ADDR="127.0.0.1:$port" LOG_FORMAT="${LOG_FORMAT:-json}" RUST_LOG="${RUST_LOG:-info}" \
-    nohup "$bin_dir/$name" "${args[@]}" >>"$state/log/$name.log" 2>&1 &
+    nohup "$bin" "${args[@]}" >>"$state/log/$name.log" 2>&1 &
   echo $! > "$state/run/$name.pid"
+  printf '%s\n' "$stamp" > "$state/run/$name.stamp"
 }
+
+# The scraper may fetch from the local demo site (and other loopback test sites) only.
+scraper_egress=(SCRAPER_ALLOWED_HOSTS=127.0.0.1,localhost SCRAPER_ALLOWED_NETWORKS=127.0.0.0/8)
 
 ensure_database gleaner_identity
 identity_db="$(db_url gleaner_identity)"
@@ -113,7 +129,7 @@ ensure_database gleaner_scraper
 scraper_db="$(db_url gleaner_scraper)"
 DATABASE_URL="$scraper_db" "$bin_dir/scraper" migrate >/dev/null
 start_service scraper "$SCRAPER_PORT" serve -- \
-  DATABASE_URL="$scraper_db" REDIS_URL="$redis_url" \
+  DATABASE_URL="$scraper_db" REDIS_URL="$redis_url" "${scraper_egress[@]}" \
   JWKS_URL="http://127.0.0.1:$IDENTITY_PORT/.well-known/jwks.json"
 
 start_service demo-site "$DEMO_PORT" -- DEMO_COMPANIES="$DEMO_COMPANIES" DEMO_SEED=42
@@ -132,9 +148,10 @@ done
 pages=$(( (DEMO_COMPANIES + 99) / 100 ))
 demo="http://127.0.0.1:$DEMO_PORT"
 log "sample scrape of the demo site ($DEMO_COMPANIES companies)"
-if DATABASE_URL="$scraper_db" SCRAPEJOB_NAME=sample LOG_FORMAT=json RUST_LOG=warn \
+rm -f "$state/run/last-scrape.json"
+if env "${scraper_egress[@]}" DATABASE_URL="$scraper_db" SCRAPEJOB_NAME=sample LOG_FORMAT=json RUST_LOG=warn \
    TERMINATION_LOG="$state/run/last-scrape.json" \
-   SCRAPEJOB_SPEC="{\"baseUrl\":\"$demo\",\"apiUrl\":\"$demo\",\"targets\":{\"listPages\":{\"from\":1,\"to\":$pages}},\"concurrency\":8,\"requestsPerSecond\":200,\"maxRetries\":3,\"timeoutSeconds\":600}" \
+   SCRAPEJOB_SPEC="{\"baseUrl\":\"$demo\",\"apiUrl\":\"$demo\",\"targets\":{\"listPages\":{\"from\":1,\"to\":$pages}},\"concurrency\":8,\"requestsPerSecond\":100,\"maxRetries\":3,\"timeoutSeconds\":600}" \
    "$bin_dir/scraper" run >/dev/null 2>>"$state/log/sample-scrape.log"; then
   log "sample scrape: $(cat "$state/run/last-scrape.json")"
 else
