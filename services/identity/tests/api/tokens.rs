@@ -136,7 +136,18 @@ async fn forged_and_invalid_tokens_are_401() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Nothing above made this user an admin.
-    let _ = Role::Admin;
+    let me: Value = app
+        .get_auth("/api/v1/users/me", &s.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "user");
+    assert_problem(
+        app.get_auth("/api/v1/users", &s.access).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 }
 
 #[tokio::test]
