@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(settings: RunSettings) -> anyhow::Result<i32> {
     let spec: RunSpec =
         serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
-    let mut errors = spec.validate();
+    let mut errors = gleaner_scraper::spec::field_errors(&spec);
     let egress = Egress::new(settings.egress.policy());
     egress.check_spec_urls(
         [
@@ -109,12 +109,12 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
             .instrument(span)
             .await?
     };
-    let line = serde_json::to_string(&summary)?;
+    let line = summary.to_line();
     println!("{line}");
     if let Err(e) = std::fs::write(&settings.termination_log, &line) {
         tracing::debug!(path = %settings.termination_log.display(), error = %e, "no termination log written");
     }
-    Ok(if summary.status == "succeeded" { 0 } else { 1 })
+    Ok(summary.status.exit_code())
 }
 
 /// The operator's run ids are short hex; any string maps to a stable UUID.

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -20,6 +19,7 @@ use crate::fetch::{Fetcher, Outcome, Politeness, Validators};
 use crate::metrics::ScraperMetrics;
 use crate::parse::{self, DocumentKind, PARSER_VERSION, ParseError};
 use crate::spec::RunSpec;
+use gleaner_scrapejob::RunStatus;
 use crate::store::companies::{self, Provenance, Write};
 use crate::store::raw::{self, Stored};
 use crate::store::runs::{self, Counters, RunError};
@@ -58,19 +58,30 @@ impl Default for Parsers {
 }
 
 /// The summary of a finished run (stdout and `/dev/termination-log` of `scraper run`).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct RunSummary {
-    pub run_id: Uuid,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub pages_fetched: i32,
-    pub pages_unchanged: i32,
-    pub pages_failed: i32,
-    pub companies_created: i32,
-    pub companies_updated: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+pub use gleaner_scrapejob::RunSummary;
+
+/// The summary of run `run_id` that ended with `status` and these counters.
+fn summary(
+    run_id: Uuid,
+    status: RunStatus,
+    started_at: DateTime<Utc>,
+    counters: &Counters,
+    failure: Option<String>,
+) -> RunSummary {
+    let count = |n: i32| u64::try_from(n).unwrap_or(0);
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    RunSummary {
+        run_id: run_id.to_string(),
+        status,
+        started_at: Some(stamp(started_at)),
+        finished_at: Some(stamp(Utc::now())),
+        pages_fetched: count(counters.pages_fetched),
+        pages_unchanged: count(counters.pages_unchanged),
+        pages_failed: count(counters.pages_failed),
+        companies_created: count(counters.companies_created),
+        companies_updated: count(counters.companies_updated),
+        failure,
+    }
 }
 
 /// Runs scrapes and transforms against one database.
@@ -255,7 +266,7 @@ impl Pipeline {
             },
             &self.egress,
             self.metrics.clone(),
-            &spec.source,
+            spec.source.as_str(),
         )?;
         // A slow, polite run may go minutes between documents: keep it
         // visibly alive so it is not taken for a dead one.
@@ -273,7 +284,7 @@ impl Pipeline {
         };
         let _stop_heartbeat = AbortOnDrop(heartbeat);
         let work = self.scrape_targets(&fetcher, spec, &state);
-        let deadline = Duration::from_secs(spec.timeout_seconds);
+        let deadline = spec.timeout();
         let failure = tokio::select! {
             r = tokio::time::timeout(deadline, work) => match r {
                 Ok(Ok(())) => None,
@@ -285,45 +296,35 @@ impl Pipeline {
         let (counters, _) = state.snapshot();
         let attempted = counters.pages_fetched + counters.pages_failed;
         let status = match &failure {
-            Some(f) if f == "cancelled" => "cancelled",
-            Some(_) => "failed",
-            None if counters.pages_failed * 2 > attempted => "failed",
-            None => "succeeded",
+            Some(f) if f == "cancelled" => RunStatus::Cancelled,
+            Some(_) => RunStatus::Failed,
+            None if counters.pages_failed * 2 > attempted => RunStatus::Failed,
+            None => RunStatus::Succeeded,
         };
         let failure = failure.or_else(|| {
-            (status == "failed")
+            (status == RunStatus::Failed)
                 .then(|| format!("{} of {attempted} documents failed", counters.pages_failed))
         });
         // Best effort: when the database is gone, the summary still goes out.
         let recorded = async {
             self.flush(&state, true).await?;
-            runs::finish(&self.db, run_id, status, failure.as_deref()).await
+            runs::finish(&self.db, run_id, status.as_str(), failure.as_deref()).await
         }
         .await;
         if let Err(e) = recorded {
             tracing::error!(error = %e, "cannot record the end of the run");
         }
-        self.metrics.run(&spec.source, status, started.elapsed());
+        self.metrics
+            .run(spec.source.as_str(), status.as_str(), started.elapsed());
         tracing::info!(
-            status,
+            status = status.as_str(),
             pages_fetched = counters.pages_fetched,
             pages_failed = counters.pages_failed,
             companies_created = counters.companies_created,
             companies_updated = counters.companies_updated,
             "run finished"
         );
-        Ok(RunSummary {
-            run_id,
-            status: status.to_string(),
-            started_at,
-            finished_at: Utc::now(),
-            pages_fetched: counters.pages_fetched,
-            pages_unchanged: counters.pages_unchanged,
-            pages_failed: counters.pages_failed,
-            companies_created: counters.companies_created,
-            companies_updated: counters.companies_updated,
-            failure,
-        })
+        Ok(summary(run_id, status, started_at, &counters, failure))
     }
 
     /// Walk the IDNOs and list pages, `concurrency` companies at a time.
@@ -335,7 +336,7 @@ impl Pipeline {
         state: &RunState,
     ) -> sqlx::Result<()> {
         let limit = spec.concurrency.max(1) as usize;
-        let mut queue: VecDeque<String> = spec.targets.idnos.iter().cloned().collect();
+        let mut queue: VecDeque<String> = spec.targets.idnos.iter().flatten().cloned().collect();
         let mut pages = spec
             .targets
             .list_pages
@@ -676,26 +677,16 @@ impl Pipeline {
                 }
             }
             let status = if failure.is_some() {
-                "failed"
+                RunStatus::Failed
             } else {
-                "succeeded"
+                RunStatus::Succeeded
             };
             let (counters, _) = state.snapshot();
             let _ = self.flush(&state, true).await;
-            let _ = runs::finish(&self.db, run_id, status, failure.as_deref()).await;
-            self.metrics.run("openmoney", status, started.elapsed());
-            Ok(RunSummary {
-                run_id,
-                status: status.into(),
-                started_at,
-                finished_at: Utc::now(),
-                pages_fetched: counters.pages_fetched,
-                pages_unchanged: counters.pages_unchanged,
-                pages_failed: counters.pages_failed,
-                companies_created: counters.companies_created,
-                companies_updated: counters.companies_updated,
-                failure,
-            })
+            let _ = runs::finish(&self.db, run_id, status.as_str(), failure.as_deref()).await;
+            self.metrics
+                .run("openmoney", status.as_str(), started.elapsed());
+            Ok(summary(run_id, status, started_at, &counters, failure))
         }
         .instrument(span)
         .await

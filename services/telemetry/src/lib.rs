@@ -87,7 +87,19 @@ impl Drop for TelemetryGuard {
 /// `OTEL_SDK_DISABLED=true`, an OpenTelemetry layer whose spans are exported over
 /// OTLP when an endpoint is configured (see [`TraceMode`]).
 pub fn init(service: &str, format: LogFormat) -> anyhow::Result<TelemetryGuard> {
-    let mode = TraceMode::from_env(|k| std::env::var(k).ok());
+    init_with_mode(
+        service,
+        format,
+        TraceMode::from_env(|k| std::env::var(k).ok()),
+    )
+}
+
+/// [`init`] with the trace mode given rather than read from the environment.
+pub fn init_with_mode(
+    service: &str,
+    format: LogFormat,
+    mode: TraceMode,
+) -> anyhow::Result<TelemetryGuard> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = match mode {
         TraceMode::Disabled => None,

@@ -31,7 +31,8 @@ pub fn router() -> Router<AppState> {
 pub struct StartRun {
     /// The scrape job this run belongs to.
     pub job: String,
-    /// What and how to scrape.
+    /// What and how to scrape: a ScrapeJob spec (camelCase, as in the ScrapeJob resource).
+    #[schema(value_type = Object)]
     pub spec: RunSpec,
     /// Run id to use; one that already exists is refused with 409 (a caller cannot take
     /// over another run).
@@ -49,7 +50,7 @@ pub async fn start_run(
     Json(req): Json<StartRun>,
 ) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
     auth.require(Role::Operator)?;
-    let mut errors = req.spec.validate();
+    let mut errors = crate::spec::field_errors(&req.spec);
     if req.job.is_empty() || req.job.len() > 253 {
         errors.push(gleaner_common::FieldError::new(
             "job",

@@ -133,7 +133,7 @@ impl TestApp {
         serde_json::from_value(json!({
             "baseUrl": self.site.url(), "apiUrl": self.site.url(),
             "targets": {"listPages": {"from": 1, "to": 1}},
-            "concurrency": 8, "requestsPerSecond": 1000, "maxRetries": 3,
+            "concurrency": 8, "requestsPerSecond": 100, "maxRetries": 3,
             "timeoutSeconds": 120, "respectRobotsTxt": true
         }))
         .unwrap()
