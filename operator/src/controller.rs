@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use gleaner_scrapejob::egress::EgressPolicy;
 use gleaner_telemetry::{TraceContext, trace_context};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -73,6 +74,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Shapes run Jobs.
     pub run_settings: RunSettings,
+    /// Where runs may connect; specs naming other hosts are invalid.
+    pub egress: EgressPolicy,
     /// Metrics.
     pub metrics: Metrics,
     /// Consecutive failures per ScrapeJob (namespace/name/uid), for exponential backoff.
@@ -100,10 +103,17 @@ impl Context {
             client,
             recorder,
             run_settings,
+            egress: EgressPolicy::default(),
             metrics,
             failures: Mutex::new(HashMap::new()),
             clock: Box::new(Timestamp::now),
         }
+    }
+
+    /// The same context with another egress policy (the default allows openmoney.md only).
+    pub fn with_egress(mut self, egress: EgressPolicy) -> Self {
+        self.egress = egress;
+        self
     }
 
     /// The same context with a fixed clock.
@@ -234,6 +244,7 @@ async fn apply(sj: &ScrapeJob, ctx: &Context, trace: &TraceContext) -> Result<Ac
     };
 
     let decision = plan(&Observed {
+        egress: &ctx.egress,
         scrapejob: sj,
         runs,
         summary,
@@ -366,12 +377,10 @@ pub async fn run_controller(
     .default_backoff()
     .touched_objects();
 
-    let ctx = Arc::new(Context::new(
-        client,
-        settings.run_settings(),
-        metrics,
-        identity,
-    ));
+    let ctx = Arc::new(
+        Context::new(client, settings.run_settings(), metrics, identity)
+            .with_egress(settings.egress_policy()),
+    );
     Controller::for_stream(scrapejob_stream, reader)
         .owns_stream(job_stream)
         .with_config(ControllerConfig::default().concurrency(settings.reconcile_concurrency))

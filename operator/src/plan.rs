@@ -12,7 +12,8 @@ use crate::crd::{
     ConcurrencyPolicy, LastRun, Phase, RUN_NOW_ANNOTATION, RunResult, ScrapeJob, ScrapeJobStatus,
 };
 use crate::run::{ObservedRun, RunRequest, RunState, RunSummary, Trigger, time};
-use crate::validation::validate;
+use crate::validation::{check_egress, validate};
+use gleaner_scrapejob::egress::EgressPolicy;
 
 /// Longest wait before looking at a ScrapeJob again with nothing else to wake it.
 pub const RESYNC: Duration = Duration::from_secs(300);
@@ -30,6 +31,8 @@ pub struct Observed<'a> {
     pub summary: Option<(String, RunSummary)>,
     /// The time now.
     pub now: Timestamp,
+    /// Where runs may connect: a spec naming another host is invalid here.
+    pub egress: &'a EgressPolicy,
 }
 
 /// Severity of a planned event.
@@ -130,7 +133,8 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
     let mut requeue_after = RESYNC;
 
     let running: Vec<&ObservedRun> = observed.runs.iter().filter(|r| r.is_running()).collect();
-    let validated = validate(&name, spec);
+    let validated = validate(&name, spec)
+        .and_then(|schedule| check_egress(observed.egress, spec).map(|()| schedule));
     let ready = match &validated {
         Err(invalid) => {
             let message = invalid.to_string();

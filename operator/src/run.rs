@@ -122,6 +122,10 @@ pub struct RunSettings {
     pub image_pull_policy: Option<String>,
     /// Requests and limits of the scraper container.
     pub resources: ResourceRequirements,
+    /// `SCRAPER_ALLOWED_HOSTS` of the run.
+    pub allowed_hosts: String,
+    /// `SCRAPER_ALLOWED_NETWORKS` of the run.
+    pub allowed_networks: String,
 }
 
 impl Default for RunSettings {
@@ -133,6 +137,8 @@ impl Default for RunSettings {
             service_account: None,
             image_pull_policy: None,
             resources: resources("100m", "128Mi", "1", "512Mi"),
+            allowed_hosts: gleaner_scrapejob::egress::DEFAULT_ALLOWED_HOSTS.to_owned(),
+            allowed_networks: gleaner_scrapejob::egress::DEFAULT_ALLOWED_NETWORKS.to_owned(),
         }
     }
 }
@@ -270,6 +276,14 @@ pub fn desired_job(
                 ..EnvVar::default()
             },
             env_var(env::RUST_LOG, settings.rust_log.clone()),
+            env_var(
+                gleaner_scrapejob::egress::ALLOWED_HOSTS_ENV,
+                settings.allowed_hosts.clone(),
+            ),
+            env_var(
+                gleaner_scrapejob::egress::ALLOWED_NETWORKS_ENV,
+                settings.allowed_networks.clone(),
+            ),
         ]),
         resources: Some(settings.resources.clone()),
         security_context: Some(restricted),

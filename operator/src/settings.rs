@@ -4,7 +4,22 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+use gleaner_scrapejob::egress::{
+    AllowedHosts, AllowedNetworks, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS, EgressPolicy,
+    PolicyError,
+};
+
 use crate::run::{RunSettings, resources};
+
+/// Checks `SCRAPER_ALLOWED_HOSTS`, keeping it as written (runs receive it unchanged).
+fn allowed_hosts(s: &str) -> Result<String, PolicyError> {
+    s.parse::<AllowedHosts>().map(|_| s.to_owned())
+}
+
+/// Checks `SCRAPER_ALLOWED_NETWORKS`, keeping it as written.
+fn allowed_networks(s: &str) -> Result<String, PolicyError> {
+    s.parse::<AllowedNetworks>().map(|_| s.to_owned())
+}
 
 /// Command line of the `operator` binary.
 #[derive(Debug, Parser)]
@@ -93,6 +108,14 @@ pub struct Settings {
     /// This replica's identity in the Lease and in events (default: host name).
     #[arg(long, env = "POD_NAME")]
     pub pod_name: Option<String>,
+    /// Hosts runs may fetch from (names or IPs, optionally `host:port`, comma-separated);
+    /// a ScrapeJob naming another host is not ready. Passed on to the runs.
+    #[arg(long, env = "SCRAPER_ALLOWED_HOSTS", default_value = DEFAULT_ALLOWED_HOSTS, value_parser = allowed_hosts)]
+    pub scraper_allowed_hosts: String,
+    /// Non-public networks (CIDR, comma-separated) runs may connect to; none by default.
+    /// Passed on to the runs.
+    #[arg(long, env = "SCRAPER_ALLOWED_NETWORKS", default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = allowed_networks)]
+    pub scraper_allowed_networks: String,
     /// ScrapeJobs reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 8)]
     pub reconcile_concurrency: u16,
@@ -124,7 +147,17 @@ impl Settings {
                 &self.scraper_cpu_limit,
                 &self.scraper_memory_limit,
             ),
+            allowed_hosts: self.scraper_allowed_hosts.clone(),
+            allowed_networks: self.scraper_allowed_networks.clone(),
         }
+    }
+
+    /// Where runs may connect.
+    pub fn egress_policy(&self) -> EgressPolicy {
+        // Both values were checked when parsed; a policy that allows nothing is the safe
+        // answer should that ever not hold.
+        EgressPolicy::parse(&self.scraper_allowed_hosts, &self.scraper_allowed_networks)
+            .unwrap_or_else(|_| EgressPolicy::deny_all())
     }
 
     /// This replica's identity.
@@ -151,6 +184,38 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         let r = s.run_settings();
         assert_eq!(r.image, "ghcr.io/gleaner/scraper:latest");
+    }
+
+    #[test]
+    fn egress_settings_default_to_openmoney_and_are_checked_at_start() {
+        let s = Settings::defaults();
+        assert_eq!(s.egress_policy(), EgressPolicy::default());
+        let r = s.run_settings();
+        assert_eq!(
+            (r.allowed_hosts.as_str(), r.allowed_networks.as_str()),
+            ("openmoney.md,api.openmoney.md", "")
+        );
+        let s = Settings::parse_from([
+            "operator",
+            "--scraper-allowed-hosts",
+            "demo-site.gleaner.svc:8080",
+            "--scraper-allowed-networks",
+            "10.96.0.0/12",
+        ]);
+        assert!(
+            s.egress_policy()
+                .check_url("http://demo-site.gleaner.svc:8080")
+                .is_ok()
+        );
+        let err =
+            Settings::try_parse_from(["operator", "--scraper-allowed-networks", "10.0.0.1/8"])
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("SCRAPER_ALLOWED_NETWORKS"), "{err}");
+        let err = Settings::try_parse_from(["operator", "--scraper-allowed-hosts", "a b"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SCRAPER_ALLOWED_HOSTS"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The operator's check of a ScrapeJob: the shared spec validation (the same rules as the
 //! CRD schema, its CEL rules and the scraper), the name rule, and the parsed schedule.
 
+use gleaner_scrapejob::egress::EgressPolicy;
 use gleaner_scrapejob::{FieldError, ScrapeJobSpec, validate_name};
 
 use crate::schedule::Schedule;
@@ -41,6 +42,30 @@ pub fn validate(name: &str, spec: &ScrapeJobSpec) -> Result<Option<Schedule>, In
             })
         }
     }
+}
+
+/// Checks that the spec's sources are hosts this installation's runs may reach
+/// (`SCRAPER_ALLOWED_HOSTS`, and `SCRAPER_ALLOWED_NETWORKS` for non-public IP literals).
+pub fn check_egress(policy: &EgressPolicy, spec: &ScrapeJobSpec) -> Result<(), InvalidSpec> {
+    let errors: Vec<FieldError> = [
+        ("spec.baseUrl", spec.base_url.as_str()),
+        ("spec.apiUrl", spec.api_url.as_str()),
+    ]
+    .into_iter()
+    .filter_map(|(field, url)| {
+        policy
+            .check_url(url)
+            .err()
+            .map(|refusal| FieldError::new(field, refusal.to_string()))
+    })
+    .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(InvalidSpec {
+        problems: errors.iter().map(ToString::to_string).collect(),
+        errors,
+    })
 }
 
 #[cfg(test)]

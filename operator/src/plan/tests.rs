@@ -46,6 +46,7 @@ fn run(name: &str, state: RunState, created: &str) -> ObservedRun {
 
 fn decide(sj: &ScrapeJob, runs: Vec<ObservedRun>, now: &str) -> Plan {
     plan(&Observed {
+        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
         scrapejob: sj,
         runs,
         summary: None,
@@ -150,6 +151,7 @@ fn a_finished_run_updates_last_run_from_its_summary() {
     )
     .unwrap();
     let p = plan(&Observed {
+        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
         scrapejob: &sj,
         runs,
         summary: Some(("nightly-aaaa0001".into(), summary)),
@@ -208,6 +210,7 @@ fn a_failed_run_is_reported() {
 fn a_complete_job_whose_scraper_said_failed_is_failed() {
     let sj = scrapejob(|_| {});
     let p = plan(&Observed {
+        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
         scrapejob: &sj,
         runs: vec![run(
             "nightly-aaaa0001",
@@ -491,6 +494,56 @@ fn invalid_spec_is_reported_once_and_starts_nothing() {
 }
 
 #[test]
+fn a_spec_naming_a_host_outside_the_egress_policy_is_not_ready_and_starts_nothing() {
+    for (base, api, field) in [
+        (
+            "http://169.254.169.254/latest/meta-data",
+            "https://api.openmoney.md",
+            "spec.baseUrl",
+        ),
+        (
+            "https://openmoney.md",
+            "http://kubernetes.default.svc",
+            "spec.apiUrl",
+        ),
+    ] {
+        let sj = scrapejob(|s| {
+            s.base_url = base.into();
+            s.api_url = api.into();
+        });
+        let p = decide(&sj, vec![], "2026-11-22T00:00:05Z");
+        assert_eq!(p.create, None, "{base} {api}");
+        let ready = cond(&p, "Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
+        assert!(ready.message.contains(field), "{}", ready.message);
+        assert!(
+            ready.message.contains("SCRAPER_ALLOWED_HOSTS"),
+            "{}",
+            ready.message
+        );
+        assert_eq!(reasons(&p), ["InvalidSpec"]);
+    }
+    // The same spec is fine where the operator allows the host.
+    let sj = scrapejob(|s| {
+        s.base_url = "http://demo-site.gleaner.svc:8080".into();
+        s.api_url = "http://demo-site.gleaner.svc:8080".into();
+    });
+    let allowed = EgressPolicy::parse("demo-site.gleaner.svc:8080", "").unwrap();
+    let p = plan(&Observed {
+        egress: &allowed,
+        scrapejob: &sj,
+        runs: vec![],
+        summary: None,
+        now: ts("2026-11-22T00:00:05Z"),
+    });
+    assert!(p.create.is_some());
+    assert_eq!(cond(&p, "Ready").status, "True");
+}
+
+#[test]
 fn fixing_a_spec_flips_ready_and_its_transition_time() {
     let bad = scrapejob(|s| s.targets.list_pages = Some(PageRange { from: 9, to: 2 }));
     let p = decide(&bad, vec![], "2026-11-22T01:00:00Z");
@@ -557,6 +610,7 @@ fn every_run_status_the_scraper_writes_reaches_the_status() {
             };
             let sj = scrapejob(|_| {});
             let p = plan(&Observed {
+                egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
                 scrapejob: &sj,
                 runs: vec![run("nightly-aaaa0001", state, "2026-11-22T00:00:05Z")],
                 summary: Some(("nightly-aaaa0001".into(), read)),
