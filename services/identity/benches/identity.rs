@@ -8,12 +8,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gleaner_common::auth::{Role, TokenVerifier};
 use gleaner_identity::keys::{KeyRing, generate_dev_key_pem};
 use gleaner_identity::password::PasswordHasher;
-use gleaner_identity::state::TokenIssuer;
+use gleaner_identity::tokens::TokenIssuer;
 use secrecy::SecretString;
 
 fn bcrypt(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let hasher = PasswordHasher::new(12, 1).expect("hasher");
+    let hasher = PasswordHasher::new(12, 1, 1).expect("hasher");
     let pw = SecretString::from("correct horse battery staple".to_string());
     let hash = rt.block_on(hasher.hash(&pw)).expect("hash");
     let mut g = c.benchmark_group("password");
@@ -52,9 +52,12 @@ fn tokens(c: &mut Criterion) {
         None,
     );
     let user = uuid::Uuid::new_v4();
-    let token = issuer.issue(user, Role::User, "sid").expect("issue").token;
+    let token = issuer
+        .issue(user, Role::User, "sid", 0)
+        .expect("issue")
+        .token;
     c.bench_function("token_issue", |b| {
-        b.iter(|| issuer.issue(user, Role::User, "sid").expect("issue"))
+        b.iter(|| issuer.issue(user, Role::User, "sid", 0).expect("issue"))
     });
     c.bench_function("token_verify_signature_and_claims", |b| {
         b.to_async(&rt)

@@ -69,9 +69,16 @@ pub struct Settings {
     /// Deployment mode.
     #[arg(long, env = "GLEANER_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
-    /// Take the client address from `X-Forwarded-For` (behind the gateway).
-    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
-    pub trust_forwarded_for: bool,
+    /// How many proxies in front append to `X-Forwarded-For` (the gateway,
+    /// an ingress); the client is the N-th address from the right. 0 = the peer.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
+    /// Threads that hash passwords (default: one per core).
+    #[arg(long, env = "PASSWORD_HASH_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub password_hash_threads: Option<u16>,
+    /// Password hashes that may wait for a thread; beyond that, 503 with `Retry-After`.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64)]
+    pub password_hash_queue: usize,
     /// Stream that user events are published to.
     #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,

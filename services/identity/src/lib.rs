@@ -2,6 +2,8 @@
 //! rotating refresh tokens, revocation, sessions in Redis, and a
 //! transactional outbox of user events.
 
+pub mod accounts;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod keys;
@@ -12,4 +14,5 @@ pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod throttle;
+pub mod tokens;
 pub mod users;

@@ -22,7 +22,13 @@ impl IdentityMetrics {
         )?;
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(tokens.clone()))?;
-        for result in ["success", "invalid_credentials", "throttled", "disabled"] {
+        for result in [
+            "success",
+            "invalid_credentials",
+            "throttled",
+            "disabled",
+            "busy",
+        ] {
             logins.with_label_values(&[result]);
         }
         for kind in ["access", "refresh"] {

@@ -1,7 +1,14 @@
 //! Login sessions in Redis: one per login, holding the hash of the current
-//! refresh token. Refresh tokens are `<session id>.<secret>`; each use swaps
-//! the secret atomically. Presenting a secret that is no longer current for a
-//! live session means a token was stolen or replayed: the session dies.
+//! refresh token and of every secret it replaced. Refresh tokens are
+//! `<session id>.<secret>`; each use swaps the secret atomically. Presenting
+//! a secret that *was* valid for a live session means a token was stolen or
+//! replayed: the session dies. A secret that never was valid is only refused
+//! (the session id is in every access token, so guessing costs nothing and
+//! must not let anyone end someone else's session).
+//!
+//! The set of a user's sessions is extended by every login and every refresh,
+//! so it lives as long as the longest of them and "end all sessions" finds
+//! each one.
 
 use std::time::Duration;
 
@@ -25,22 +32,31 @@ pub enum Rotation {
     },
     /// An already-used token: the session has been revoked.
     Reused { user_id: Uuid, sid: String },
-    /// Unknown, expired or revoked session, or a malformed token.
+    /// Unknown, expired or revoked session, a malformed token, or a secret
+    /// that was never issued (the session is left alone).
     Invalid,
 }
 
+// KEYS: the session, the prefix of users' session sets.
+// ARGV: presented secret hash, next secret hash, TTL, session id.
 const ROTATE: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'refresh')
 if not cur then return false end
 local user = redis.call('HGET', KEYS[1], 'user')
+local set = KEYS[2] .. user
 if cur == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'refresh', ARGV[2])
+  redis.call('HSET', KEYS[1], 'refresh', ARGV[2], 'used:' .. ARGV[1], 1)
   redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('SADD', set, ARGV[4])
+  redis.call('EXPIRE', set, ARGV[3])
   return {'rotated', user}
 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2] .. user, ARGV[4])
-return {'reused', user}
+if redis.call('HEXISTS', KEYS[1], 'used:' .. ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', set, ARGV[4])
+  return {'reused', user}
+end
+return {'unknown', user}
 "#;
 
 /// The Redis-backed session store.
@@ -150,6 +166,11 @@ impl Sessions {
         let _: () = self.redis.del(session_key(sid)).await?;
         let _: () = self.redis.srem(user_sessions_key(user), sid).await?;
         Ok(())
+    }
+
+    /// Ids of `user`'s sessions (some may have expired since).
+    pub async fn list(&self, user: Uuid) -> Result<Vec<String>, Error> {
+        self.redis.smembers(user_sessions_key(user)).await
     }
 
     /// End every session of `user` except `keep`; returns the ended ids.

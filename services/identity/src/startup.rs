@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use gleaner_common::auth::{Revocations, Role, TokenVerifier};
+use gleaner_common::auth::{Revocations, TokenVerifier};
+use gleaner_common::client_addr::TrustedProxies;
 use gleaner_common::observe::HttpMetrics;
 use gleaner_common::outbox::OutboxRelay;
 use gleaner_common::server::{self, Ops, ReadinessCheck};
@@ -16,16 +17,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
+use crate::accounts::{self, AdminSeed};
 use crate::config::{Environment, Settings};
-use crate::domain::{Email, NewPassword, Username};
+use crate::domain::{Email, NewPassword};
 use crate::keys::KeyRing;
 use crate::metrics::IdentityMetrics;
 use crate::password::PasswordHasher;
 use crate::routes::{self, ApiDoc};
 use crate::sessions::{PREFIX, Sessions};
-use crate::state::{AppState, TokenIssuer};
+use crate::state::AppState;
 use crate::throttle::{LoginThrottle, ThrottleLimits};
-use crate::users::{self, OUTBOX_TABLE};
+use crate::tokens::TokenIssuer;
+use crate::users::OUTBOX_TABLE;
 
 /// Embedded migrations of the identity database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/identity");
@@ -67,8 +70,12 @@ impl Application {
         let registry = Registry::new();
         let http_metrics = HttpMetrics::register(SERVICE, &registry)?;
         let metrics = IdentityMetrics::register(&registry)?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let hasher = PasswordHasher::new(settings.bcrypt_cost, cores)?;
+        let threads = match settings.password_hash_threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
+        let hasher =
+            PasswordHasher::new(settings.bcrypt_cost, threads, settings.password_hash_queue)?;
         let revocations = Revocations::new(redis.clone(), PREFIX);
         let verifier = Arc::new(TokenVerifier::with_keys(
             keys.decoding_keys()?,
@@ -101,7 +108,7 @@ impl Application {
             keys,
             metrics,
             relay,
-            trust_forwarded_for: settings.trust_forwarded_for,
+            trusted_proxies: TrustedProxies(settings.trusted_proxies),
         };
         let admin = admin_bootstrap(&settings)?;
         let stop = CancellationToken::new();
@@ -153,13 +160,8 @@ impl Application {
     }
 }
 
-/// The first admin to create, from `GLEANER_ADMIN_*`, validated now so that a
-/// bad setting stops the start instead of failing later.
-pub struct AdminSeed {
-    email: Email,
-    password: NewPassword,
-}
-
+/// The first admin from `GLEANER_ADMIN_*`, validated now so that a bad
+/// setting stops the start instead of failing later.
 fn admin_bootstrap(settings: &Settings) -> anyhow::Result<Option<AdminSeed>> {
     let Some(password) = &settings.admin_password else {
         return Ok(None);
@@ -171,39 +173,15 @@ fn admin_bootstrap(settings: &Settings) -> anyhow::Result<Option<AdminSeed>> {
     Ok(Some(AdminSeed { email, password }))
 }
 
-/// Create the first admin if no admin exists.
-pub async fn ensure_admin(state: &AppState, seed: &AdminSeed) -> anyhow::Result<bool> {
-    if users::admin_exists(&state.db).await? {
-        return Ok(false);
-    }
-    let username = Username::parse("admin").map_err(|e| anyhow::anyhow!(e.message))?;
-    match crate::routes::auth::create_user(
-        state,
-        &seed.email,
-        &username,
-        None,
-        Role::Admin,
-        &seed.password,
-    )
-    .await
-    {
-        Ok(user) => {
-            tracing::info!(user_id = %user.id, email = %user.email, "first admin created");
-            Ok(true)
-        }
-        Err(e) if e.status() == axum::http::StatusCode::CONFLICT => {
-            anyhow::bail!("cannot create the first admin: {e}")
-        }
-        Err(e) => Err(anyhow::anyhow!("{e}")),
-    }
-}
-
 async fn ensure_admin_with_retry(state: AppState, seed: AdminSeed, stop: CancellationToken) {
     let mut wait = Duration::from_millis(250);
     loop {
-        match ensure_admin(&state, &seed).await {
+        match accounts::ensure_admin(&state, &seed).await {
             Ok(_) => return,
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "admin bootstrap failed; retrying"),
+            Err(e) => {
+                let error = anyhow::Error::from(e);
+                tracing::warn!(error = %format!("{error:#}"), "admin bootstrap failed; retrying")
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return,

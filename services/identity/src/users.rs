@@ -1,9 +1,9 @@
-//! The users table: every SQL statement about users lives here.
+//! The users table: every SQL statement about users lives here. It speaks
+//! in domain errors (`StoreError`); the HTTP edge decides what they look like.
 
 use chrono::{DateTime, Utc};
 use gleaner_common::auth::Role;
 use gleaner_common::pagination::PageRequest;
-use gleaner_common::{ApiError, FieldError};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use utoipa::ToSchema;
@@ -68,20 +68,38 @@ impl UserRow {
 
 const COLUMNS: &str = "id, email, username, full_name, role, disabled, password_hash, created_at";
 
-/// Turn unique violations into 409s naming the field; the rest passes through.
-fn map_conflict(e: sqlx::Error) -> ApiError {
-    if let sqlx::Error::Database(db) = &e {
-        match db.constraint() {
-            Some("users_email_key") => {
-                return ApiError::conflict("a user with this email already exists");
+/// What can go wrong in the users table.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another user has this email (case-insensitive).
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// Another user has this username (case-insensitive).
+    #[error("a user with this username already exists")]
+    DuplicateUsername,
+    /// The database cannot be reached now.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Any other database failure.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e)
             }
-            Some("users_username_key") => {
-                return ApiError::conflict("a user with this username already exists");
+            sqlx::Error::Database(db) if db.constraint() == Some("users_email_key") => {
+                StoreError::DuplicateEmail
             }
-            _ => {}
+            sqlx::Error::Database(db) if db.constraint() == Some("users_username_key") => {
+                StoreError::DuplicateUsername
+            }
+            other => StoreError::Database(other),
         }
     }
-    ApiError::from(e)
 }
 
 /// What registration needs.
@@ -97,7 +115,7 @@ pub struct NewUser<'a> {
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     new: &NewUser<'_>,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, StoreError> {
     let sql = format!(
         "INSERT INTO users (id, email, username, full_name, role, password_hash) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
@@ -111,11 +129,11 @@ pub async fn insert(
         .bind(new.password_hash)
         .fetch_one(&mut **tx)
         .await
-        .map_err(map_conflict)
+        .map_err(StoreError::from)
 }
 
 /// Find by username or email (case-insensitive).
-pub async fn find_by_login(db: &PgPool, login: &str) -> Result<Option<UserRow>, ApiError> {
+pub async fn find_by_login(db: &PgPool, login: &str) -> Result<Option<UserRow>, StoreError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
          ORDER BY (lower(username) = lower($1)) DESC LIMIT 1"
@@ -127,7 +145,7 @@ pub async fn find_by_login(db: &PgPool, login: &str) -> Result<Option<UserRow>, 
 }
 
 /// Find by id.
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, ApiError> {
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     Ok(sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -139,7 +157,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<UserRow>, 
 pub async fn find_for_update(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
-) -> Result<Option<UserRow>, ApiError> {
+) -> Result<Option<UserRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
     Ok(sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -153,7 +171,7 @@ pub async fn list(
     q: Option<&str>,
     role: Option<Role>,
     page: PageRequest,
-) -> Result<(Vec<UserRow>, i64), ApiError> {
+) -> Result<(Vec<UserRow>, i64), StoreError> {
     let pattern = q.map(str::trim).filter(|q| !q.is_empty()).map(|q| {
         format!(
             "%{}%",
@@ -189,7 +207,7 @@ pub async fn update_profile(
     id: Uuid,
     email: Option<&Email>,
     full_name: Option<&FullName>,
-) -> Result<Option<UserRow>, ApiError> {
+) -> Result<Option<UserRow>, StoreError> {
     let sql = format!(
         "UPDATE users SET email = COALESCE($2, email), full_name = COALESCE($3, full_name), \
          updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
@@ -200,11 +218,11 @@ pub async fn update_profile(
         .bind(full_name.map(FullName::as_str))
         .fetch_optional(db)
         .await
-        .map_err(map_conflict)
+        .map_err(StoreError::from)
 }
 
 /// Replace the password hash.
-pub async fn update_password(db: &PgPool, id: Uuid, hash: &str) -> Result<(), ApiError> {
+pub async fn update_password(db: &PgPool, id: Uuid, hash: &str) -> Result<(), StoreError> {
     sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(hash)
@@ -219,7 +237,7 @@ pub async fn update_admin_fields(
     id: Uuid,
     role: Option<Role>,
     disabled: Option<bool>,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, StoreError> {
     let sql = format!(
         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
          updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
@@ -233,7 +251,7 @@ pub async fn update_admin_fields(
 }
 
 /// Delete inside `tx`.
-pub async fn delete(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), ApiError> {
+pub async fn delete(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
@@ -246,7 +264,7 @@ pub async fn delete(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<(), 
 pub async fn other_active_admins(
     tx: &mut Transaction<'_, Postgres>,
     except: Uuid,
-) -> Result<i64, ApiError> {
+) -> Result<i64, StoreError> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM users WHERE role = 'admin' AND NOT disabled AND id <> $1 FOR UPDATE",
     )
@@ -257,21 +275,23 @@ pub async fn other_active_admins(
 }
 
 /// Whether any enabled admin exists.
-pub async fn admin_exists(db: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)")
-        .fetch_one(db)
-        .await
+pub async fn admin_exists(db: &PgPool) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled)",
+    )
+    .fetch_one(db)
+    .await?)
 }
 
-/// Field errors from a list of validation results.
-pub fn collect_errors<I>(results: I) -> Result<(), ApiError>
-where
-    I: IntoIterator<Item = Option<FieldError>>,
-{
-    let errors: Vec<FieldError> = results.into_iter().flatten().collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
+/// The committed row of `id`, waiting for any transaction changing it to end
+/// (an admin's role change or disablement): what a token is issued from.
+pub async fn find_settled(db: &PgPool, id: Uuid) -> Result<Option<UserRow>, StoreError> {
+    let mut tx = db.begin().await?;
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1 FOR SHARE");
+    let row = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(row)
 }

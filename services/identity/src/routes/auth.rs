@@ -1,29 +1,30 @@
 //! Registration, login, refresh, logout.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use bytes::Bytes;
 use gleaner_common::auth::{AuthUser, Role};
+use gleaner_common::client_addr::ClientAddr;
 use gleaner_common::extract::{
     body_rejection, has_form_content_type, has_json_content_type, parse_json,
 };
-use gleaner_common::outbox;
 use gleaner_common::{ApiError, ApiResult, Json};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::{collect_errors, hashing_busy};
+use crate::accounts::{self, NewAccount};
+use crate::audit;
 use crate::domain::{Email, FullName, NewPassword, Username};
-use crate::sessions::Rotation;
+use crate::password::HashError;
 use crate::state::AppState;
-use crate::users::{self, NewUser, OUTBOX_TABLE, User, collect_errors};
+use crate::throttle::Refusal;
+use crate::tokens::{self, TokenFlowError, TokenPair};
+use crate::users::{self, User};
 
 /// Routes under `/api/v1/auth`.
 pub fn router() -> Router<AppState> {
@@ -49,46 +50,6 @@ pub struct RegisterRequest {
     pub full_name: Option<String>,
 }
 
-/// Insert a user and its `user.created` event in one transaction.
-pub async fn create_user(
-    state: &AppState,
-    email: &Email,
-    username: &Username,
-    full_name: Option<&FullName>,
-    role: Role,
-    password: &NewPassword,
-) -> ApiResult<User> {
-    let hash = state
-        .hasher
-        .hash(password.secret())
-        .await
-        .map_err(ApiError::internal)?;
-    let mut tx = state.db.begin().await?;
-    let row = users::insert(
-        &mut tx,
-        &NewUser {
-            email,
-            username,
-            full_name,
-            role,
-            password_hash: &hash,
-        },
-    )
-    .await?;
-    let user = row.to_user();
-    outbox::enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "user.created",
-        &json!({"id": user.id, "email": user.email, "username": user.username, "role": user.role}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.relay.wake();
-    tracing::info!(user_id = %user.id, role = role.as_str(), "user created");
-    Ok(user)
-}
-
 /// Register a new user (role `user`).
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     request_body = RegisterRequest,
@@ -99,8 +60,23 @@ pub async fn create_user(
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    // Counted before validation: invalid attempts cost the client too. The
+    // limit is skipped, not enforced, while Redis is down: registration
+    // needs only PostgreSQL, and hashing stays bounded by its queue.
+    match state.throttle.registration(&client).await {
+        Ok(None) => {}
+        Ok(Some(wait)) => {
+            audit::registration_throttled(&client, wait);
+            return Err(ApiError::too_many_requests(
+                wait,
+                "too many registrations from this address; try again later",
+            ));
+        }
+        Err(e) => tracing::warn!(error = %e, "registration rate limit unavailable; not applied"),
+    }
     let email = Email::parse(&req.email);
     let username = Username::parse(&req.username);
     let full_name = req.full_name.as_deref().map(FullName::parse).transpose();
@@ -118,13 +94,15 @@ pub async fn register(
             "validation fell through"
         )));
     };
-    let user = create_user(
+    let user = accounts::create(
         &state,
-        &email,
-        &username,
-        full_name.as_ref(),
-        Role::User,
-        &password,
+        NewAccount {
+            email: &email,
+            username: &username,
+            full_name: full_name.as_ref(),
+            role: Role::User,
+            password: &password,
+        },
     )
     .await?;
     let location = format!("/api/v1/users/{}", user.id);
@@ -154,45 +132,6 @@ struct LoginForm {
     password: SecretString,
 }
 
-/// An access and refresh token pair.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenPair {
-    /// EdDSA-signed JWT.
-    pub access_token: String,
-    /// Always `bearer`.
-    pub token_type: &'static str,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// Opaque, single-use refresh token.
-    pub refresh_token: String,
-}
-
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when trusted.
-pub struct ClientAddr(pub String);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if state.trust_forwarded_for
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            return Ok(ClientAddr(ip.to_string()));
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_string());
-        Ok(ClientAddr(peer))
-    }
-}
-
 fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("invalid username or password")
 }
@@ -220,24 +159,11 @@ fn parse_login(headers: &HeaderMap, body: &[u8]) -> ApiResult<LoginRequest> {
     ))
 }
 
-async fn issue_pair(
-    state: &AppState,
-    user: &users::UserRow,
-    sid: &str,
-    refresh_token: String,
-) -> ApiResult<TokenPair> {
-    let access = state
-        .issuer
-        .issue(user.id, user.role(), sid)
-        .map_err(ApiError::internal)?;
-    state.metrics.token_pair();
-    Ok(TokenPair {
-        access_token: access.token,
-        token_type: "bearer",
-        expires_in: state.issuer.ttl().as_secs(),
-        refresh_token,
-    })
-}
+/// Token responses must never be stored by a cache (RFC 6749 §5.1).
+const NO_STORE: [(HeaderName, HeaderValue); 2] = [
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    (header::PRAGMA, HeaderValue::from_static("no-cache")),
+];
 
 /// Log in with a username (or email) and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
@@ -252,50 +178,82 @@ async fn issue_pair(
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ClientAddr(address): ClientAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<Json<TokenPair>> {
+) -> ApiResult<impl IntoResponse> {
     let body = body.map_err(body_rejection)?;
     let req = parse_login(&headers, &body)?;
     let account = req.username.trim().to_lowercase();
     if account.is_empty() || account.len() > 254 {
         return Err(invalid_credentials());
     }
-    if let Some(wait) = state.throttle.check(&account, &address).await? {
-        state.metrics.login("throttled");
-        return Err(ApiError::too_many_requests(
-            wait,
-            "too many failed logins; try again later",
-        ));
-    }
-    let user = users::find_by_login(&state.db, &account).await?;
-    let ok = state
+    let reservation = match state.throttle.reserve(&account, &client).await? {
+        Ok(reservation) => reservation,
+        Err(refusal) => {
+            state.metrics.login("throttled");
+            audit::login_throttled(&account, &client, refusal.scope(), refusal.retry_after());
+            let detail = match refusal {
+                Refusal::Rate { .. } => "too many logins from this address; try again later",
+                Refusal::Account { .. } | Refusal::Address { .. } => {
+                    "too many failed logins; try again later"
+                }
+            };
+            return Err(ApiError::too_many_requests(refusal.retry_after(), detail));
+        }
+    };
+    let user = match users::find_by_login(&state.db, &account).await {
+        Ok(user) => user,
+        Err(e) => {
+            // An outage is not a failed login: give the attempt back.
+            state.throttle.release(reservation).await?;
+            return Err(e.into());
+        }
+    };
+    let ok = match state
         .hasher
         .verify(
             &req.password,
             user.as_ref().map(|u| u.password_hash.as_str()),
         )
         .await
-        .map_err(ApiError::internal)?;
+    {
+        Ok(ok) => ok,
+        Err(HashError::Busy) => {
+            // Not checked, so not a failure.
+            state.throttle.release(reservation).await?;
+            state.metrics.login("busy");
+            return Err(hashing_busy());
+        }
+        Err(HashError::Failed(e)) => return Err(ApiError::internal(e)),
+    };
     let user = match user {
-        Some(user) if ok => user,
+        Some(user) if ok && !user.disabled => user,
+        Some(user) if ok => {
+            state.metrics.login("disabled");
+            audit::login_failed(&account, &client, "disabled");
+            tracing::debug!(user_id = %user.id, "disabled user refused");
+            return Err(invalid_credentials());
+        }
         _ => {
-            state.throttle.record_failure(&account, &address).await?;
             state.metrics.login("invalid_credentials");
+            audit::login_failed(&account, &client, "invalid_credentials");
             return Err(invalid_credentials());
         }
     };
-    if user.disabled {
-        state.metrics.login("disabled");
-        return Err(invalid_credentials());
-    }
-    state.throttle.record_success(&account).await?;
-    let (sid, refresh_token) = state.sessions.create(user.id).await?;
-    let pair = issue_pair(&state, &user, &sid, refresh_token).await?;
+    let pair = match tokens::start_session(&state, user.id).await {
+        Ok(pair) => pair,
+        Err(TokenFlowError::AccountGone) => {
+            state.metrics.login("disabled");
+            audit::login_failed(&account, &client, "disabled");
+            return Err(invalid_credentials());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.throttle.release(reservation).await?;
     state.metrics.login("success");
-    tracing::info!(user_id = %user.id, "login");
-    Ok(Json(pair))
+    tracing::info!(user_id = %user.id, client = %client, "login");
+    Ok((NO_STORE, Json(pair)))
 }
 
 /// Refresh request.
@@ -315,36 +273,16 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    client: ClientAddr,
     Json(req): Json<RefreshRequest>,
-) -> ApiResult<Json<TokenPair>> {
-    match state.sessions.rotate(&req.refresh_token).await? {
-        Rotation::Invalid => Err(ApiError::unauthorized("invalid or expired refresh token")),
-        Rotation::Reused { user_id, sid } => {
-            state
-                .revocations
-                .revoke_session(&sid, state.issuer.ttl())
-                .await?;
-            tracing::warn!(user_id = %user_id, session = %sid, "refresh token reuse: session revoked");
-            Err(ApiError::unauthorized(
-                "this refresh token was already used; the session has been revoked",
-            ))
+) -> ApiResult<impl IntoResponse> {
+    match tokens::refresh(&state, &req.refresh_token).await {
+        Ok(pair) => Ok((NO_STORE, Json(pair))),
+        Err(TokenFlowError::Reused { user_id }) => {
+            audit::refresh_reused(user_id, &client);
+            Err(TokenFlowError::Reused { user_id }.into())
         }
-        Rotation::Rotated {
-            user_id,
-            sid,
-            refresh_token,
-        } => {
-            let user = users::find(&state.db, user_id).await?;
-            match user {
-                Some(user) if !user.disabled => {
-                    Ok(Json(issue_pair(&state, &user, &sid, refresh_token).await?))
-                }
-                _ => {
-                    state.sessions.delete(user_id, &sid).await?;
-                    Err(ApiError::unauthorized("invalid or expired refresh token"))
-                }
-            }
-        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -356,15 +294,6 @@ pub async fn refresh(
         (status = 401, description = "Not authenticated", body = gleaner_common::error::Problem),
     ))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<StatusCode> {
-    let remaining = (auth.claims.exp - chrono::Utc::now().timestamp()).max(1) as u64;
-    state
-        .revocations
-        .revoke_token(&auth.claims.jti, std::time::Duration::from_secs(remaining))
-        .await?;
-    state
-        .revocations
-        .revoke_session(&auth.claims.sid, state.issuer.ttl())
-        .await?;
-    state.sessions.delete(auth.id(), &auth.claims.sid).await?;
+    tokens::logout(&state, &auth.claims).await?;
     Ok(StatusCode::NO_CONTENT)
 }

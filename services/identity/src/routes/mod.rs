@@ -9,9 +9,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use gleaner_common::openapi::BearerAuth;
+use gleaner_common::{ApiError, FieldError};
 use utoipa::OpenApi;
 
+use crate::accounts::AccountError;
+use crate::password::BUSY_RETRY_AFTER_SECS;
 use crate::state::AppState;
+use crate::tokens::TokenFlowError;
+use crate::users::StoreError;
 
 /// Every route of the identity API.
 pub fn router() -> Router<AppState> {
@@ -43,10 +48,78 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     ),
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
-        gleaner_common::auth::Role, crate::users::User,
+        gleaner_common::auth::Role, crate::users::User, crate::tokens::TokenPair,
     )),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Registration, login and tokens"),
          (name = "users", description = "Accounts and administration")),
 )]
 pub struct ApiDoc;
+
+/// 422 listing every invalid field, if any.
+pub fn collect_errors<I>(results: I) -> Result<(), ApiError>
+where
+    I: IntoIterator<Item = Option<FieldError>>,
+{
+    let errors: Vec<FieldError> = results.into_iter().flatten().collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// 503 with `Retry-After`: the password hashing queue is full.
+pub fn hashing_busy() -> ApiError {
+    ApiError::unavailable("password hashing", anyhow::anyhow!("hash queue full"))
+        .with_retry_after(BUSY_RETRY_AFTER_SECS)
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DuplicateEmail | StoreError::DuplicateUsername => {
+                ApiError::conflict(e.to_string())
+            }
+            StoreError::Unavailable(cause) => ApiError::unavailable("the database", cause),
+            StoreError::Database(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::DuplicateEmail | AccountError::DuplicateUsername => {
+                ApiError::conflict(e.to_string())
+            }
+            AccountError::NotFound => ApiError::not_found(e.to_string()),
+            AccountError::LastAdmin => ApiError::conflict(e.to_string()),
+            AccountError::WrongPassword => {
+                ApiError::invalid_field("current_password", "is not correct")
+            }
+            AccountError::Busy => hashing_busy(),
+            AccountError::DatabaseUnavailable(cause) => {
+                ApiError::unavailable("the database", cause)
+            }
+            AccountError::RedisUnavailable(cause) => ApiError::from(cause),
+            AccountError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<TokenFlowError> for ApiError {
+    fn from(e: TokenFlowError) -> Self {
+        match e {
+            TokenFlowError::InvalidRefresh | TokenFlowError::AccountGone => {
+                ApiError::unauthorized("invalid or expired refresh token")
+            }
+            TokenFlowError::Reused { .. } => ApiError::unauthorized(
+                "this refresh token was already used; the session has been revoked",
+            ),
+            TokenFlowError::Store(e) => e.into(),
+            TokenFlowError::Redis(cause) => ApiError::from(cause),
+            TokenFlowError::Signing(cause) => ApiError::internal(cause),
+        }
+    }
+}

@@ -5,18 +5,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use gleaner_common::auth::{AuthUser, Role};
-use gleaner_common::outbox;
+use gleaner_common::client_addr::ClientAddr;
 use gleaner_common::pagination::{Page, PageParams};
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::collect_errors;
+use crate::accounts::{self, AdminChange};
+use crate::audit;
 use crate::domain::{Email, FullName, NewPassword};
 use crate::state::AppState;
-use crate::users::{self, OUTBOX_TABLE, User, collect_errors};
+use crate::users::{self, User};
 
 /// Routes under `/api/v1/users`.
 pub fn router() -> Router<AppState> {
@@ -28,17 +30,6 @@ pub fn router() -> Router<AppState> {
             "/api/v1/users/{id}",
             get(get_user).patch(admin_update).delete(delete_user),
         )
-}
-
-/// End every session and revoke every token of `user` at once.
-pub async fn revoke_everything(state: &AppState, user: Uuid) -> ApiResult<()> {
-    let now = chrono::Utc::now().timestamp();
-    state
-        .revocations
-        .revoke_user_until(user, now, state.issuer.ttl())
-        .await?;
-    state.sessions.delete_all(user, None).await?;
-    Ok(())
 }
 
 async fn load(state: &AppState, id: Uuid) -> ApiResult<users::UserRow> {
@@ -110,39 +101,20 @@ pub struct ChangePassword {
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: ClientAddr,
     Json(req): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     let new = NewPassword::parse(&req.new_password, "new_password")
         .map_err(|e| ApiError::validation(vec![e]))?;
-    let user = load(&state, auth.id()).await?;
-    let ok = state
-        .hasher
-        .verify(&req.current_password, Some(&user.password_hash))
-        .await
-        .map_err(ApiError::internal)?;
-    if !ok {
-        return Err(ApiError::invalid_field(
-            "current_password",
-            "is not correct",
-        ));
-    }
-    let hash = state
-        .hasher
-        .hash(new.secret())
-        .await
-        .map_err(ApiError::internal)?;
-    users::update_password(&state.db, user.id, &hash).await?;
-    let ended = state
-        .sessions
-        .delete_all(user.id, Some(&auth.claims.sid))
-        .await?;
-    for sid in &ended {
-        state
-            .revocations
-            .revoke_session(sid, state.issuer.ttl())
-            .await?;
-    }
-    tracing::info!(user_id = %user.id, sessions_ended = ended.len(), "password changed");
+    let ended = accounts::change_password(
+        &state,
+        auth.id(),
+        &auth.claims.sid,
+        &req.current_password,
+        &new,
+    )
+    .await?;
+    audit::password_changed(auth.id(), &client, ended);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,28 +191,22 @@ pub struct AdminUpdate {
 pub async fn admin_update(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: ClientAddr,
     Path(id): Path<Uuid>,
     Json(req): Json<AdminUpdate>,
 ) -> ApiResult<Json<User>> {
     auth.require(Role::Admin)?;
-    let mut tx = state.db.begin().await?;
-    let before = users::find_for_update(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
-    let loses_admin = before.role() == Role::Admin
-        && !before.disabled
-        && (req.role.is_some_and(|r| r != Role::Admin) || req.disabled == Some(true));
-    if loses_admin && users::other_active_admins(&mut tx, id).await? == 0 {
-        return Err(ApiError::conflict("this would leave no active admin"));
+    let change = AdminChange {
+        role: req.role,
+        disabled: req.disabled,
+    };
+    let (before, after) = accounts::administer(&state, id, change).await?;
+    if after.role() != before.role() {
+        audit::role_changed(id, auth.id(), before.role(), after.role(), &client);
     }
-    let after = users::update_admin_fields(&mut tx, id, req.role, req.disabled).await?;
-    // Revoke before committing: if Redis is down the change rolls back,
-    // so a disabled user never keeps a working token.
-    if (after.disabled && !before.disabled) || after.role != before.role {
-        revoke_everything(&state, id).await?;
+    if after.disabled != before.disabled {
+        audit::disabled_changed(id, auth.id(), after.disabled, &client);
     }
-    tx.commit().await?;
-    tracing::info!(user_id = %id, by = %auth.id(), role = %after.role, disabled = after.disabled, "user updated by admin");
     Ok(Json(after.to_user()))
 }
 
@@ -252,30 +218,11 @@ pub async fn admin_update(
 pub async fn delete_user(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: ClientAddr,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     auth.require(Role::Admin)?;
-    let mut tx = state.db.begin().await?;
-    let user = users::find_for_update(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
-    if user.role() == Role::Admin
-        && !user.disabled
-        && users::other_active_admins(&mut tx, id).await? == 0
-    {
-        return Err(ApiError::conflict("this would leave no active admin"));
-    }
-    users::delete(&mut tx, id).await?;
-    outbox::enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "user.deleted",
-        &json!({"id": id, "username": user.username}),
-    )
-    .await?;
-    revoke_everything(&state, id).await?;
-    tx.commit().await?;
-    state.relay.wake();
-    tracing::info!(user_id = %id, by = %auth.id(), "user deleted");
+    accounts::delete(&state, id).await?;
+    audit::user_deleted(id, auth.id(), &client);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -105,6 +105,7 @@ async fn repeated_failures_are_throttled_per_account() {
             per_account: 3,
             per_address: 100,
             window: Duration::from_secs(60),
+            ..ThrottleLimits::default()
         })
         .spawn()
         .await;
@@ -144,6 +145,7 @@ async fn repeated_failures_are_throttled_per_address() {
             per_account: 100,
             per_address: 4,
             window: Duration::from_secs(60),
+            ..ThrottleLimits::default()
         })
         .spawn()
         .await;

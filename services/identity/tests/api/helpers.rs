@@ -78,7 +78,10 @@ impl Builder {
                 .admin
                 .then(|| SecretString::from(ADMIN_PASSWORD.to_string())),
             environment: Environment::Development,
-            trust_forwarded_for: true,
+            // As behind the gateway: one proxy appends the client to X-Forwarded-For.
+            trusted_proxies: 1,
+            password_hash_threads: None,
+            password_hash_queue: 64,
             events_stream: stream.clone(),
         };
         (self.settings_hook)(&mut settings);

@@ -8,4 +8,5 @@ mod admin;
 mod auth;
 mod ops;
 mod outbox;
+mod security;
 mod tokens;
