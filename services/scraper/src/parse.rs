@@ -7,6 +7,8 @@
 //! essentials are missing.
 
 mod html;
+#[cfg(test)]
+mod proptests;
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};

@@ -143,6 +143,12 @@ fn section_for(folded: &str) -> Option<Section> {
         .map(|(_, s)| *s)
 }
 
+/// Whether a text, standing alone, would read as a field label or a section heading.
+#[cfg(test)]
+pub(crate) fn field_label_or_heading(text: &str) -> bool {
+    field_for(text).is_some() || section_for(&fold(text)).is_some()
+}
+
 fn is_heading(name: &str) -> bool {
     matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6")
 }
@@ -333,6 +339,23 @@ fn value_after(label: ElementRef<'_>) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
+/// The field an element names when its whole text is a label (a trailing colon
+/// allowed) and it holds no blocks: `<dt>IDNO</dt>`, `<b>IDNO:</b>`. Not
+/// `<li>IDNO: …</li>` nor a row `<tr><th>IDNO</th><td>…</td></tr>`, whose values
+/// are inside them.
+fn label_element(el: ElementRef<'_>) -> Option<Field> {
+    let t = short_text(el)?;
+    if t.trim().trim_end_matches(':').contains(':')
+        || el
+            .descendants()
+            .skip(1)
+            .any(|n| n.value().as_element().is_some_and(|e| is_block(e.name())))
+    {
+        return None;
+    }
+    field_for(&t)
+}
+
 /// Every labelled field of the page, the first occurrence of each.
 fn fields(doc: &Html) -> HashMap<Field, String> {
     let mut found = HashMap::new();
@@ -344,7 +367,7 @@ fn fields(doc: &Html) -> HashMap<Field, String> {
         if is_opaque(el.value().name()) {
             continue;
         }
-        if let Some(field) = short_text(el).as_deref().and_then(field_for)
+        if let Some(field) = label_element(el)
             && !found.contains_key(&field)
             && let Some(value) = value_after(el)
         {
