@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use gleaner_telemetry::{CheckStatus, Readiness, encode_metrics, metrics_response};
+use gleaner_telemetry::{CheckStatus, Readiness, encode_metrics, health, metrics_response};
 use kube::runtime::reflector::Store;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
@@ -160,13 +159,6 @@ pub fn router(state: ServerState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(state)
-}
-
-async fn health() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
 }
 
 /// The readiness check of the operator's one dependency, named in the `/ready` body.

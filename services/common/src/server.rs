@@ -12,9 +12,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 pub use gleaner_telemetry::shutdown_signal;
-use gleaner_telemetry::{CheckStatus, Readiness, metrics_response};
+use gleaner_telemetry::{CheckStatus, Readiness, health, metrics_response};
 use prometheus::Registry;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
@@ -103,10 +102,6 @@ pub fn ops_router(ops: Ops) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .with_state(ops)
-}
-
-async fn health() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
 }
 
 /// How long `/ready` waits for one dependency.

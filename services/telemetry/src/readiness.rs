@@ -1,4 +1,4 @@
-//! The one `/ready` body: `{"status":"ready"|"unavailable","checks":{"<dependency>":"ok"|"unavailable"}}`,
+//! `/health` (the process answers; no dependency is checked) and the one `/ready` body: `{"status":"ready"|"unavailable","checks":{"<dependency>":"ok"|"unavailable"}}`,
 //! 200 when every dependency answers, 503 naming the ones that do not. Why a check
 //! failed is logged, never returned: a driver's error text can carry host names,
 //! user names and versions.
@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+
+/// `GET /health`: `{"status":"ok"}` whenever the process answers.
+pub async fn health() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
 
 /// Whether the process can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
