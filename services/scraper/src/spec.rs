@@ -92,7 +92,12 @@ mod tests {
         assert!(field_errors(&spec).is_empty());
         assert_eq!(spec.base_root(), "http://127.0.0.1:8090");
         assert_eq!(
-            (spec.concurrency, spec.max_retries, spec.timeout_seconds, spec.shards),
+            (
+                spec.concurrency,
+                spec.max_retries,
+                spec.timeout_seconds,
+                spec.shards
+            ),
             (4, 3, 3600, 1)
         );
     }
