@@ -350,6 +350,7 @@ async fn the_run_command_is_what_a_job_executes() {
     let spec = serde_json::to_string(&app.spec()).unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scraper"))
         .arg("run")
+        .envs(LOOPBACK_EGRESS)
         .env("DATABASE_URL", &app.db_url)
         .env("SCRAPEJOB_SPEC", &spec)
         .env("SCRAPEJOB_NAME", "from-job")
@@ -376,6 +377,7 @@ async fn the_run_command_is_what_a_job_executes() {
     // The same run id twice resumes the same run row: nothing duplicated.
     let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_scraper"))
         .arg("run")
+        .envs(LOOPBACK_EGRESS)
         .env("DATABASE_URL", &app.db_url)
         .env("SCRAPEJOB_SPEC", &spec)
         .env("SCRAPE_RUN_ID", "a1b2c3d4")

@@ -175,6 +175,12 @@ impl TestApp {
     }
 }
 
+/// The egress settings a `scraper run` needs to reach the demo site on loopback.
+pub const LOOPBACK_EGRESS: [(&str, &str); 2] = [
+    ("SCRAPER_ALLOWED_HOSTS", "127.0.0.1"),
+    ("SCRAPER_ALLOWED_NETWORKS", "127.0.0.0/8"),
+];
+
 /// The company JSON without the fields the ground truth does not have.
 pub fn strip_meta(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
