@@ -49,6 +49,32 @@ async fn the_api_refuses_specs_naming_hosts_outside_the_egress_policy() {
 }
 
 #[tokio::test]
+async fn the_run_api_holds_runs_to_the_scrapejob_limits() {
+    let app = spawn(1).await;
+    for (field, value) in [
+        ("requestsPerSecond", json!(100_000)),
+        ("timeoutSeconds", json!(7 * 86_400)),
+        ("concurrency", json!(65)),
+        ("maxRetries", json!(1_000)),
+    ] {
+        let mut spec = serde_json::to_value(app.spec()).unwrap();
+        spec[field] = value;
+        let r = app
+            .http
+            .post(app.url("/internal/v1/runs"))
+            .bearer_auth(app.token(Role::Operator))
+            .json(&json!({"job": "greedy", "spec": spec}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{field}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(fields(&body), [format!("spec.{field}")], "{body}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM scrape_runs").await, 0);
+}
+
+#[tokio::test]
 async fn a_caller_cannot_reuse_another_runs_id() {
     let app = spawn(1).await;
     let run_id = uuid::Uuid::new_v4();
