@@ -165,13 +165,19 @@ async fn shutdown_finishes_in_flight_requests_then_refuses_new_ones() {
     assert_eq!(app.register("slowpoke").await.status(), StatusCode::CREATED);
     let http = app.http.clone();
     let url = app.url("/api/v1/auth/login");
+    let hashed_before = app.state.hasher.verifications();
     let in_flight = tokio::spawn(async move {
         http.post(url)
             .json(&serde_json::json!({"username": "slowpoke", "password": PASSWORD}))
             .send()
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Shut down once the login is being handled: its password check has begun.
+    gleaner_testkit::eventually(std::time::Duration::from_secs(10), || async {
+        (app.state.hasher.verifications() > hashed_before).then_some(())
+    })
+    .await
+    .unwrap();
     app.shutdown();
     let r = in_flight.await.unwrap().unwrap();
     assert_eq!(r.status(), StatusCode::OK, "the in-flight login completes");
