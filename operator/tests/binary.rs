@@ -1,6 +1,6 @@
 //! The `operator` binary end to end against the fake API server: `crdgen` prints the
 //! committed CRD; `operator` connects, takes the Lease, serves /health, /ready and /metrics,
-//! reconciles, and on SIGTERM stops gracefully and releases the Lease.
+//! reconciles, logs JSON lines, and on SIGTERM stops gracefully and releases the Lease.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -63,7 +63,7 @@ async fn operator_leads_serves_metrics_and_stops_on_sigterm() {
         .env("POD_NAME", "replica-test")
         .env("POD_NAMESPACE", "gleaner")
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -127,6 +127,29 @@ async fn operator_leads_serves_metrics_and_stops_on_sigterm() {
     assert!(
         lease["spec"]["holderIdentity"].is_null(),
         "released: {lease}"
+    );
+
+    // The log is the services' JSON line shape, trace ids at the top level.
+    let log = std::fs::read_to_string(dir.join("stdout")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    for line in &lines {
+        assert_eq!(line["service"], "operator", "{line}");
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(line[key].is_string(), "{key}: {line}");
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l["span"] == "reconcile"
+            && l["scrapejob"].is_string()
+            && l["trace_id"].as_str().is_some_and(|t| t.len() == 32)),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l["signal"] == "SIGTERM"),
+        "the shutdown signal is logged: {log}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
