@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fail when a crate breaks the dependency directions of docs/architecture.md:
-#   - every workspace crate has a role: shared, test-support, service or operator;
+#   - every workspace crate has a role (shared, test-support, service or operator) and is
+#     described in docs/architecture.md;
 #   - services never depend on each other, nor on the operator (dev-dependencies included);
 #   - shared crates never depend on services, the operator or test support
 #     (gleaner-telemetry and gleaner-scrapejob depend on no workspace crate at all);
@@ -129,6 +130,10 @@ def main():
     members = set(metadata["workspace_members"])
     packages = [p for p in metadata["packages"] if p["id"] in members]
     found = violations(packages)
+    with open("docs/architecture.md") as f:
+        docs = f.read()
+    found += [f"{p['name']}: not described in docs/architecture.md"
+              for p in packages if f"`{p['name']}`" not in docs]
     for line in found:
         print(f"architecture: {line}", file=sys.stderr)
     if found:
