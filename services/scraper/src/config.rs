@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use gleaner_common::settings::{parse_http_url, parse_listen_addr};
 use gleaner_common::telemetry::LogFormat;
+use gleaner_scrapejob::env as run_env;
 use secrecy::SecretString;
 
 use crate::egress::EgressSettings;
@@ -47,22 +48,22 @@ pub struct Settings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunSettings {
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = run_env::DATABASE_URL, hide_env_values = true)]
     pub database_url: SecretString,
     /// The ScrapeJob spec as JSON (camelCase).
-    #[arg(long, env = "SCRAPEJOB_SPEC")]
+    #[arg(long, env = run_env::SCRAPEJOB_SPEC)]
     pub spec: String,
     /// The ScrapeJob's name.
-    #[arg(long, env = "SCRAPEJOB_NAME", default_value = "manual")]
+    #[arg(long, env = run_env::SCRAPEJOB_NAME, default_value = "manual")]
     pub job: String,
     /// Run id (a new one when absent; an existing one is resumed).
-    #[arg(long, env = "SCRAPE_RUN_ID")]
+    #[arg(long, env = run_env::SCRAPE_RUN_ID)]
     pub run_id: Option<String>,
     /// W3C trace context of the reconcile that started the run.
-    #[arg(long, env = "TRACEPARENT")]
+    #[arg(long, env = run_env::TRACEPARENT)]
     pub traceparent: Option<String>,
     /// Where Kubernetes reads the termination message.
-    #[arg(long, env = "TERMINATION_LOG", default_value = "/dev/termination-log")]
+    #[arg(long, env = run_env::TERMINATION_LOG, default_value = run_env::DEFAULT_TERMINATION_LOG)]
     pub termination_log: PathBuf,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
