@@ -57,6 +57,8 @@ pub struct RegisterRequest {
         (status = 201, description = "Created", body = User),
         (status = 409, description = "Email or username taken", body = gleaner_common::error::Problem),
         (status = 422, description = "Invalid field", body = gleaner_common::error::Problem),
+        (status = 429, description = "Too many registrations from this address (Retry-After)", body = gleaner_common::error::Problem),
+        (status = 503, description = "Password hashing saturated (Retry-After)", body = gleaner_common::error::Problem),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -174,7 +176,8 @@ const NO_STORE: [(HeaderName, HeaderValue); 2] = [
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Invalid credentials", body = gleaner_common::error::Problem),
-        (status = 429, description = "Too many failed logins", body = gleaner_common::error::Problem),
+        (status = 429, description = "Too many failed logins, or too many logins from this address (Retry-After)", body = gleaner_common::error::Problem),
+        (status = 503, description = "Password hashing saturated (Retry-After)", body = gleaner_common::error::Problem),
     ))]
 pub async fn login(
     State(state): State<AppState>,
