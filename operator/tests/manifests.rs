@@ -404,6 +404,10 @@ fn chart_confines_run_pods_with_an_egress_network_policy() {
         .collect();
     assert_eq!(policies.len(), 1);
     let policy = policies[0];
+    // A valid NetworkPolicy object, not just YAML.
+    let typed: k8s_openapi::api::networking::v1::NetworkPolicy =
+        serde_json::from_value(policy.clone()).unwrap();
+    assert_eq!(typed.spec.unwrap().egress.unwrap().len(), 2);
     assert_eq!(policy["metadata"]["namespace"], "gleaner");
     // It selects the pods of the Jobs the operator creates.
     let selector = policy["spec"]["podSelector"]["matchLabels"]
