@@ -356,9 +356,13 @@ fn label_element(el: ElementRef<'_>) -> Option<Field> {
     field_for(&t)
 }
 
+/// How many empty occurrences of a label are read before the label is given up.
+const LABEL_TRIES: usize = 8;
+
 /// Every labelled field of the page, the first occurrence of each.
 fn fields(doc: &Html) -> HashMap<Field, String> {
     let mut found = HashMap::new();
+    let mut tries: HashMap<Field, usize> = HashMap::new();
     for el in doc
         .root_element()
         .descendants()
@@ -369,9 +373,16 @@ fn fields(doc: &Html) -> HashMap<Field, String> {
         }
         if let Some(field) = label_element(el)
             && !found.contains_key(&field)
-            && let Some(value) = value_after(el)
         {
-            found.insert(field, value);
+            // A label without a value may repeat; reading each one's value costs
+            // the size of what follows it, so only the first few are read.
+            let tried = tries.entry(field).or_default();
+            *tried += 1;
+            if *tried <= LABEL_TRIES
+                && let Some(value) = value_after(el)
+            {
+                found.insert(field, value);
+            }
         }
         for line in lines(el).into_iter().flatten() {
             if let Some((label, value)) = line.split_once(':')
@@ -863,6 +874,11 @@ pub fn parse_company_html(body: &[u8]) -> Result<CompanyRecord, ParseError> {
     let mut fields = fields(&doc);
     let mut take = |f: Field| fields.remove(&f);
     let idno = take(Field::Idno).ok_or_else(|| ParseError::Field("no IDNO on the page".into()))?;
+    // `1003600012345 (copiază)`: the 13 digits, never digits pieced together.
+    let idno = idno
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|t| t.len() == 13)
+        .map_or(idno.clone(), str::to_string);
     let idno = checked_idno(Some(&serde_json::Value::String(idno)))?;
     let status = status(
         &take(Field::Status).ok_or_else(|| ParseError::Field("no status on the page".into()))?,
@@ -1118,6 +1134,22 @@ mod tests {
         }
         assert!(parse_company_html(b"<html><body>Service down</body></html>").is_err());
         assert!(parse_company_html(b"").is_err());
+    }
+
+    #[test]
+    fn deeply_nested_and_repetitive_pages_are_read() {
+        let depth = 1000;
+        let body = format!(
+            "{}<h1>Adânc SRL</h1><p>IDNO: 1003600012345 (copiază)</p><p>Statut: Activă</p>{}{}",
+            "<div>".repeat(depth),
+            "<dt>Strada</dt><dd></dd>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        let c = parse(&body).unwrap();
+        assert_eq!(c.name, "Adânc SRL");
+        assert_eq!(c.idno, "1003600012345");
+        assert_eq!(c.address.street, None);
+        assert!(parse("<h1>X</h1><p>IDNO: 10036000123456</p><p>Statut: Activă</p>").is_err());
     }
 
     #[test]
