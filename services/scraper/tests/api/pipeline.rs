@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use gleaner_demo_site::{expected_company, expected_financials};
+use gleaner_demo_site::{Layout, expected_company, expected_financials};
 use gleaner_scraper::parse::{PARSER_VERSION, ParseError};
 use gleaner_scraper::pipeline::Parsers;
 use serde_json::Value;
@@ -52,21 +52,33 @@ async fn a_scrape_reproduces_the_ground_truth_field_by_field() {
 #[tokio::test]
 async fn the_html_page_stands_in_when_the_api_has_no_answer() {
     let app = spawn(12).await;
-    let missing = app.site.companies()[3].clone();
-    app.site.api_missing(&missing.idno);
+    // One company of each page layout the site serves.
+    let missing: Vec<_> = [Layout::Cards, Layout::Tables]
+        .into_iter()
+        .map(|layout| {
+            app.site
+                .companies()
+                .into_iter()
+                .find(|c| Layout::for_idno(&c.idno) == layout)
+                .expect("both layouts among 12 companies")
+        })
+        .collect();
+    for c in &missing {
+        app.site.api_missing(&c.idno);
+    }
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.status, "succeeded");
     assert_eq!(summary.companies_created, 12);
-    let got = app
-        .get_json(&format!("/api/v1/companies/{}", missing.idno))
-        .await;
-    assert_eq!(strip_meta(got.clone()), expected_company(&missing));
-    assert!(
-        got["source"]["url"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/companies/{}", missing.idno))
-    );
+    for c in &missing {
+        let got = app.get_json(&format!("/api/v1/companies/{}", c.idno)).await;
+        assert_eq!(strip_meta(got.clone()), expected_company(c));
+        assert!(
+            got["source"]["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/companies/{}", c.idno))
+        );
+    }
 }
 
 #[tokio::test]
