@@ -79,7 +79,78 @@ pub struct Settings {
     /// Password hashes that may wait for a thread; beyond that, 503 with `Retry-After`.
     #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64)]
     pub password_hash_queue: usize,
+    /// Failed logins allowed per account per failure window.
+    #[arg(long, env = "LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    pub login_failures_per_account: i64,
+    /// Failed logins allowed per client address per failure window.
+    #[arg(long, env = "LOGIN_FAILURES_PER_ADDRESS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..))]
+    pub login_failures_per_address: i64,
+    /// How long failed logins count (and an account or address stays throttled at most).
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    pub login_failure_window: Duration,
+    /// Login requests allowed per client address per minute.
+    #[arg(long, env = "LOGINS_PER_ADDRESS", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..))]
+    pub logins_per_address: i64,
+    /// Registrations allowed per client address per minute.
+    #[arg(long, env = "REGISTRATIONS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
+    pub registrations_per_address: i64,
     /// Stream that user events are published to.
     #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,
+}
+
+impl Settings {
+    /// The throttle limits these settings ask for.
+    pub fn throttle_limits(&self) -> crate::throttle::ThrottleLimits {
+        crate::throttle::ThrottleLimits {
+            per_account: self.login_failures_per_account,
+            per_address: self.login_failures_per_address,
+            window: self.login_failure_window,
+            logins_per_address: self.logins_per_address,
+            registrations_per_address: self.registrations_per_address,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::throttle::ThrottleLimits;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn default_limits_are_the_documented_ones() {
+        let cli = Cli::try_parse_from([
+            "identity",
+            "--database-url=postgres://db",
+            "--redis-url=redis://redis",
+            "--jwt-signing-key-file=key.pem",
+        ])
+        .unwrap();
+        assert_eq!(cli.settings.throttle_limits(), ThrottleLimits::default());
+        assert_eq!(cli.settings.trusted_proxies, 0);
+        assert_eq!(cli.settings.password_hash_queue, 64);
+    }
+
+    #[test]
+    fn malformed_limits_are_refused_naming_the_setting() {
+        let err = Cli::try_parse_from([
+            "identity",
+            "--database-url=postgres://db",
+            "--redis-url=redis://redis",
+            "--jwt-signing-key-file=key.pem",
+            "--logins-per-address=0",
+        ])
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("logins-per-address"), "{err}");
+    }
 }

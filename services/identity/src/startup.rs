@@ -47,10 +47,11 @@ pub struct Application {
 impl Application {
     /// Build everything and bind the listener; fails on bad settings.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, ThrottleLimits::default()).await
+        let limits = settings.throttle_limits();
+        Self::build_with(settings, limits).await
     }
 
-    /// As `build`, with explicit throttle limits (tests).
+    /// As `build`, with explicit throttle limits (tests use windows and limits no setting offers).
     pub async fn build_with(settings: Settings, limits: ThrottleLimits) -> anyhow::Result<Self> {
         let keys = Arc::new(KeyRing::load(
             &settings.jwt_signing_key_file,

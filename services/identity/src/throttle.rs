@@ -19,7 +19,7 @@ use gleaner_common::client_addr::ClientAddr;
 use crate::sessions::PREFIX;
 
 /// Limits of the login throttle and the per-address rate limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleLimits {
     /// Failed logins allowed per account per window.
     pub per_account: i64,

@@ -82,6 +82,11 @@ impl Builder {
             trusted_proxies: 1,
             password_hash_threads: None,
             password_hash_queue: 64,
+            login_failures_per_account: 5,
+            login_failures_per_address: 30,
+            login_failure_window: Duration::from_secs(300),
+            logins_per_address: 60,
+            registrations_per_address: 10,
             events_stream: stream.clone(),
         };
         (self.settings_hook)(&mut settings);
