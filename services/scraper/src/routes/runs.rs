@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::pagination::{Page, PageParams};
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
+use gleaner_scrapejob::RunStatus;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -116,7 +117,7 @@ pub async fn list_runs(
     }
     .validate()?;
     if let Some(s) = &f.status
-        && !["queued", "running", "succeeded", "failed", "cancelled"].contains(&s.as_str())
+        && RunStatus::parse(s).is_none()
     {
         return Err(ApiError::invalid_field(
             "status",
