@@ -450,34 +450,19 @@ fn headed_container(heading: ElementRef<'_>) -> Option<ElementRef<'_>> {
     None
 }
 
-/// Whether a heading's words say licensed (`true`), unlicensed (`false`) or neither.
+/// Whether words say licensed (`true`), unlicensed (`false`) or neither (or both:
+/// "licențiate și nelicențiate").
 fn licence(s: &str) -> Option<bool> {
-    let f = fold(s);
-    let has = |p: &str| f == p || f.starts_with(&format!("{p} ")) || f.contains(&format!(" {p}"));
-    if has("nelicentiat")
-        || has("nelicentiata")
-        || has("nelicentiate")
-        || f.contains("fara licenta")
-    {
-        Some(false)
-    } else if [
-        "licentiat",
-        "licentiata",
-        "licentiate",
-        "licentiere",
-        "licentiabil",
-        "licentiabila",
-        "cu licenta",
-        "da",
-    ]
-    .iter()
-    .any(|p| has(p))
-    {
-        Some(true)
-    } else if f == "nu" {
-        Some(false)
-    } else {
-        None
+    let f = fold(s).replace("fara licent", "nelicent");
+    let word = |p: &str| f.split(' ').any(|w| w.starts_with(p));
+    let yes = word("licen");
+    let no = word("nelicen");
+    match (yes, no) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ if f == "da" => Some(true),
+        _ if f == "nu" => Some(false),
+        _ => None,
     }
 }
 
@@ -1134,6 +1119,25 @@ mod tests {
         }
         assert!(parse_company_html(b"<html><body>Service down</body></html>").is_err());
         assert!(parse_company_html(b"").is_err());
+    }
+
+    #[test]
+    fn licence_words() {
+        for (s, want) in [
+            ("Licențiată", Some(true)),
+            ("LICENTIATA", Some(true)),
+            ("Licență nr. 123", Some(true)),
+            ("Nelicențiată", Some(false)),
+            ("fără licență", Some(false)),
+            ("Da", Some(true)),
+            ("nu", Some(false)),
+            ("Genuri de activitate licențiate", Some(true)),
+            ("Genuri de activitate (licențiate și nelicențiate)", None),
+            ("Activități (date actualizate)", None),
+            ("—", None),
+        ] {
+            assert_eq!(licence(s), want, "{s:?}");
+        }
     }
 
     #[test]
