@@ -299,6 +299,33 @@ pub fn edge_specs() -> Vec<EdgeSpec> {
     cases
 }
 
+/// The directory of the sample ScrapeJobs (`k8s/examples/` of the repository).
+pub fn examples_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/examples")
+}
+
+/// Every sample ScrapeJob under `k8s/examples/` (the `spec` of each), all of them valid.
+/// Panics when the directory cannot be read: it is meant for tests.
+pub fn example_specs() -> Vec<EdgeSpec> {
+    let dir = examples_dir();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            let doc: Value = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
+            case(path.display().to_string(), doc["spec"].clone(), true)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +333,9 @@ mod tests {
 
     #[test]
     fn validate_gives_every_verdict() {
-        for case in edge_specs() {
+        let examples = example_specs();
+        assert!(examples.len() >= 4, "{examples:?}");
+        for case in edge_specs().into_iter().chain(examples) {
             let verdict = serde_json::from_value::<ScrapeJobSpec>(case.spec.clone())
                 .map_err(|e| e.to_string())
                 .and_then(|s| s.validate().map_err(|e| e.to_string()));

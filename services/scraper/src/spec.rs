@@ -27,7 +27,7 @@ pub fn is_idno(s: &str) -> bool {
 mod tests {
     use super::*;
     use crate::routes::runs::StartRun;
-    use gleaner_scrapejob::testing::edge_specs;
+    use gleaner_scrapejob::testing::{edge_specs, example_specs};
     use serde_json::json;
 
     /// `scraper run`: what `SCRAPEJOB_SPEC` goes through before a run starts.
@@ -43,10 +43,12 @@ mod tests {
     }
 
     #[test]
-    fn edge_specs_get_the_same_verdict_as_the_operator_and_the_crd() {
+    fn samples_and_edge_specs_get_the_same_verdict_as_the_operator_and_the_crd() {
+        let examples = example_specs();
+        assert!(examples.len() >= 4);
         let cases = edge_specs();
         assert!(cases.len() > 100);
-        for case in cases {
+        for case in cases.into_iter().chain(examples) {
             assert_eq!(
                 run_command_accepts(&case.spec),
                 case.valid,
