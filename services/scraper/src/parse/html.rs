@@ -466,8 +466,9 @@ fn licence(s: &str) -> Option<bool> {
     }
 }
 
-/// The lists and tables of a section, each with what its heading says about licences.
-fn section_containers(doc: &Html, section: Section) -> Vec<(ElementRef<'_>, Option<bool>)> {
+/// The lists and tables of a section, each with its heading (folded), which may
+/// say more: "Genuri de activitate licențiate", "Fondatori persoane juridice".
+fn section_containers(doc: &Html, section: Section) -> Vec<(ElementRef<'_>, String)> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for el in doc
@@ -487,7 +488,7 @@ fn section_containers(doc: &Html, section: Section) -> Vec<(ElementRef<'_>, Opti
         if let Some(container) = headed_container(el)
             && seen.insert(container.id())
         {
-            out.push((container, licence(&heading)));
+            out.push((container, heading));
         }
     }
     out
@@ -571,10 +572,16 @@ fn table_records(
     required: Column,
 ) -> Result<Vec<HashMap<Column, String>>, ParseError> {
     let rows = table_rows(table);
+    // A row of header cells naming a column, or (pages that bold a first row of
+    // ordinary cells) a row naming the required column and another.
     let is_header = |row: &Vec<ElementRef<'_>>| {
-        !row.is_empty()
-            && row.iter().all(|c| c.value().name() == "th")
-            && row.iter().any(|c| column_for(section, &text(*c)).is_some())
+        let named: Vec<Column> = row
+            .iter()
+            .filter_map(|c| column_for(section, &text(*c)))
+            .collect();
+        let all_th = !row.is_empty() && row.iter().all(|c| c.value().name() == "th");
+        (all_th && !named.is_empty())
+            || (named.contains(&required) && named.iter().any(|c| *c != required))
     };
     let Some(header_at) = rows.iter().position(is_header) else {
         if rows
@@ -731,6 +738,7 @@ fn administrator_item(item: &str) -> Option<Administrator> {
 fn activities(doc: &Html) -> Result<Vec<Activity>, ParseError> {
     let mut out = Vec::new();
     for (container, heading) in section_containers(doc, Section::Activities) {
+        let heading = licence(&heading);
         if container.value().name() == "table" {
             for row in table_records(container, Section::Activities, Column::Code)? {
                 let Some(code) = row.get(&Column::Code).filter(|c| !c.is_empty()) else {
@@ -759,7 +767,8 @@ fn activities(doc: &Html) -> Result<Vec<Activity>, ParseError> {
 
 fn founders(doc: &Html) -> Result<Vec<Founder>, ParseError> {
     let mut out = Vec::new();
-    for (container, _) in section_containers(doc, Section::Founders) {
+    for (container, heading) in section_containers(doc, Section::Founders) {
+        let heading = founder_kind(&heading);
         if container.value().name() == "table" {
             for row in table_records(container, Section::Founders, Column::Name)? {
                 let Some(name) = row.get(&Column::Name).filter(|n| !n.is_empty()) else {
@@ -770,6 +779,7 @@ fn founders(doc: &Html) -> Result<Vec<Founder>, ParseError> {
                     kind: row
                         .get(&Column::Kind)
                         .and_then(|k| founder_kind(k))
+                        .or(heading)
                         .unwrap_or(FounderKind::Person),
                     share: row.get(&Column::Share).and_then(|s| parse_share(s)),
                 });
@@ -778,7 +788,7 @@ fn founders(doc: &Html) -> Result<Vec<Founder>, ParseError> {
             out.extend(
                 list_items(container)
                     .iter()
-                    .filter_map(|i| founder_item(i, None)),
+                    .filter_map(|i| founder_item(i, heading)),
             );
         }
     }
@@ -1079,6 +1089,31 @@ mod tests {
         assert_eq!(c.administrators[0].name, "Maria Rusu");
         assert_eq!(c.administrators[0].role.as_deref(), Some("Administrator"));
         assert_eq!(c.administrators[1].role.as_deref(), Some("Director"));
+    }
+
+    #[test]
+    fn headings_say_kind_and_header_rows_may_be_ordinary_cells() {
+        let c = parse(&format!(
+            r#"{FIELDS}
+            <h3>Fondatori — persoane juridice</h3>
+            <table><tr><td><b>Denumirea</b></td><td><b>Cota (%)</b></td></tr>
+                   <tr><td>Vinăria SA</td><td>40</td></tr></table>
+            <h3>Fondatori — persoane fizice</h3>
+            <ul><li>Ion Popescu — 60%</li></ul>"#
+        ))
+        .unwrap();
+        let founders: Vec<_> = c
+            .founders
+            .iter()
+            .map(|f| (f.name.as_str(), f.kind, f.share))
+            .collect();
+        assert_eq!(
+            founders,
+            [
+                ("Ion Popescu", FounderKind::Person, Some(60.0)),
+                ("Vinăria SA", FounderKind::Company, Some(40.0))
+            ]
+        );
     }
 
     #[test]
