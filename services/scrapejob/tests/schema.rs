@@ -87,3 +87,48 @@ fn url_pattern_and_parser_agree() {
 fn regex_lite(pattern: &str) -> jsonschema::Validator {
     jsonschema::validator_for(&json!({"type": "string", "pattern": pattern})).unwrap()
 }
+
+mod agreement {
+    use gleaner_scrapejob::limits::{IDNO_PATTERN, SOURCE_URL_PATTERN, URL_MAX_LEN};
+    use gleaner_scrapejob::{Idno, SourceUrl};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn url_like() -> impl Strategy<Value = String> {
+        let scheme = prop::sample::select(vec![
+            "http://", "https://", "HTTP://", "ftp://", "http:/", "",
+        ]);
+        let host = "[a-zA-Z0-9._:@\\[\\]-]{0,12}";
+        let port = prop::option::of("(:[0-9]{0,6})?");
+        // Half of them well-formed paths, so both verdicts are common.
+        let rest = prop_oneof![
+            Just(String::new()),
+            "/[a-z0-9/._%-]{0,10}",
+            "[a-z0-9/?#@:\\\\ %._-]{0,12}",
+        ];
+        (scheme, host, port, rest)
+            .prop_map(|(s, h, p, r)| format!("{s}{h}{}{r}", p.unwrap_or_default()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// What the CRD's pattern accepts is exactly what `validate` accepts.
+        #[test]
+        fn source_url_parser_is_the_schema_pattern(url in url_like()) {
+            let pattern =
+                jsonschema::validator_for(&json!({"type": "string", "pattern": SOURCE_URL_PATTERN}))
+                    .unwrap();
+            let by_schema = url.len() <= URL_MAX_LEN && pattern.is_valid(&json!(url));
+            prop_assert_eq!(SourceUrl::parse(&url).is_ok(), by_schema, "{:?}", url);
+        }
+
+        #[test]
+        fn idno_parser_is_the_schema_pattern(s in "[0-9a ]{0,15}") {
+            let pattern =
+                jsonschema::validator_for(&json!({"type": "string", "pattern": IDNO_PATTERN}))
+                    .unwrap();
+            prop_assert_eq!(Idno::parse(&s).is_ok(), pattern.is_valid(&json!(s)), "{:?}", s);
+        }
+    }
+}
