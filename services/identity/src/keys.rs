@@ -15,7 +15,7 @@ use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// First line of a key written by `identity keygen --dev`.
+/// First line of a key written by `identity keygen` (without `--production`).
 pub const DEV_KEY_MARKER: &str = "# gleaner development signing key: never use in production";
 
 /// One public key: its `kid`, raw bytes and JWK.
@@ -64,12 +64,17 @@ fn pem_body(text: &str) -> &str {
 
 /// A generated development key, as file contents.
 pub fn generate_dev_key_pem() -> anyhow::Result<String> {
+    Ok(format!("{DEV_KEY_MARKER}\n{}", generate_key_pem()?))
+}
+
+/// A generated key with no development marker (what production accepts), as file contents.
+pub fn generate_key_pem() -> anyhow::Result<String> {
     let secret: [u8; 32] = rand::random();
     let key = SigningKey::from_bytes(&secret);
     let pem = key
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .context("encoding the key")?;
-    Ok(format!("{DEV_KEY_MARKER}\n{}", pem.as_str()))
+    Ok(pem.as_str().to_owned())
 }
 
 fn read_key_file(path: &Path, setting: &str) -> anyhow::Result<String> {
@@ -149,6 +154,14 @@ mod tests {
         let jwks = ring.jwks();
         assert_eq!(jwks["keys"][0]["kty"], "OKP");
         assert_eq!(jwks["keys"][0]["kid"], ring.current_kid.as_str());
+    }
+
+    #[test]
+    fn a_production_key_loads_and_is_not_marked_dev() {
+        let pem = generate_key_pem().unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let ring = KeyRing::from_pems(&pem, &[]).unwrap();
+        assert!(!ring.is_dev_key);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use gleaner_common::telemetry;
 use gleaner_identity::config::Settings;
-use gleaner_identity::keys::generate_dev_key_pem;
+use gleaner_identity::keys::{generate_dev_key_pem, generate_key_pem};
 use gleaner_identity::startup::{Application, MIGRATOR, SERVICE};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -27,11 +27,15 @@ enum Command {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: SecretString,
     },
-    /// Write a new Ed25519 signing key (PKCS#8 PEM), marked as a development key.
+    /// Write a new Ed25519 signing key (PKCS#8 PEM), marked as a development key unless
+    /// `--production`.
     Keygen {
         /// Where to write the key (mode 0600); an existing file is kept.
         #[arg(long)]
         out: PathBuf,
+        /// Write a key without the development marker (the chart's key hook uses this).
+        #[arg(long)]
+        production: bool,
     },
 }
 
@@ -58,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             gleaner_common::db::migrate(database_url.expose_secret(), &MIGRATOR).await?;
             println!("identity database migrated");
         }
-        Command::Keygen { out } => {
+        Command::Keygen { out, production } => {
             if out.exists() {
                 println!("{} exists; keeping it", out.display());
                 return Ok(());
@@ -66,7 +70,11 @@ async fn main() -> anyhow::Result<()> {
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let pem = generate_dev_key_pem()?;
+            let pem = if production {
+                generate_key_pem()?
+            } else {
+                generate_dev_key_pem()?
+            };
             write_private(&out, pem.as_bytes())?;
             println!("wrote a new signing key to {}", out.display());
         }
