@@ -12,6 +12,7 @@ pub mod observe;
 pub mod openapi;
 pub mod outbox;
 pub mod pagination;
+pub mod ratelimit;
 pub mod redis;
 pub mod request_context;
 pub mod server;

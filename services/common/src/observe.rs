@@ -42,6 +42,12 @@ pub fn method_label(method: &http::Method) -> &'static str {
     }
 }
 
+/// The route template of a request no axum route matched but the service
+/// routed itself (the gateway's route table): inserted as a request extension
+/// before [`observe_http`] runs, it becomes the `route` label.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub Arc<str>);
+
 /// The two HTTP metrics every service exports.
 #[derive(Clone)]
 pub struct HttpMetrics {
@@ -90,6 +96,11 @@ pub async fn observe_http(
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
+        .or_else(|| {
+            req.extensions()
+                .get::<RouteLabel>()
+                .map(|l| l.0.to_string())
+        })
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let request_id = req
         .extensions()

@@ -1,0 +1,335 @@
+//! Rate limiting by GCRA (the generic cell rate algorithm), shared by every
+//! caller that needs a ceiling per key: the gateway's per-user and
+//! per-address limits, a scrape's per-host ceiling across shards.
+//!
+//! One key holds one number, its theoretical arrival time (TAT). A request
+//! is allowed when it does not arrive more than `burst` emission intervals
+//! before the TAT; allowing it moves the TAT one interval on. Redis runs the
+//! whole check-and-update as one Lua script on its own clock, so concurrent
+//! callers on any number of processes cannot exceed the burst between them.
+//! [`LocalRateLimiter`] is the same algorithm in memory, for one process
+//! while Redis is unreachable.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fred::interfaces::{ClientLike as _, LuaInterface as _};
+use fred::prelude::{Error, Pool};
+use fred::types::config::Options;
+
+/// A rate and the burst allowed on top of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    per_second: f64,
+    burst: u32,
+}
+
+impl Quota {
+    /// `per_second` sustained (may be fractional: 0.5 is one every two
+    /// seconds) with up to `burst` at once. Both must be positive.
+    pub fn new(per_second: f64, burst: u32) -> Result<Self, String> {
+        if !per_second.is_finite() || per_second <= 0.0 {
+            return Err(format!("rate {per_second} must be a positive number"));
+        }
+        if burst == 0 {
+            return Err("burst must be at least 1".into());
+        }
+        Ok(Self { per_second, burst })
+    }
+
+    /// Requests allowed at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Sustained requests per second.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
+    }
+
+    /// Milliseconds between two requests at the sustained rate.
+    fn interval_ms(&self) -> f64 {
+        1000.0 / self.per_second
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may go ahead.
+    pub allowed: bool,
+    /// The burst (what `RateLimit-Limit` reports).
+    pub limit: u32,
+    /// Requests that could still go ahead right now.
+    pub remaining: u32,
+    /// When refused: how long until one request would be allowed.
+    pub retry_after: Duration,
+    /// How long until the full burst is available again.
+    pub reset_after: Duration,
+}
+
+impl Decision {
+    /// `Retry-After` in whole seconds, never 0 for a refusal.
+    pub fn retry_after_secs(&self) -> u64 {
+        ceil_secs(self.retry_after).max(u64::from(!self.allowed))
+    }
+
+    /// Seconds until the full burst is back (`RateLimit-Reset`).
+    pub fn reset_secs(&self) -> u64 {
+        ceil_secs(self.reset_after)
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000) as u64
+}
+
+/// One GCRA step on times in milliseconds: the decision and the new TAT
+/// (`None` when refused: the TAT does not move). Shared by the in-memory
+/// limiter and mirrored line by line in [`GCRA_SCRIPT`].
+fn gcra(now: f64, tat: Option<f64>, quota: Quota) -> (Decision, Option<f64>) {
+    let interval = quota.interval_ms();
+    let tolerance = interval * f64::from(quota.burst);
+    let tat = tat.map_or(now, |t| t.max(now));
+    let new_tat = tat + interval;
+    let diff = now - (new_tat - tolerance);
+    if diff < 0.0 {
+        let decision = Decision {
+            allowed: false,
+            limit: quota.burst,
+            remaining: 0,
+            retry_after: millis(-diff),
+            reset_after: millis(tat - now),
+        };
+        (decision, None)
+    } else {
+        let decision = Decision {
+            allowed: true,
+            limit: quota.burst,
+            remaining: (diff / interval).floor() as u32,
+            retry_after: Duration::ZERO,
+            reset_after: millis(new_tat - now),
+        };
+        (decision, Some(new_tat))
+    }
+}
+
+fn millis(ms: f64) -> Duration {
+    Duration::from_micros((ms.max(0.0) * 1000.0).ceil() as u64)
+}
+
+/// The GCRA step of [`gcra`] as one atomic script on Redis's clock.
+/// KEYS[1] the key; ARGV[1] the interval in ms; ARGV[2] the burst.
+/// Returns `{allowed, remaining, retry_after_us, reset_after_us}`.
+const GCRA_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local diff = now - (new_tat - tolerance)
+if diff < 0 then
+  return {0, 0, math.ceil(-diff * 1000), math.ceil((tat - now) * 1000)}
+end
+redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+return {1, math.floor(diff / interval), 0, math.ceil((new_tat - now) * 1000)}
+"#;
+
+/// GCRA in Redis, atomic across every process sharing the Redis.
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    redis: Pool,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisRateLimiter {
+    /// Keys go under `prefix` (e.g. `gleaner:ratelimit:`). A check that
+    /// takes longer than `timeout`, or finds Redis disconnected, fails at once
+    /// rather than queueing, so a caller can fall back.
+    pub fn new(redis: Pool, prefix: &str, timeout: Duration) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            timeout,
+        }
+    }
+
+    /// Count one request under `key` against `quota`.
+    pub async fn check(&self, key: &str, quota: Quota) -> Result<Decision, Error> {
+        let options = Options {
+            fail_fast: true,
+            timeout: Some(self.timeout),
+            max_attempts: Some(1),
+            ..Default::default()
+        };
+        let reply: Vec<i64> = self
+            .redis
+            .next()
+            .with_options(&options)
+            .eval(
+                GCRA_SCRIPT,
+                vec![format!("{}{key}", self.prefix)],
+                vec![
+                    format!("{:.6}", quota.interval_ms()),
+                    quota.burst.to_string(),
+                ],
+            )
+            .await?;
+        let [allowed, remaining, retry_us, reset_us] = reply[..] else {
+            return Err(Error::new(
+                fred::error::ErrorKind::Parse,
+                "the rate-limit script returned an unexpected reply",
+            ));
+        };
+        let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: quota.burst,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: micros(retry_us),
+            reset_after: micros(reset_us),
+        })
+    }
+}
+
+/// How many keys the in-memory limiter holds before it drops the idle ones.
+const LOCAL_SWEEP_AT: usize = 10_000;
+
+/// GCRA in this process's memory: the same decisions as
+/// [`RedisRateLimiter`] for one process, for when Redis is unreachable.
+/// Keys whose burst is fully back are dropped, so memory stays bounded by
+/// the keys active within one reset period.
+pub struct LocalRateLimiter {
+    epoch: Instant,
+    tats: Mutex<HashMap<String, f64>>,
+}
+
+impl Default for LocalRateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalRateLimiter {
+    /// An empty limiter.
+    pub fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            tats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count one request under `key` against `quota`.
+    pub fn check(&self, key: &str, quota: Quota) -> Decision {
+        let now = self.epoch.elapsed().as_secs_f64() * 1000.0;
+        self.check_at(key, quota, now)
+    }
+
+    fn check_at(&self, key: &str, quota: Quota, now: f64) -> Decision {
+        // A poisoned lock only means another thread panicked mid-update of
+        // a map of plain numbers: the numbers are still usable.
+        let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
+        let (decision, new_tat) = gcra(now, tats.get(key).copied(), quota);
+        if let Some(tat) = new_tat {
+            if tats.len() >= LOCAL_SWEEP_AT && !tats.contains_key(key) {
+                tats.retain(|_, t| *t > now);
+            }
+            tats.insert(key.to_owned(), tat);
+        }
+        decision
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.tats.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quota(per_second: f64, burst: u32) -> Quota {
+        Quota::new(per_second, burst).unwrap()
+    }
+
+    #[test]
+    fn the_burst_passes_at_once_and_the_next_waits_one_interval() {
+        let limiter = LocalRateLimiter::new();
+        let q = quota(10.0, 3);
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| {
+                let d = limiter.check_at("k", q, 1000.0);
+                assert!(d.allowed);
+                d.remaining
+            })
+            .collect();
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = limiter.check_at("k", q, 1000.0);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, Duration::from_millis(100));
+        assert_eq!(refused.retry_after_secs(), 1);
+        // One interval later exactly one more is allowed.
+        assert!(limiter.check_at("k", q, 1100.0).allowed);
+        assert!(!limiter.check_at("k", q, 1100.0).allowed);
+    }
+
+    #[test]
+    fn the_sustained_rate_is_allowed_forever() {
+        let limiter = LocalRateLimiter::new();
+        let q = quota(2.0, 1);
+        for i in 0..100 {
+            let d = limiter.check_at("k", q, 1000.0 + f64::from(i) * 500.0);
+            assert!(d.allowed, "request {i}");
+        }
+    }
+
+    #[test]
+    fn keys_are_counted_apart() {
+        let limiter = LocalRateLimiter::new();
+        let q = quota(1.0, 1);
+        assert!(limiter.check_at("a", q, 0.0).allowed);
+        assert!(!limiter.check_at("a", q, 0.0).allowed);
+        assert!(limiter.check_at("b", q, 0.0).allowed);
+    }
+
+    #[test]
+    fn idle_keys_are_dropped_when_the_map_is_full() {
+        let limiter = LocalRateLimiter::new();
+        let q = quota(1000.0, 1);
+        for i in 0..LOCAL_SWEEP_AT {
+            limiter.check_at(&i.to_string(), q, 0.0);
+        }
+        assert_eq!(limiter.len(), LOCAL_SWEEP_AT);
+        // A second later every earlier key has its burst back.
+        limiter.check_at("new", q, 1000.0);
+        assert_eq!(limiter.len(), 1);
+    }
+
+    #[test]
+    fn reset_is_when_the_whole_burst_is_back() {
+        let limiter = LocalRateLimiter::new();
+        let q = quota(10.0, 20);
+        let first = limiter.check_at("k", q, 0.0);
+        assert_eq!(first.remaining, 19);
+        assert_eq!(first.reset_after, Duration::from_millis(100));
+        assert_eq!(first.reset_secs(), 1);
+    }
+
+    #[test]
+    fn bad_quotas_are_refused() {
+        assert!(Quota::new(0.0, 1).is_err());
+        assert!(Quota::new(f64::NAN, 1).is_err());
+        assert!(Quota::new(1.0, 0).is_err());
+        assert!(Quota::new(0.5, 1).is_ok());
+    }
+}
