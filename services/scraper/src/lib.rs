@@ -10,6 +10,8 @@ pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod routes;
+pub mod run;
+pub mod source;
 pub mod spec;
 pub mod startup;
 pub mod state;

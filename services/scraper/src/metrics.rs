@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use gleaner_scrapejob::{RunStatus, Source};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Every scraper metric; cheap to clone.
@@ -72,14 +73,16 @@ impl ScraperMetrics {
         registry.register(Box::new(runs.clone()))?;
         registry.register(Box::new(run_duration.clone()))?;
         // Series exist from the start, so dashboards show zeros rather than nothing.
-        for change in ["created", "updated", "unchanged"] {
-            companies.with_label_values(&["openmoney", change]);
+        for source in Source::ALL.map(Source::as_str) {
+            for change in ["created", "updated", "unchanged"] {
+                companies.with_label_values(&[source, change]);
+            }
+            for result in [RunStatus::Succeeded, RunStatus::Failed] {
+                runs.with_label_values(&[source, result.as_str()]);
+            }
+            transform_errors.with_label_values(&[source]);
+            bytes.with_label_values(&[source]);
         }
-        for result in ["succeeded", "failed"] {
-            runs.with_label_values(&["openmoney", result]);
-        }
-        transform_errors.with_label_values(&["openmoney"]);
-        bytes.with_label_values(&["openmoney"]);
         Ok(Self {
             documents,
             fetch_duration,

@@ -15,6 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::company::{Company, FinancialYear};
+use crate::run::{NewRun, Run};
+use crate::source::SourceName;
 use crate::spec::is_idno;
 use crate::state::AppState;
 use crate::store::companies::{self, CompanySummary, HistoryEntry, SearchFilter, Sort};
@@ -312,18 +314,13 @@ pub async fn transform(
         return Err(ApiError::invalid_field("idno", "must be 13 digits"));
     }
     let run_id = Uuid::new_v4();
-    crate::store::runs::create(
-        &state.db,
-        run_id,
-        "transform",
-        "transform",
-        &serde_json::json!({"since": req.since, "idno": req.idno}),
-    )
-    .await?;
+    let source = SourceName::default();
+    let new = NewRun::transform(run_id, source, req.since, req.idno.as_deref());
+    Run::create(&state.db, &new).await?;
     let pipeline = state.pipeline.clone();
     state.runs.spawn(async move {
         if let Err(e) = pipeline
-            .retransform(run_id, req.since, req.idno.as_deref())
+            .retransform(run_id, source, req.since, req.idno.as_deref())
             .await
         {
             tracing::error!(run_id = %run_id, error = %format!("{e:#}"), "transform run failed");

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::routes::companies::RunAccepted;
+use crate::run::{NewRun, Run};
 use crate::spec::RunSpec;
 use crate::state::AppState;
 use crate::store::runs::{self, ScrapeRun};
@@ -69,8 +70,8 @@ pub async fn start_run(
         return Err(ApiError::validation(errors));
     }
     let run_id = req.run_id.unwrap_or_else(Uuid::new_v4);
-    let spec_json = serde_json::to_value(&req.spec).map_err(ApiError::internal)?;
-    if !runs::create(&state.db, run_id, &req.job, "scrape", &spec_json).await? {
+    let new = NewRun::scrape(run_id, &req.job, &req.spec).map_err(ApiError::internal)?;
+    if !Run::create(&state.db, &new).await? {
         return Err(ApiError::conflict("a run with this run_id already exists"));
     }
     let pipeline = state.pipeline.clone();
@@ -116,18 +117,20 @@ pub async fn list_runs(
         per_page: f.per_page,
     }
     .validate()?;
-    if let Some(s) = &f.status
-        && RunStatus::parse(s).is_none()
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "must be queued, running, succeeded, failed or cancelled",
-        ));
-    }
+    let status = match f.status.as_deref().map(RunStatus::parse) {
+        Some(None) => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "must be queued, running, succeeded, failed or cancelled",
+            ));
+        }
+        Some(status) => status,
+        None => None,
+    };
     let (items, total) = runs::list(
         &state.db,
         f.job.as_deref(),
-        f.status.as_deref(),
+        status,
         page.limit(),
         page.offset(),
     )

@@ -7,3 +7,4 @@ mod api;
 mod egress;
 mod faults;
 mod pipeline;
+mod second_source;

@@ -1,8 +1,10 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use gleaner_demo_site::{Layout, expected_company, expected_financials};
 use gleaner_scraper::parse::{PARSER_VERSION, ParseError};
-use gleaner_scraper::pipeline::Parsers;
+use gleaner_scraper::source::SourceName;
+use gleaner_scraper::source::openmoney::{OpenMoney, Parsers};
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -202,7 +204,17 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
         company_json: buggy_company_json,
         ..Parsers::default()
     };
-    let app = spawn_with(8, move |p| p.with_parsers(buggy), None).await;
+    let app = spawn_with(
+        8,
+        move |p| {
+            p.with_source(
+                SourceName::Openmoney,
+                Arc::new(OpenMoney::with_parsers(buggy)),
+            )
+        },
+        None,
+    )
+    .await;
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.companies_created, 0);
     assert_eq!(summary.pages_failed, 8, "{summary:?}");

@@ -1,0 +1,135 @@
+//! Sources: everything specific to one site sits behind the [`Source`] trait, so the
+//! pipeline (extract, load, transform, runs, history, outbox) knows no site's URLs and
+//! no site's field names. A ScrapeJob names its source (`spec.source`); the
+//! [`Sources`] registry finds the adapter for that name.
+
+pub mod openmoney;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use gleaner_scrapejob::Idno;
+pub use gleaner_scrapejob::Source as SourceName;
+
+use crate::company::{CompanyRecord, FinancialYear};
+use crate::spec::RunSpec;
+
+pub use crate::parse::{DocumentKind, ParseError};
+
+/// One document a run fetches: where, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// Absolute URL.
+    pub url: String,
+    /// What the document holds (stored with it, and a metric label).
+    pub kind: DocumentKind,
+}
+
+impl Document {
+    /// A document of `kind` at `url`.
+    pub fn new(url: impl Into<String>, kind: DocumentKind) -> Self {
+        Self {
+            url: url.into(),
+            kind,
+        }
+    }
+}
+
+/// The documents a run fetches for one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanyDocuments {
+    /// Documents that each hold the whole company record, tried in this order until
+    /// one is found (a 404 moves on to the next one).
+    pub record: Vec<Document>,
+    /// Documents fetched after the record (financial statements, ...); one that does
+    /// not exist is normal.
+    pub extra: Vec<Document>,
+}
+
+/// What a parser read from one document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// The companies on a registry list page.
+    List(Vec<Idno>),
+    /// One company's record.
+    Company(Box<CompanyRecord>),
+    /// One company's financial statements, oldest year first.
+    Financials(Vec<FinancialYear>),
+}
+
+/// A site the scraper reads: how to reach its documents and how to read them.
+/// Parsing is a pure function of the bytes, so any stored document can be
+/// transformed again at will.
+pub trait Source: Send + Sync {
+    /// Version of the parsers; stored on every record they produce, so documents
+    /// parsed by another version are transformed again.
+    fn parser_version(&self) -> i32;
+
+    /// Registry list page `page` (from 1) of the site `spec` points at.
+    fn list_page(&self, spec: &RunSpec, page: u32) -> Document;
+
+    /// The documents about company `idno`.
+    fn company_documents(&self, spec: &RunSpec, idno: &Idno) -> CompanyDocuments;
+
+    /// Read a document of `kind`.
+    fn parse(&self, kind: DocumentKind, body: &[u8]) -> Result<Parsed, ParseError>;
+}
+
+/// The adapter of each source a spec may name.
+#[derive(Clone)]
+pub struct Sources(HashMap<SourceName, Arc<dyn Source>>);
+
+impl Sources {
+    /// Every source the scraper ships with.
+    pub fn builtin() -> Self {
+        let mut sources = Self(HashMap::new());
+        for name in SourceName::ALL {
+            let adapter: Arc<dyn Source> = match name {
+                SourceName::Openmoney => Arc::new(openmoney::OpenMoney::default()),
+            };
+            sources.register(name, adapter);
+        }
+        sources
+    }
+
+    /// Serve specs naming `name` with `adapter` (replacing the one there was).
+    pub fn register(&mut self, name: SourceName, adapter: Arc<dyn Source>) {
+        self.0.insert(name, adapter);
+    }
+
+    /// The adapter for `name`.
+    pub fn get(&self, name: SourceName) -> Result<Arc<dyn Source>, UnknownSource> {
+        self.0.get(&name).cloned().ok_or(UnknownSource(name))
+    }
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl fmt::Debug for Sources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// A spec names a source no adapter serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no adapter serves the source {0}")]
+pub struct UnknownSource(pub SourceName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_a_spec_may_name_has_an_adapter() {
+        let sources = Sources::builtin();
+        for name in SourceName::ALL {
+            assert!(sources.get(name).is_ok(), "{name}");
+        }
+    }
+}
