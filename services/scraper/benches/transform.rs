@@ -2,7 +2,9 @@
 //! company pages from the demo site's generator, parsed into records.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gleaner_scraper::parse::{parse_company_html, parse_company_json, parse_financials};
+use gleaner_scraper::source::openmoney::parse::{
+    parse_company_html, parse_company_json, parse_financials,
+};
 
 /// Raw documents of one kind.
 type Docs = Vec<Vec<u8>>;

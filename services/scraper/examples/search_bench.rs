@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use gleaner_scraper::fetch::Fetched;
-use gleaner_scraper::parse::{DocumentKind, PARSER_VERSION, parse_company_json};
+use gleaner_scraper::source::DocumentKind;
+use gleaner_scraper::source::openmoney::parse::{PARSER_VERSION, parse_company_json};
 use gleaner_scraper::store::companies::{self, Provenance};
 use gleaner_scraper::store::raw::{self, Stored};
 

@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::egress::{Egress, refusal_in};
 use crate::metrics::ScraperMetrics;
-use crate::parse::DocumentKind;
+use crate::source::DocumentKind;
 
 /// Our User-Agent; robots.txt groups are matched on its product token.
 pub const USER_AGENT: &str = concat!(

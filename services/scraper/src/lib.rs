@@ -7,7 +7,6 @@ pub mod config;
 pub mod egress;
 pub mod fetch;
 pub mod metrics;
-pub mod parse;
 pub mod pipeline;
 pub mod routes;
 pub mod run;

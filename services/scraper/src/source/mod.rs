@@ -15,7 +15,53 @@ pub use gleaner_scrapejob::Source as SourceName;
 use crate::company::{CompanyRecord, FinancialYear};
 use crate::spec::RunSpec;
 
-pub use crate::parse::{DocumentKind, ParseError};
+/// What a raw document holds, whatever the source (stored with the document and a
+/// metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    /// A registry list page: the companies on it.
+    CompanyList,
+    /// A company's record, in the source's primary format.
+    Company,
+    /// A company's financial statements.
+    Financials,
+    /// A company's record as a web page (read when the primary format has no answer).
+    CompanyHtml,
+}
+
+impl DocumentKind {
+    /// Name stored in the database and used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::CompanyList => "company_list",
+            DocumentKind::Company => "company",
+            DocumentKind::Financials => "financials",
+            DocumentKind::CompanyHtml => "company_html",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "company_list" => DocumentKind::CompanyList,
+            "company" => DocumentKind::Company,
+            "financials" => DocumentKind::Financials,
+            "company_html" => DocumentKind::CompanyHtml,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a document could not be transformed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    /// Not valid JSON / not the expected shape.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// A required field is missing or malformed.
+    #[error("{0}")]
+    Field(String),
+}
 
 /// One document a run fetches: where, and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +170,19 @@ pub struct UnknownSource(pub SourceName);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn document_kinds_read_back_from_their_stored_names() {
+        for kind in [
+            DocumentKind::CompanyList,
+            DocumentKind::Company,
+            DocumentKind::Financials,
+            DocumentKind::CompanyHtml,
+        ] {
+            assert_eq!(DocumentKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(DocumentKind::parse("robots"), None);
+    }
 
     #[test]
     fn every_source_a_spec_may_name_has_an_adapter() {

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::fetch::{Fetched, Validators};
-use crate::parse::DocumentKind;
+use crate::source::DocumentKind;
 
 /// The newest stored copy of a URL.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -2,9 +2,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gleaner_demo_site::{Layout, expected_company, expected_financials};
-use gleaner_scraper::parse::{PARSER_VERSION, ParseError};
-use gleaner_scraper::source::SourceName;
+use gleaner_scraper::source::openmoney::parse::PARSER_VERSION;
 use gleaner_scraper::source::openmoney::{OpenMoney, Parsers};
+use gleaner_scraper::source::{ParseError, SourceName};
 use serde_json::Value;
 
 use crate::helpers::*;

@@ -1,12 +1,14 @@
 //! openmoney.md (contract §8): a JSON API with registry list pages, company details and
 //! financial statements, and an HTML company page read when the API has no answer.
 
+pub mod parse;
+
 use gleaner_scrapejob::Idno;
 
 use super::{CompanyDocuments, Document, DocumentKind, ParseError, Parsed, Source};
 use crate::company::{CompanyRecord, FinancialYear};
-use crate::parse::{self, PARSER_VERSION};
 use crate::spec::RunSpec;
+use parse::PARSER_VERSION;
 
 /// Companies per registry list page.
 pub const LIST_PAGE_SIZE: u32 = 100;

@@ -1,5 +1,5 @@
-//! Transform: raw documents into typed records. JSON with serde_json, HTML pages
-//! with the `scraper` crate. Parsers are pure functions of the bytes, so any
+//! The openmoney parsers: its documents into typed records. JSON with serde_json, HTML
+//! pages with the `scraper` crate. Parsers are pure functions of the bytes, so any
 //! stored document can be transformed again at will.
 //!
 //! The source is not ours and changes without notice (contract §8): parsers read
@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::company::{
     Activity, Address, Administrator, CompanyRecord, FinancialYear, Founder, FounderKind, Status,
 };
+use crate::source::ParseError;
 use crate::spec::is_idno;
 
 pub use html::parse_company_html;
@@ -23,53 +24,6 @@ pub use html::parse_company_html;
 /// Version of the parsers; stored on every company record, so documents parsed by
 /// an older version are transformed again.
 pub const PARSER_VERSION: i32 = 2;
-
-/// Kinds of raw documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DocumentKind {
-    /// `/api/companies?page=N&size=M`.
-    CompanyList,
-    /// `/api/companies/{idno}`.
-    Company,
-    /// `/api/fin-data-v1/{idno}`.
-    Financials,
-    /// `/companies/{idno}` (HTML).
-    CompanyHtml,
-}
-
-impl DocumentKind {
-    /// Name stored in the database and used in metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentKind::CompanyList => "company_list",
-            DocumentKind::Company => "company",
-            DocumentKind::Financials => "financials",
-            DocumentKind::CompanyHtml => "company_html",
-        }
-    }
-
-    /// Parse a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "company_list" => DocumentKind::CompanyList,
-            "company" => DocumentKind::Company,
-            "financials" => DocumentKind::Financials,
-            "company_html" => DocumentKind::CompanyHtml,
-            _ => return None,
-        })
-    }
-}
-
-/// Why a document could not be transformed.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ParseError {
-    /// Not valid JSON / not the expected shape.
-    #[error("invalid JSON: {0}")]
-    Json(String),
-    /// A required field is missing or malformed.
-    #[error("{0}")]
-    Field(String),
-}
 
 fn json_err(e: serde_json::Error) -> ParseError {
     ParseError::Json(e.to_string())
