@@ -1,0 +1,117 @@
+//! What the gateway adds to every response and request at the edge: the
+//! route label of proxied requests, security headers, CORS.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use gleaner_common::client_addr::TrustedProxies;
+use gleaner_common::observe::RouteLabel;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::route_table::RouteTable;
+
+/// Middleware (outside the metrics): label a proxied request with its route
+/// table pattern, so metrics and spans never carry raw paths.
+pub async fn label_route(
+    State(table): State<Arc<RouteTable>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(route) = table.resolve(req.method(), req.uri().path()) {
+        let label = RouteLabel(route.pattern().clone());
+        req.extensions_mut().insert(label);
+    }
+    next.run(req).await
+}
+
+/// Middleware: `nosniff`, no framing, no referrer; HSTS only when the
+/// request reached a trusted proxy in front over TLS (the gateway itself
+/// speaks plain HTTP, so a browser talking to it directly must not be told
+/// to insist on HTTPS).
+pub async fn security_headers(
+    State(trusted): State<TrustedProxies>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let over_tls = trusted.0 > 0
+        && req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let set = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in set {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    if over_tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// CORS for the configured origins; `None` when there are none.
+pub fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            if !(o.starts_with("http://") || o.starts_with("https://")) {
+                anyhow::bail!("CORS_ALLOWED_ORIGINS: {o:?} is not an http(s) origin");
+            }
+            HeaderValue::from_str(o)
+                .map_err(|_| anyhow::anyhow!("CORS_ALLOWED_ORIGINS: {o:?} is not a valid origin"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let exposed = [
+        "x-request-id",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ]
+    .map(HeaderName::from_static);
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("last-event-id"),
+                HeaderName::from_static("traceparent"),
+            ])
+            .expose_headers(exposed)
+            .max_age(std::time::Duration::from_secs(600)),
+    ))
+}

@@ -1,0 +1,105 @@
+//! The edge rate limit: the shared GCRA in Redis, so every gateway replica
+//! counts against one budget, and the same algorithm in memory while Redis
+//! is unreachable, so the gateway keeps serving (each replica then limits
+//! on its own).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use fred::prelude::Pool;
+use gleaner_common::ratelimit::{Decision, LocalRateLimiter, Quota, RedisRateLimiter};
+
+use crate::metrics::GatewayMetrics;
+
+/// Redis keys of the edge limits.
+const PREFIX: &str = "gleaner:gateway:ratelimit:";
+/// A check that Redis does not answer within this is answered in memory.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+/// After Redis fails, how long the gateway limits in memory before trying it again.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Who a request is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// An authenticated user, by user id.
+    User,
+    /// An anonymous client, by address.
+    Address,
+}
+
+impl Scope {
+    /// The `scope` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::Address => "address",
+        }
+    }
+}
+
+/// The gateway's rate limiter.
+pub struct EdgeLimiter {
+    redis: RedisRateLimiter,
+    local: LocalRateLimiter,
+    quota: Quota,
+    /// While set and in the future, Redis is skipped.
+    redis_retry_at: Mutex<Option<Instant>>,
+    metrics: GatewayMetrics,
+}
+
+impl EdgeLimiter {
+    /// A limiter allowing `quota` per key.
+    pub fn new(redis: Pool, quota: Quota, metrics: GatewayMetrics) -> Self {
+        Self {
+            redis: RedisRateLimiter::new(redis, PREFIX, REDIS_TIMEOUT),
+            local: LocalRateLimiter::new(),
+            quota,
+            redis_retry_at: Mutex::new(None),
+            metrics,
+        }
+    }
+
+    /// The quota per key.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Whether limits are kept in memory now (Redis unreachable).
+    pub fn is_local(&self) -> bool {
+        self.metrics.local_limiter.get() == 1
+    }
+
+    /// Count one request of `key` in `scope`.
+    pub async fn check(&self, scope: Scope, key: &str) -> Decision {
+        let key = format!("{}:{key}", scope.as_str());
+        let skip_redis = self
+            .redis_retry_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| Instant::now() < at);
+        if !skip_redis {
+            match self.redis.check(&key, self.quota).await {
+                Ok(decision) => {
+                    if self.metrics.local_limiter.get() == 1 {
+                        tracing::info!("Redis answers again: rate limits are shared again");
+                        self.metrics.local_limiter.set(0);
+                    }
+                    return decision;
+                }
+                Err(error) => {
+                    if self.metrics.local_limiter.get() == 0 {
+                        tracing::warn!(%error, "Redis is unreachable: rate limits are kept in memory until it answers");
+                        self.metrics.local_limiter.set(1);
+                    }
+                    *self
+                        .redis_retry_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now() + REDIS_RETRY_AFTER);
+                }
+            }
+        }
+        self.metrics.fallbacks.inc();
+        self.local.check(&key, self.quota)
+    }
+}

@@ -1,0 +1,392 @@
+//! Forwarding a request to its upstream: edge auth, the rate limit, header
+//! hygiene, streaming bodies both ways, and upstream failures as problem+json.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use gleaner_common::ApiError;
+use gleaner_common::auth::{AccessClaims, TokenError, TokenVerifier, bearer_token};
+use gleaner_common::client_addr::{ClientAddr, TrustedProxies};
+use gleaner_common::ratelimit::Decision;
+use gleaner_common::server::BODY_LIMIT_BYTES;
+use gleaner_common::telemetry::inject_current_context;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tracing::Instrument as _;
+
+use crate::limiter::{EdgeLimiter, Scope};
+use crate::metrics::GatewayMetrics;
+use crate::route_table::{Access, RouteTable};
+
+/// The pooled HTTP/1.1 client to the upstreams.
+pub type UpstreamClient = Client<HttpConnector, Body>;
+
+/// An upstream service: its name and base URL.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `identity`, `scraper` or `app`.
+    pub name: Arc<str>,
+    /// `http://host:port`, no trailing slash.
+    pub base: Arc<str>,
+}
+
+/// What the proxy handler needs.
+#[derive(Clone)]
+pub struct Proxy {
+    /// Which upstream serves what.
+    pub table: Arc<RouteTable>,
+    /// Upstreams by name.
+    pub upstreams: Arc<HashMap<Arc<str>, Upstream>>,
+    /// Pooled keep-alive client.
+    pub client: UpstreamClient,
+    /// Access-token verification at the edge.
+    pub verifier: Arc<TokenVerifier>,
+    /// Rate limits.
+    pub limiter: Arc<EdgeLimiter>,
+    /// Proxies in front of the gateway.
+    pub trusted: TrustedProxies,
+    /// How long an upstream has to send its response headers.
+    pub timeout: Duration,
+    /// Gateway metrics.
+    pub metrics: GatewayMetrics,
+}
+
+/// A pooled HTTP/1.1 keep-alive client with a connect timeout.
+pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(512)
+        .build(connector)
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1):
+/// never passed on in either direction.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Remove the hop-by-hop headers, and every header `Connection` names.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Fallback handler: everything the gateway does not answer itself.
+pub async fn proxy(
+    State(proxy): State<Proxy>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    match forward(&proxy, peer, req).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let route = proxy
+        .table
+        .resolve(&parts.method, parts.uri.path())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("no such resource"))?;
+    let upstream = proxy
+        .upstreams
+        .get(&route.upstream)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "route to unknown upstream {}",
+                route.upstream
+            ))
+        })?;
+
+    let declared_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
+        return Err(body_too_large());
+    }
+
+    let client = ClientAddr::resolve(peer.ip(), &parts.headers, proxy.trusted);
+    let (claims, token_error) = match bearer_token(&parts) {
+        None => (None, None),
+        Some(token) => match proxy.verifier.verify(token).await {
+            Ok(claims) => (Some(claims), None),
+            Err(error) => (None, Some(error)),
+        },
+    };
+    let (scope, key) = match &claims {
+        Some(AccessClaims { sub, .. }) => (Scope::User, sub.to_string()),
+        None => (Scope::Address, client.limit_key()),
+    };
+    let decision = proxy.limiter.check(scope, &key).await;
+    if !decision.allowed {
+        proxy
+            .metrics
+            .rate_limited
+            .with_label_values(&[scope.as_str()])
+            .inc();
+        let mut response = ApiError::too_many_requests(
+            decision.retry_after_secs(),
+            "too many requests; retry after the time in Retry-After",
+        )
+        .into_response();
+        rate_limit_headers(response.headers_mut(), &decision);
+        return Ok(response);
+    }
+    if route.access == Access::Bearer && claims.is_none() {
+        let error = match token_error {
+            Some(TokenError::Unavailable(cause)) => {
+                ApiError::unavailable("token verification", anyhow::anyhow!(cause))
+            }
+            Some(other) => ApiError::from(other),
+            None => ApiError::unauthorized("a bearer access token is required"),
+        };
+        let mut response = error.into_response();
+        rate_limit_headers(response.headers_mut(), &decision);
+        return Ok(response);
+    }
+
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    let uri: Uri = format!("{}{path_and_query}", upstream.base)
+        .parse()
+        .map_err(|_| ApiError::bad_request("the request target cannot be forwarded"))?;
+    let original_host = parts.headers.get(header::HOST).cloned();
+    remove_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    forwarded_headers(
+        &mut parts.headers,
+        peer,
+        original_host,
+        proxy.trusted,
+        &parts.uri,
+    );
+    parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
+
+    let too_large = Arc::new(AtomicBool::new(false));
+    let body = limited(body, too_large.clone());
+    let span = tracing::info_span!(
+        "upstream.request",
+        otel.name = %format!("{} {}", parts.method, upstream.name),
+        otel.kind = "client",
+        upstream = %upstream.name,
+        http.request.method = %parts.method,
+    );
+    span.in_scope(|| inject_current_context(&mut parts.headers));
+    let request = Request::from_parts(parts, body);
+
+    let sent = tokio::time::timeout(proxy.timeout, proxy.client.request(request))
+        .instrument(span)
+        .await;
+    let upstream_error = |kind: &'static str| {
+        proxy
+            .metrics
+            .upstream_errors
+            .with_label_values(&[&*upstream.name, kind])
+            .inc();
+    };
+    let response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(_)) if too_large.load(Ordering::SeqCst) => return Err(body_too_large()),
+        Ok(Err(error)) if error.is_connect() => {
+            upstream_error("connect");
+            return Err(ApiError::unavailable(
+                &format!("the {} service", upstream.name),
+                error,
+            ));
+        }
+        Ok(Err(error)) => {
+            upstream_error("protocol");
+            tracing::warn!(upstream = %upstream.name, error = %error, "upstream failed");
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the {} service sent no valid response", upstream.name),
+            ));
+        }
+        Err(_) => {
+            upstream_error("timeout");
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the {} service did not answer within {}s",
+                    upstream.name,
+                    proxy.timeout.as_secs_f64()
+                ),
+            ));
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    rate_limit_headers(&mut parts.headers, &decision);
+    Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is larger than {BODY_LIMIT_BYTES} bytes"),
+    )
+}
+
+/// The body, streamed, failing (and raising `too_large`) once it passes the limit.
+fn limited(body: Body, too_large: Arc<AtomicBool>) -> Body {
+    let mut seen = 0usize;
+    Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len();
+        if seen > BODY_LIMIT_BYTES {
+            too_large.store(true, Ordering::SeqCst);
+            return Err(axum::Error::new(std::io::Error::other(
+                "request body over the limit",
+            )));
+        }
+        Ok(chunk)
+    }))
+}
+
+/// `X-Forwarded-For` gets the peer appended. `X-Forwarded-Proto` and
+/// `-Host` are kept from a trusted proxy in front, set by the gateway otherwise.
+fn forwarded_headers(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    original_host: Option<HeaderValue>,
+    trusted: TrustedProxies,
+    uri: &Uri,
+) {
+    const XFF: &str = "x-forwarded-for";
+    const XFP: &str = "x-forwarded-proto";
+    const XFH: &str = "x-forwarded-host";
+    // Several X-Forwarded-For headers are one list, in order.
+    let mut hops: Vec<String> = headers
+        .get_all(XFF)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
+    hops.push(peer.ip().to_canonical().to_string());
+    let forwarded_for = hops.join(", ");
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(XFF, v);
+    }
+    let from_trusted_proxy = trusted.0 > 0;
+    if !(from_trusted_proxy && headers.contains_key(XFP)) {
+        let scheme = uri.scheme_str().unwrap_or("http");
+        if let Ok(v) = HeaderValue::from_str(scheme) {
+            headers.insert(XFP, v);
+        }
+    }
+    if !(from_trusted_proxy && headers.contains_key(XFH)) {
+        match original_host {
+            Some(host) => {
+                headers.insert(XFH, host);
+            }
+            None => {
+                headers.remove(XFH);
+            }
+        }
+    }
+}
+
+/// `RateLimit-*` (IETF draft) and `X-RateLimit-*`: the burst, what is left
+/// of it, and the seconds until all of it is back.
+pub fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
+    let pairs = [
+        ("ratelimit-limit", u64::from(decision.limit)),
+        ("ratelimit-remaining", u64::from(decision.remaining)),
+        ("ratelimit-reset", decision.reset_secs()),
+        ("x-ratelimit-limit", u64::from(decision.limit)),
+        ("x-ratelimit-remaining", u64::from(decision.remaining)),
+        ("x-ratelimit-reset", decision.reset_secs()),
+    ];
+    for (name, value) in pairs {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("accept", HeaderValue::from_static("text/event-stream"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn forwarded_headers_append_the_peer_and_distrust_the_client() {
+        let peer: SocketAddr = "10.1.2.3:5555".parse().unwrap();
+        let uri: Uri = "/x".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil"));
+        let host = Some(HeaderValue::from_static("gleaner.example"));
+        forwarded_headers(&mut h, peer, host.clone(), TrustedProxies(0), &uri);
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.2.3");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "gleaner.example");
+
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("gleaner.example"),
+        );
+        forwarded_headers(&mut h, peer, host, TrustedProxies(1), &uri);
+        assert_eq!(h["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "gleaner.example");
+    }
+}

@@ -1,0 +1,286 @@
+//! The route table: which upstream serves a request, and whether it needs a
+//! bearer token at the edge. A setting (`GATEWAY_ROUTES`), not code.
+//!
+//! Each entry is `METHOD PATTERN UPSTREAM ACCESS`, entries separated by `;`
+//! or new lines; the first entry matching the method and path wins.
+//! `METHOD` is an HTTP method or `*` (a `GET` entry also serves `HEAD`).
+//! In `PATTERN`, `*` matches within one path segment and `**` matches
+//! anything, `/` included. `ACCESS` is `public` or `bearer`.
+//! `/internal` and everything under it is never routed, whatever the table says.
+
+use std::sync::Arc;
+
+use http::Method;
+
+/// The table the gateway starts with unless `GATEWAY_ROUTES` says otherwise.
+pub const DEFAULT_ROUTES: &str = concat!(
+    "GET /.well-known/jwks.json identity public; ",
+    "POST /api/v1/auth/register identity public; ",
+    "POST /api/v1/auth/login identity public; ",
+    "POST /api/v1/auth/refresh identity public; ",
+    "* /api/v1/auth/** identity bearer; ",
+    "* /api/v1/users identity bearer; ",
+    "* /api/v1/users/** identity bearer; ",
+    "GET /api/v1/companies/*/sources scraper bearer; ",
+    "GET /api/v1/companies scraper public; ",
+    "GET /api/v1/companies/** scraper public; ",
+    "* /api/v1/companies scraper bearer; ",
+    "* /api/v1/companies/** scraper bearer; ",
+    "* /api/v1/sources/** scraper bearer; ",
+    "* /api/v1/transform scraper bearer; ",
+    "* /api/v1/scrape-jobs app bearer; ",
+    "* /api/v1/scrape-jobs/** app bearer; ",
+    "* /api/v1/scrape-runs app bearer; ",
+    "* /api/v1/scrape-runs/** app bearer; ",
+    "* /api/v1/watchlist app bearer; ",
+    "* /api/v1/watchlist/** app bearer; ",
+    "* /api/v1/notifications app bearer; ",
+    "* /api/v1/notifications/** app bearer"
+);
+
+/// Whether a route needs a valid bearer token at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (a valid token still counts the request against its user).
+    Public,
+    /// A valid access token, or 401 at the gateway.
+    Bearer,
+}
+
+/// One entry of the table.
+#[derive(Debug, Clone)]
+pub struct Route {
+    method: Option<Method>,
+    pattern: Arc<str>,
+    /// The upstream's name (`identity`, `scraper`, `app`).
+    pub upstream: Arc<str>,
+    /// Who may call it.
+    pub access: Access,
+}
+
+impl Route {
+    /// The pattern, as written: the `route` label of metrics.
+    pub fn pattern(&self) -> &Arc<str> {
+        &self.pattern
+    }
+
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        let method_ok = match &self.method {
+            None => true,
+            Some(m) => m == method || (*m == Method::GET && *method == Method::HEAD),
+        };
+        method_ok && glob(self.pattern.as_bytes(), path.as_bytes())
+    }
+}
+
+/// The parsed route table.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// Parse `text`, refusing upstreams not in `upstreams` and patterns under `/internal`.
+    pub fn parse(text: &str, upstreams: &[&str]) -> Result<Self, String> {
+        let mut routes = Vec::new();
+        for entry in text.split([';', '\n']).map(str::trim) {
+            if entry.is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = entry.split_whitespace().collect();
+            let [method, pattern, upstream, access] = fields[..] else {
+                return Err(format!(
+                    "{entry:?}: an entry is METHOD PATTERN UPSTREAM ACCESS"
+                ));
+            };
+            let method = match method {
+                "*" => None,
+                m => Some(
+                    Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| format!("{entry:?}: {m:?} is not an HTTP method"))?,
+                ),
+            };
+            if !pattern.starts_with('/') {
+                return Err(format!("{entry:?}: the pattern must start with /"));
+            }
+            if is_internal(pattern) {
+                return Err(format!("{entry:?}: /internal is never routed"));
+            }
+            if !upstreams.contains(&upstream) {
+                return Err(format!(
+                    "{entry:?}: unknown upstream {upstream:?} (known: {})",
+                    upstreams.join(", ")
+                ));
+            }
+            let access = match access {
+                "public" => Access::Public,
+                "bearer" => Access::Bearer,
+                other => {
+                    return Err(format!(
+                        "{entry:?}: access {other:?} is neither public nor bearer"
+                    ));
+                }
+            };
+            routes.push(Route {
+                method,
+                pattern: pattern.into(),
+                upstream: upstream.into(),
+                access,
+            });
+        }
+        if routes.is_empty() {
+            return Err("the route table is empty".into());
+        }
+        Ok(Self { routes })
+    }
+
+    /// The route serving `method` on `path`, if any. Paths under
+    /// `/internal` and paths with `.`/`..` segments are never routed.
+    pub fn resolve(&self, method: &Method, path: &str) -> Option<&Route> {
+        if is_internal(path) || has_dot_segment(path) {
+            return None;
+        }
+        self.routes.iter().find(|r| r.matches(method, path))
+    }
+
+    /// The upstream names the table uses.
+    pub fn upstreams(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|r| &*r.upstream)
+    }
+}
+
+/// `/internal` or below it, in any letter case (an upstream may not care).
+fn is_internal(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower == "/internal" || lower.starts_with("/internal/")
+}
+
+/// A `.` or `..` segment, written plainly or percent-encoded: a proxy that
+/// passed one on could reach what its table does not route.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    }) || path.to_ascii_lowercase().contains("%2f")
+}
+
+/// `*` matches within a segment, `**` matches anything.
+fn glob(pattern: &[u8], path: &[u8]) -> bool {
+    match pattern {
+        [] => path.is_empty(),
+        [b'*', b'*', rest @ ..] => (0..=path.len()).any(|i| glob(rest, &path[i..])),
+        [b'*', rest @ ..] => {
+            let segment = path.iter().position(|&b| b == b'/').unwrap_or(path.len());
+            (0..=segment).any(|i| glob(rest, &path[i..]))
+        }
+        [c, rest @ ..] => path.first() == Some(c) && glob(rest, &path[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPSTREAMS: [&str; 3] = ["identity", "scraper", "app"];
+
+    fn table() -> RouteTable {
+        RouteTable::parse(DEFAULT_ROUTES, &UPSTREAMS).unwrap()
+    }
+
+    fn resolve(method: Method, path: &str) -> Option<(String, Access)> {
+        table()
+            .resolve(&method, path)
+            .map(|r| (r.upstream.to_string(), r.access))
+    }
+
+    #[test]
+    fn the_default_table_sends_each_family_to_its_service() {
+        use Access::*;
+        let cases = [
+            (Method::POST, "/api/v1/auth/login", "identity", Public),
+            (Method::POST, "/api/v1/auth/register", "identity", Public),
+            (Method::POST, "/api/v1/auth/refresh", "identity", Public),
+            (Method::POST, "/api/v1/auth/logout", "identity", Bearer),
+            (Method::GET, "/api/v1/users/me", "identity", Bearer),
+            (Method::GET, "/api/v1/users", "identity", Bearer),
+            (Method::GET, "/.well-known/jwks.json", "identity", Public),
+            (Method::GET, "/api/v1/companies", "scraper", Public),
+            (Method::HEAD, "/api/v1/companies", "scraper", Public),
+            (
+                Method::GET,
+                "/api/v1/companies/1003600000001",
+                "scraper",
+                Public,
+            ),
+            (
+                Method::GET,
+                "/api/v1/companies/1003600000001/history",
+                "scraper",
+                Public,
+            ),
+            (
+                Method::GET,
+                "/api/v1/companies/1003600000001/sources",
+                "scraper",
+                Bearer,
+            ),
+            (Method::GET, "/api/v1/sources/42/raw", "scraper", Bearer),
+            (Method::POST, "/api/v1/transform", "scraper", Bearer),
+            (Method::POST, "/api/v1/scrape-jobs", "app", Bearer),
+            (Method::GET, "/api/v1/scrape-runs/7/events", "app", Bearer),
+            (
+                Method::PUT,
+                "/api/v1/watchlist/1003600000001",
+                "app",
+                Bearer,
+            ),
+            (Method::POST, "/api/v1/notifications/read", "app", Bearer),
+        ];
+        for (method, path, upstream, access) in cases {
+            assert_eq!(
+                resolve(method.clone(), path),
+                Some((upstream.to_string(), access)),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_paths_and_unknown_paths_are_never_routed() {
+        for path in [
+            "/internal/runs",
+            "/internal",
+            "/INTERNAL/runs",
+            "/api/v1/companies/../../internal/runs",
+            "/api/v1/companies/%2e%2e/x",
+            "/api/v1/companies%2F..%2Finternal",
+            "/api/v2/companies",
+            "/api/v1/companiesx",
+            "/",
+        ] {
+            assert_eq!(resolve(Method::GET, path), None, "{path}");
+        }
+        let err = RouteTable::parse("* /internal/** scraper public", &UPSTREAMS).unwrap_err();
+        assert!(err.contains("/internal"), "{err}");
+    }
+
+    #[test]
+    fn a_custom_table_is_read_and_checked() {
+        let t =
+            RouteTable::parse("GET /a/*/b app public\n* /a/** scraper bearer", &UPSTREAMS).unwrap();
+        assert_eq!(&*t.resolve(&Method::GET, "/a/x/b").unwrap().upstream, "app");
+        assert_eq!(
+            &*t.resolve(&Method::GET, "/a/x/y/b").unwrap().upstream,
+            "scraper"
+        );
+        for bad in [
+            "GET /a nowhere public",
+            "GET /a app sometimes",
+            "GET a app public",
+            "GET /a app",
+            "",
+        ] {
+            assert!(RouteTable::parse(bad, &UPSTREAMS).is_err(), "{bad:?}");
+        }
+    }
+}
