@@ -133,6 +133,11 @@ fn operator_rules() -> BTreeSet<String> {
     .collect()
 }
 
+/// The operator's Deployment among the chart's (release `t`).
+fn operator_deployment(docs: &[Value]) -> Deployment {
+    serde_json::from_value(named(docs, "Deployment", "t-operator")[0].clone()).unwrap()
+}
+
 fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> Vec<&'a Value> {
     docs.iter()
         .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
@@ -340,8 +345,7 @@ fn chart_renders_namespaced_rbac_by_default_and_a_restricted_pod() {
     assert_eq!(role.metadata.namespace.as_deref(), Some("gleaner"));
     assert_eq!(rule_set(role.rules.as_deref().unwrap()), operator_rules());
     assert_eq!(named(&docs, "RoleBinding", "t-operator").len(), 1);
-    let deployments: Vec<Deployment> = of_kind(&docs, "Deployment");
-    let pod = deployments[0].spec.template.spec.clone().unwrap();
+    let pod = operator_deployment(&docs).spec.template.spec.unwrap();
     assert_eq!(restricted_violations(&pod), Vec::<String>::new());
     assert_eq!(pod.service_account_name.as_deref(), Some("t-operator"));
     let env = pod.containers[0].env.clone().unwrap_or_default();
@@ -370,15 +374,18 @@ fn chart_grants_a_cluster_role_only_when_every_namespace_is_watched() {
         return;
     };
     let roles: Vec<ClusterRole> = of_kind(&docs, "ClusterRole");
-    assert_eq!(roles.len(), 1);
+    let operator_role: Vec<&ClusterRole> = roles
+        .iter()
+        .filter(|r| r.metadata.name.as_deref() == Some("t-operator"))
+        .collect();
+    assert_eq!(operator_role.len(), 1);
     assert_eq!(
-        rule_set(roles[0].rules.as_deref().unwrap()),
+        rule_set(operator_role[0].rules.as_deref().unwrap()),
         operator_rules()
     );
     assert_eq!(named(&docs, "ClusterRoleBinding", "t-operator").len(), 1);
     assert!(named(&docs, "Role", "t-operator").is_empty());
-    let deployments: Vec<Deployment> = of_kind(&docs, "Deployment");
-    let env = deployments[0]
+    let env = operator_deployment(&docs)
         .spec
         .template
         .spec
@@ -398,12 +405,28 @@ fn chart_confines_run_pods_with_an_egress_network_policy() {
     let Some(docs) = helm_template(&[]) else {
         return;
     };
-    let policies: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "NetworkPolicy")
-        .collect();
-    assert_eq!(policies.len(), 1);
-    let policy = policies[0];
+    // With the in-chart PostgreSQL and Redis (the default), runs reach their pods.
+    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
+    let egress = policy["spec"]["egress"].as_array().unwrap();
+    assert_eq!(egress.len(), 4, "DNS, the database, Redis, sources");
+    assert_eq!(
+        egress[1]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "postgresql"
+    );
+    assert_eq!(
+        egress[2]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+        "redis"
+    );
+
+    // An external database and Redis without peers: those rules are left out.
+    let external = [
+        "--set",
+        "postgresql.enabled=false,externalDatabase.existingSecret=db",
+        "--set",
+        "redis.enabled=false,externalRedis.existingSecret=redis",
+    ];
+    let docs = helm_template(&external).unwrap();
+    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
     // A valid NetworkPolicy object, not just YAML.
     let typed: k8s_openapi::api::networking::v1::NetworkPolicy =
         serde_json::from_value(policy.clone()).unwrap();
@@ -444,11 +467,15 @@ fn chart_confines_run_pods_with_an_egress_network_policy() {
     }
 
     let docs = helm_template(&[
+        external[0],
+        external[1],
+        external[2],
+        external[3],
         "--set",
         "scrapeRuns.networkPolicy.database.to[0].ipBlock.cidr=10.1.2.3/32",
     ])
     .unwrap();
-    let policy = docs.iter().find(|d| d["kind"] == "NetworkPolicy").unwrap();
+    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
     let egress = policy["spec"]["egress"].as_array().unwrap();
     assert_eq!(egress.len(), 3);
     assert_eq!(egress[1]["to"][0]["ipBlock"]["cidr"], "10.1.2.3/32");
