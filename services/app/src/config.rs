@@ -1,0 +1,80 @@
+//! Settings, from flags or environment variables (contract §10).
+
+use std::time::Duration;
+
+use gleaner_common::settings::{parse_duration, parse_http_url, parse_listen_addr};
+use gleaner_common::telemetry::LogFormat;
+use secrecy::SecretString;
+
+/// App service settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8083", value_parser = parse_listen_addr)]
+    pub listen_addr: String,
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: SecretString,
+    /// Maximum PostgreSQL connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+    /// Redis URL (events, token revocations).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: SecretString,
+    /// Identity's JWKS URL.
+    #[arg(long, env = "JWKS_URL", value_parser = parse_http_url)]
+    pub jwks_url: String,
+    /// Expected `iss` of access tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "gleaner")]
+    pub jwt_issuer: String,
+    /// Expected `aud` of access tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "gleaner-api")]
+    pub jwt_audience: String,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// The scraper service's root URL (runs are started and read there).
+    #[arg(long, env = "SCRAPER_URL", value_parser = parse_http_url)]
+    pub scraper_url: String,
+    /// The identity service's root URL (the scheduler logs in there).
+    #[arg(long, env = "IDENTITY_URL", value_parser = parse_http_url)]
+    pub identity_url: Option<String>,
+    /// Account the scheduler acts as when it starts and follows runs (operator or admin).
+    #[arg(
+        long,
+        env = "GLEANER_ADMIN_EMAIL",
+        default_value = "admin@gleaner.local"
+    )]
+    pub admin_email: String,
+    /// That account's password; without it (or IDENTITY_URL) scheduled runs cannot start.
+    #[arg(long, env = "GLEANER_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+    /// Stream the scraper's and identity's events are read from.
+    #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
+    pub events_stream: String,
+    /// Consumer group of the app's replicas on the events stream.
+    #[arg(long, env = "EVENTS_CONSUMER_GROUP", default_value = "app")]
+    pub consumer_group: String,
+    /// This replica's consumer name (default: the host name, else a random one).
+    #[arg(long, env = "EVENTS_CONSUMER_NAME")]
+    pub consumer_name: Option<String>,
+    /// Pending events idle this long belong to a dead consumer and are claimed.
+    #[arg(long, env = "EVENTS_CLAIM_IDLE", default_value = "60s", value_parser = parse_duration)]
+    pub claim_idle: Duration,
+    /// How often the scheduler looks at jobs and runs (database backend).
+    #[arg(long, env = "SCHEDULER_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub scheduler_interval: Duration,
+    /// How often run progress is read for Server-Sent Events.
+    #[arg(long, env = "RUN_EVENTS_POLL", default_value = "1s", value_parser = parse_duration)]
+    pub run_events_poll: Duration,
+}
+
+impl Settings {
+    /// The consumer name of this replica.
+    pub fn consumer(&self) -> String {
+        self.consumer_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| format!("app-{}", uuid::Uuid::new_v4().simple()))
+    }
+}

@@ -1,0 +1,251 @@
+//! Jobs kept in the app's database; runs started on the scraper's internal endpoint.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gleaner_common::pagination::PageRequest;
+use gleaner_scrapejob::ScrapeJobSpec;
+use serde_json::{Map, Value};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_spec, phase};
+use crate::scraper::{RunView, ScraperClient};
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The run a job without schedule gets on creation.
+    Create,
+    /// `POST /scrape-jobs/{name}/runs`.
+    Manual,
+    /// The job's cron schedule.
+    Schedule,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Create => "create",
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+/// The database backend.
+#[derive(Clone)]
+pub struct DatabaseJobs {
+    db: PgPool,
+    scraper: ScraperClient,
+}
+
+const JOB_SELECT: &str = "SELECT j.name, j.spec, \
+      (SELECT count(*) FROM job_runs a WHERE a.job = j.name AND a.status IN ('queued', 'running')) AS active, \
+      r.id AS run_id, r.status AS run_status, r.started_at, r.finished_at, r.pages_fetched, r.pages_failed, \
+      r.companies_created, r.companies_updated \
+    FROM scrape_jobs j LEFT JOIN LATERAL \
+      (SELECT * FROM job_runs r WHERE r.job = j.name ORDER BY r.created_at DESC LIMIT 1) r ON true";
+
+impl DatabaseJobs {
+    /// A backend on the app's database, starting runs on `scraper`.
+    pub fn new(db: PgPool, scraper: ScraperClient) -> Self {
+        Self { db, scraper }
+    }
+
+    fn job_from_row(row: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Result<Job, JobError> {
+        let name: String = row.try_get("name")?;
+        let spec_json: Value = row.try_get("spec")?;
+        let spec: ScrapeJobSpec = serde_json::from_value(spec_json)
+            .map_err(|e| anyhow::anyhow!("stored spec of {name} is unreadable: {e}"))?;
+        let active: i64 = row.try_get("active")?;
+        let run_id: Option<Uuid> = row.try_get("run_id")?;
+        let last_run = match run_id {
+            Some(id) => Some(LastRun {
+                name: id.to_string(),
+                started_at: row.try_get("started_at")?,
+                finished_at: row.try_get("finished_at")?,
+                result: row.try_get("run_status")?,
+                pages_fetched: row.try_get("pages_fetched")?,
+                pages_failed: row.try_get("pages_failed")?,
+                companies_created: row.try_get("companies_created")?,
+                companies_updated: row.try_get("companies_updated")?,
+            }),
+            None => None,
+        };
+        let next_run_at = match (&spec.schedule, spec.suspend) {
+            (Some(schedule), false) => gleaner_scrapejob::schedule::parse_cron(schedule)
+                .ok()
+                .and_then(|cron| crate::schedule::next_occurrence(&cron, now)),
+            _ => None,
+        };
+        let status = JobStatus {
+            phase: phase(
+                spec.suspend,
+                active,
+                last_run.as_ref().map(|r| r.result.as_str()),
+            )
+            .to_owned(),
+            last_run,
+            next_run_at,
+        };
+        Ok(Job { name, spec, status })
+    }
+
+    /// Record run `id` of `job` and start it on the scraper with `token`; the record is
+    /// removed again when the scraper refuses it.
+    pub async fn launch(
+        &self,
+        job: &str,
+        spec: &ScrapeJobSpec,
+        trigger: Trigger,
+        token: &str,
+    ) -> Result<RunView, JobError> {
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO job_runs (id, job, trigger) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(job)
+            .bind(trigger.as_str())
+            .execute(&self.db)
+            .await?;
+        if let Err(e) = self.scraper.start_run(token, job, spec, id).await {
+            sqlx::query("DELETE FROM job_runs WHERE id = $1")
+                .bind(id)
+                .execute(&self.db)
+                .await?;
+            return Err(e.into());
+        }
+        Ok(RunView {
+            id,
+            job: job.to_owned(),
+            status: "queued".to_owned(),
+            started_at: None,
+            finished_at: None,
+            pages_fetched: 0,
+            pages_unchanged: 0,
+            pages_failed: 0,
+            companies_created: 0,
+            companies_updated: 0,
+            errors: Value::Array(vec![]),
+        })
+    }
+
+    async fn spec_of(&self, name: &str) -> Result<ScrapeJobSpec, JobError> {
+        let spec: Option<Value> =
+            sqlx::query_scalar("SELECT spec FROM scrape_jobs WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.db)
+                .await?;
+        let spec = spec.ok_or_else(|| JobError::NotFound(name.to_owned()))?;
+        serde_json::from_value(spec).map_err(|e| {
+            JobError::Internal(anyhow::anyhow!("stored spec of {name} is unreadable: {e}"))
+        })
+    }
+}
+
+#[async_trait]
+impl JobBackend for DatabaseJobs {
+    async fn create(&self, name: &str, spec: ScrapeJobSpec, token: &str) -> Result<Job, JobError> {
+        let spec_json = serde_json::to_value(&spec).map_err(anyhow::Error::from)?;
+        let created = sqlx::query(
+            "INSERT INTO scrape_jobs (name, spec) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&spec_json)
+        .execute(&self.db)
+        .await?
+        .rows_affected()
+            == 1;
+        if !created {
+            return Err(JobError::Exists(name.to_owned()));
+        }
+        if spec.schedule.is_none() && !spec.suspend {
+            // Claim the run on creation so the scheduler does not start it too.
+            let claimed = sqlx::query(
+                "UPDATE scrape_jobs SET initial_run_done = true WHERE name = $1 AND NOT initial_run_done",
+            )
+            .bind(name)
+            .execute(&self.db)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed && let Err(e) = self.launch(name, &spec, Trigger::Create, token).await {
+                // The job exists; the scheduler starts its first run when the scraper answers.
+                tracing::warn!(job = name, error = %e, "the run on creation did not start; the scheduler will retry");
+                sqlx::query("UPDATE scrape_jobs SET initial_run_done = false WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.db)
+                    .await?;
+            }
+        }
+        self.get(name).await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<(Vec<Job>, i64), JobError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{JOB_SELECT} ORDER BY j.name LIMIT $1 OFFSET $2"
+        )))
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.db)
+        .await?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs")
+            .fetch_one(&self.db)
+            .await?;
+        let now = Utc::now();
+        let jobs = rows
+            .iter()
+            .map(|r| Self::job_from_row(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((jobs, total))
+    }
+
+    async fn get(&self, name: &str) -> Result<Job, JobError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{JOB_SELECT} WHERE j.name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or_else(|| JobError::NotFound(name.to_owned()))?;
+        Self::job_from_row(&row, Utc::now())
+    }
+
+    async fn patch(&self, name: &str, patch: Map<String, Value>) -> Result<Job, JobError> {
+        let mut tx = self.db.begin().await?;
+        let current: Option<Value> =
+            sqlx::query_scalar("SELECT spec FROM scrape_jobs WHERE name = $1 FOR UPDATE")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut spec = current.ok_or_else(|| JobError::NotFound(name.to_owned()))?;
+        merge_patch(&mut spec, &Value::Object(patch));
+        let parsed = parse_spec(spec).map_err(JobError::Invalid)?;
+        let canonical = serde_json::to_value(&parsed).map_err(anyhow::Error::from)?;
+        sqlx::query(
+            "UPDATE scrape_jobs SET spec = $2, generation = generation + 1, updated_at = now() WHERE name = $1",
+        )
+        .bind(name)
+        .bind(&canonical)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get(name).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), JobError> {
+        let deleted = sqlx::query("DELETE FROM scrape_jobs WHERE name = $1")
+            .bind(name)
+            .execute(&self.db)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(JobError::NotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn start_run(&self, name: &str, token: &str) -> Result<RunView, JobError> {
+        let spec = self.spec_of(name).await?;
+        self.launch(name, &spec, Trigger::Manual, token).await
+    }
+}

@@ -1,0 +1,14 @@
+//! Gleaner app service: scrape jobs and runs (contract §6) with a scheduler outside a
+//! cluster, run progress as Server-Sent Events, watchlists and change notifications fed by
+//! the scraper's events.
+
+pub mod config;
+pub mod events;
+pub mod jobs;
+pub mod routes;
+pub mod schedule;
+pub mod scraper;
+pub mod service_auth;
+pub mod startup;
+pub mod state;
+pub mod watchlist;

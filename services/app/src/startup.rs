@@ -1,0 +1,166 @@
+//! Building and running the application (tests start it on port 0).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use gleaner_common::auth::{Revocations, TokenVerifier};
+use gleaner_common::observe::HttpMetrics;
+use gleaner_common::server::{self, Ops, ReadinessCheck};
+use prometheus::Registry;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+use crate::config::Settings;
+use crate::events::EventConsumer;
+use crate::jobs::database::DatabaseJobs;
+use crate::jobs::scheduler::Scheduler;
+use crate::routes::{self, ApiDoc};
+use crate::scraper::ScraperClient;
+use crate::service_auth::{ServiceCredentials, ServiceToken};
+use crate::state::AppState;
+
+/// Embedded migrations of the app database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/app");
+
+/// The service name in logs, traces and metrics.
+pub const SERVICE: &str = "app";
+
+/// A built, not yet running, app service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    consumer: EventConsumer,
+    scheduler: Scheduler,
+    stop: CancellationToken,
+}
+
+impl Application {
+    /// Build everything and bind the listener; fails on bad settings.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let credentials = match (&settings.identity_url, &settings.admin_password) {
+            (Some(identity_url), Some(password)) => ServiceCredentials::Login {
+                identity_url: identity_url.clone(),
+                username: settings.admin_email.clone(),
+                password: password.clone(),
+            },
+            _ => ServiceCredentials::None,
+        };
+        Self::build_with(settings, credentials).await
+    }
+
+    /// As `build`, with the credentials the app acts with on its own (tests give a token).
+    pub async fn build_with(
+        settings: Settings,
+        credentials: ServiceCredentials,
+    ) -> anyhow::Result<Self> {
+        let db = gleaner_common::db::lazy_pool(
+            settings.database_url.expose_secret(),
+            settings.database_max_connections,
+        )?;
+        let redis_url = settings.redis_url.expose_secret();
+        let redis = gleaner_common::redis::connect(redis_url, 2).await?;
+        // Stream reads block: they get a connection of their own.
+        let stream_redis = gleaner_common::redis::connect(redis_url, 1).await?;
+        let registry = Registry::new();
+        let http_metrics = HttpMetrics::register(SERVICE, &registry)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("building the JWKS client")?;
+        let verifier = Arc::new(TokenVerifier::with_jwks(
+            &settings.jwks_url,
+            http,
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+            Some(Revocations::new(redis.clone(), "gleaner:")),
+        ));
+        let scraper = ScraperClient::new(&settings.scraper_url)?;
+        let service = ServiceToken::new(credentials)?;
+        let jobs = DatabaseJobs::new(db.clone(), scraper.clone());
+        let scheduler = Scheduler::new(
+            db.clone(),
+            jobs.clone(),
+            scraper.clone(),
+            service,
+            settings.scheduler_interval,
+        );
+        let consumer = EventConsumer {
+            db: db.clone(),
+            redis: stream_redis,
+            stream: settings.events_stream.clone(),
+            group: settings.consumer_group.clone(),
+            consumer: settings.consumer(),
+            claim_idle: settings.claim_idle,
+        };
+        let state = AppState {
+            db: db.clone(),
+            jobs: Arc::new(jobs),
+            scraper: scraper.clone(),
+            verifier,
+            run_events_poll: settings.run_events_poll,
+        };
+        let scraper_check = scraper.clone();
+        let ops = Ops::new(
+            registry,
+            vec![
+                ReadinessCheck::postgres(db),
+                ReadinessCheck::redis(redis),
+                ReadinessCheck::new("scraper", move || {
+                    let scraper = scraper_check.clone();
+                    async move { scraper.ready().await }
+                }),
+            ],
+            &ApiDoc::openapi(),
+        )
+        .context("serializing OpenAPI")?;
+        let router = server::with_standard_layers(
+            routes::router().with_state(state.clone()),
+            ops,
+            http_metrics,
+        );
+        let listener = server::bind(&settings.listen_addr).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            consumer,
+            scheduler,
+            stop: CancellationToken::new(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Shared state (tests reach into it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The scheduler (tests run its rounds at chosen times).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Serve until `shutdown` resolves, then drain requests and stop background tasks.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let consumer = tokio::spawn(self.consumer.run(self.stop.clone()));
+        let scheduler = tokio::spawn(self.scheduler.run(self.stop.clone()));
+        let result = server::serve(self.listener, self.router, shutdown).await;
+        self.stop.cancel();
+        let _ = consumer.await;
+        let _ = scheduler.await;
+        result
+    }
+}

@@ -1,0 +1,32 @@
+//! Shared state of the handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use gleaner_common::auth::TokenVerifier;
+use sqlx::PgPool;
+
+use crate::jobs::JobBackend;
+use crate::scraper::ScraperClient;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The app's database.
+    pub db: PgPool,
+    /// Where scrape jobs live.
+    pub jobs: Arc<dyn JobBackend>,
+    /// The scraper service.
+    pub scraper: ScraperClient,
+    /// Access-token verifier.
+    pub verifier: Arc<TokenVerifier>,
+    /// How often run progress is read for Server-Sent Events.
+    pub run_events_poll: Duration,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
