@@ -82,6 +82,22 @@ pub enum Ending {
     Aborted(String),
 }
 
+/// The status of a run that ended so, having received `received` documents and
+/// failed on `failed`: work that completed fails all the same when more than half
+/// of its documents (received or failed) failed.
+fn verdict(ending: Ending, received: i64, failed: i64) -> (RunStatus, Option<String>) {
+    let documents = received + failed;
+    match ending {
+        Ending::Cancelled => (RunStatus::Cancelled, Some("cancelled".into())),
+        Ending::Aborted(why) => (RunStatus::Failed, Some(why)),
+        Ending::Completed if failed * 2 > documents => (
+            RunStatus::Failed,
+            Some(format!("{failed} of {documents} documents failed")),
+        ),
+        Ending::Completed => (RunStatus::Succeeded, None),
+    }
+}
+
 /// Aborts a background task when the run ends, however it ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -224,21 +240,11 @@ impl Run {
         runs::progress(&self.db, self.id, &self.counters(), &errors).await
     }
 
-    /// The status a run that ended so gets: work that completed fails all the same
-    /// when more than half of its documents failed.
+    /// The status this run gets for `ending`, and why it did not succeed.
     fn verdict(&self, ending: Ending) -> (RunStatus, Option<String>) {
         let failed = i64::from(self.counters().pages_failed);
         let received = self.documents.lock().map(|n| *n).unwrap_or_default();
-        let documents = received + failed;
-        match ending {
-            Ending::Cancelled => (RunStatus::Cancelled, Some("cancelled".into())),
-            Ending::Aborted(why) => (RunStatus::Failed, Some(why)),
-            Ending::Completed if failed * 2 > documents => (
-                RunStatus::Failed,
-                Some(format!("{failed} of {documents} documents failed")),
-            ),
-            Ending::Completed => (RunStatus::Succeeded, None),
-        }
+        verdict(ending, received, failed)
     }
 
     /// Record the end of the run and count it; its summary goes out even when the
@@ -278,5 +284,42 @@ impl Run {
             companies_updated: count(counters.companies_updated),
             failure,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_completed_run_fails_only_when_more_than_half_its_documents_failed() {
+        assert_eq!(
+            verdict(Ending::Completed, 10, 0),
+            (RunStatus::Succeeded, None)
+        );
+        // A failed fetch is a document that failed: 5 of 10 is not more than half.
+        assert_eq!(verdict(Ending::Completed, 5, 5).0, RunStatus::Succeeded);
+        assert_eq!(
+            verdict(Ending::Completed, 4, 6),
+            (
+                RunStatus::Failed,
+                Some("6 of 10 documents failed".to_string())
+            )
+        );
+        // Nothing to do is not a failure.
+        assert_eq!(verdict(Ending::Completed, 0, 0).0, RunStatus::Succeeded);
+    }
+
+    #[test]
+    fn cancelled_and_aborted_runs_say_so_whatever_their_counts() {
+        assert_eq!(
+            verdict(Ending::Cancelled, 10, 0),
+            (RunStatus::Cancelled, Some("cancelled".to_string()))
+        );
+        let why = "timed out after 60s".to_string();
+        assert_eq!(
+            verdict(Ending::Aborted(why.clone()), 10, 0),
+            (RunStatus::Failed, Some(why))
+        );
     }
 }

@@ -184,6 +184,47 @@ mod tests {
         assert_eq!(DocumentKind::parse("robots"), None);
     }
 
+    struct Nowhere;
+
+    impl Source for Nowhere {
+        fn parser_version(&self) -> i32 {
+            -1
+        }
+        fn list_page(&self, _: &RunSpec, page: u32) -> Document {
+            Document::new(
+                format!("http://127.0.0.1:9/{page}"),
+                DocumentKind::CompanyList,
+            )
+        }
+        fn company_documents(&self, _: &RunSpec, _: &Idno) -> CompanyDocuments {
+            CompanyDocuments {
+                record: vec![],
+                extra: vec![],
+            }
+        }
+        fn parse(&self, _: DocumentKind, _: &[u8]) -> Result<Parsed, ParseError> {
+            Err(ParseError::Field("nothing here".into()))
+        }
+    }
+
+    #[test]
+    fn a_registered_adapter_serves_its_name() {
+        let mut sources = Sources::builtin();
+        assert_ne!(
+            sources
+                .get(SourceName::Openmoney)
+                .map(|s| s.parser_version()),
+            Ok(-1)
+        );
+        sources.register(SourceName::Openmoney, Arc::new(Nowhere));
+        assert_eq!(
+            sources
+                .get(SourceName::Openmoney)
+                .map(|s| s.parser_version()),
+            Ok(-1)
+        );
+    }
+
     #[test]
     fn every_source_a_spec_may_name_has_an_adapter() {
         let sources = Sources::builtin();
