@@ -8,10 +8,13 @@ use std::path::Path;
 use gleaner_operator::crd::{ScrapeJob, ScrapeJobSpec, Targets};
 use gleaner_operator::run::{RunRequest, RunSettings, Trigger, desired_job};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use serde::Deserialize;
 use serde_json::Value;
+
+#[path = "support/pod_security.rs"]
+mod pod_security;
+use pod_security::restricted_violations;
 
 fn docs(file: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,72 +32,6 @@ fn of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Vec<T>
         .filter(|d| d["kind"] == kind)
         .map(|d| serde_json::from_value(d.clone()).unwrap_or_else(|e| panic!("{kind}: {e}")))
         .collect()
-}
-
-/// Everything the `restricted` Pod Security Standard asks of a pod, as a list of violations.
-fn restricted_violations(pod: &PodSpec) -> Vec<String> {
-    let mut v = Vec::new();
-    let psc = pod.security_context.clone().unwrap_or_default();
-    if pod.host_network == Some(true) || pod.host_pid == Some(true) || pod.host_ipc == Some(true) {
-        v.push("host namespaces".to_owned());
-    }
-    for vol in pod.volumes.iter().flatten() {
-        if vol.host_path.is_some() {
-            v.push(format!("hostPath volume {}", vol.name));
-        }
-    }
-    for c in pod
-        .containers
-        .iter()
-        .chain(pod.init_containers.iter().flatten())
-    {
-        let sc = c.security_context.clone().unwrap_or_default();
-        if sc.privileged == Some(true) {
-            v.push(format!("{}: privileged", c.name));
-        }
-        if sc.allow_privilege_escalation != Some(false) {
-            v.push(format!(
-                "{}: allowPrivilegeEscalation must be false",
-                c.name
-            ));
-        }
-        let drops = sc
-            .capabilities
-            .as_ref()
-            .and_then(|c| c.drop.clone())
-            .unwrap_or_default();
-        if !drops.iter().any(|d| d == "ALL") {
-            v.push(format!("{}: capabilities must drop ALL", c.name));
-        }
-        let adds = sc
-            .capabilities
-            .as_ref()
-            .and_then(|c| c.add.clone())
-            .unwrap_or_default();
-        if adds.iter().any(|a| a != "NET_BIND_SERVICE") {
-            v.push(format!("{}: adds capabilities", c.name));
-        }
-        if sc.run_as_non_root.or(psc.run_as_non_root) != Some(true) {
-            v.push(format!("{}: runAsNonRoot", c.name));
-        }
-        if sc.run_as_user.or(psc.run_as_user) == Some(0) {
-            v.push(format!("{}: runs as root", c.name));
-        }
-        let seccomp = sc
-            .seccomp_profile
-            .as_ref()
-            .or(psc.seccomp_profile.as_ref())
-            .map(|s| s.type_.clone());
-        if !matches!(seccomp.as_deref(), Some("RuntimeDefault" | "Localhost")) {
-            v.push(format!("{}: seccompProfile", c.name));
-        }
-        for p in c.ports.iter().flatten() {
-            if p.host_port.is_some() {
-                v.push(format!("{}: hostPort", c.name));
-            }
-        }
-    }
-    v
 }
 
 fn rule_set(rules: &[PolicyRule]) -> BTreeSet<String> {
