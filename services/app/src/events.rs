@@ -23,9 +23,6 @@ const BATCH: u64 = 100;
 /// How long one read waits for new entries (under the client's command timeout).
 const BLOCK_MS: u64 = 1_000;
 
-/// An entry as read: its id and fields.
-type RawEntry = (String, HashMap<String, String>);
-
 /// A `company.changed` payload.
 #[derive(Debug, Deserialize)]
 pub struct CompanyChanged {
@@ -141,9 +138,9 @@ impl EventConsumer {
 
     /// New entries, waiting up to `block_ms`.
     async fn read(&self, from: &str, block_ms: Option<u64>) -> Result<Vec<StreamEntry>, Error> {
-        let resp: fred::types::streams::XReadResponse<String, String, String, String> = self
+        let reply: fred::types::Value = self
             .redis
-            .xreadgroup_map(
+            .xreadgroup(
                 &self.group,
                 &self.consumer,
                 Some(BATCH),
@@ -153,11 +150,7 @@ impl EventConsumer {
                 from,
             )
             .await?;
-        Ok(resp
-            .into_values()
-            .flatten()
-            .map(|(entry_id, fields)| StreamEntry { entry_id, fields })
-            .collect())
+        Ok(read_reply(reply))
     }
 
     /// Entries pending longer than `claim_idle` at any consumer, now this one's.
@@ -165,9 +158,9 @@ impl EventConsumer {
         let mut out = Vec::new();
         let mut cursor = "0-0".to_owned();
         loop {
-            let (next, entries): (String, Vec<RawEntry>) = self
+            let reply: fred::types::Value = self
                 .redis
-                .xautoclaim_values(
+                .xautoclaim(
                     &self.stream,
                     &self.group,
                     &self.consumer,
@@ -177,11 +170,12 @@ impl EventConsumer {
                     false,
                 )
                 .await?;
-            out.extend(
-                entries
-                    .into_iter()
-                    .map(|(entry_id, fields)| StreamEntry { entry_id, fields }),
-            );
+            let mut parts = into_array(reply).into_iter();
+            let next = parts
+                .next()
+                .and_then(|v| v.as_string())
+                .unwrap_or_else(|| "0-0".to_owned());
+            out.extend(parts.next().map(entries).unwrap_or_default());
             if next == "0-0" || out.len() >= BATCH as usize {
                 return Ok(out);
             }
@@ -228,4 +222,46 @@ impl EventConsumer {
             }
         }
     }
+}
+
+fn into_array(value: fred::types::Value) -> Vec<fred::types::Value> {
+    match value {
+        fred::types::Value::Array(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// `XREADGROUP`'s reply: nothing (nil), `[[stream, entries]]` (RESP2) or `{stream: entries}` (RESP3).
+fn read_reply(reply: fred::types::Value) -> Vec<StreamEntry> {
+    match reply {
+        fred::types::Value::Map(map) => map.inner().into_values().flat_map(entries).collect(),
+        other => into_array(other)
+            .into_iter()
+            .flat_map(|stream| {
+                into_array(stream)
+                    .into_iter()
+                    .nth(1)
+                    .map(entries)
+                    .unwrap_or_default()
+            })
+            .collect(),
+    }
+}
+
+/// `[[id, [field, value, ...]], ...]`; an entry deleted from the stream has no fields
+/// (nothing to apply, still acknowledged).
+fn entries(value: fred::types::Value) -> Vec<StreamEntry> {
+    into_array(value)
+        .into_iter()
+        .filter_map(|entry| {
+            let mut parts = into_array(entry).into_iter();
+            let entry_id = parts.next()?.as_string()?;
+            let flat = parts.next().map(into_array).unwrap_or_default();
+            let fields = flat
+                .chunks(2)
+                .filter_map(|kv| Some((kv.first()?.as_string()?, kv.get(1)?.as_string()?)))
+                .collect::<HashMap<_, _>>();
+            Some(StreamEntry { entry_id, fields })
+        })
+        .collect()
 }

@@ -65,15 +65,15 @@ impl Scheduler {
         }
     }
 
-    /// Rounds every `interval` until `stop`.
+    /// A round every `interval` (the first after one interval) until `stop`.
     pub async fn run(self, stop: CancellationToken) {
         loop {
-            if let Err(e) = self.round(Utc::now()).await {
-                tracing::warn!(error = %format!("{e:#}"), "scheduler round failed");
-            }
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(self.interval) => {}
+            }
+            if let Err(e) = self.round(Utc::now()).await {
+                tracing::warn!(error = %format!("{e:#}"), "scheduler round failed");
             }
         }
     }
