@@ -569,16 +569,34 @@ fn migrations_run_in_hooks_before_upgrades() {
     if !have_helm() {
         return;
     }
-    for (values, install_hook) in [
-        (None, "post-install"),
-        (Some("values-external.yaml"), "pre-install"),
+    for (values, hooks, init) in [
+        (None, "pre-upgrade", true),
+        (
+            Some("values-external.yaml"),
+            "pre-install,pre-upgrade",
+            false,
+        ),
     ] {
         let docs = render(values, &[]);
         for component in ["identity", "scraper", "app"] {
             let doc = get(&docs, "Job", &format!("gleaner-{component}-migrate"));
+            assert_eq!(doc["metadata"]["annotations"]["helm.sh/hook"], hooks);
+            // The in-chart database exists only after the install: the first migration
+            // runs in the service's init container.
+            let d: Deployment = typed(get(&docs, "Deployment", &format!("gleaner-{component}")));
+            let inits = d
+                .spec
+                .template
+                .spec
+                .unwrap()
+                .init_containers
+                .unwrap_or_default();
             assert_eq!(
-                doc["metadata"]["annotations"]["helm.sh/hook"],
-                format!("{install_hook},pre-upgrade").as_str()
+                inits
+                    .iter()
+                    .any(|c| c.args.as_deref() == Some(&["migrate".to_owned()][..])),
+                init,
+                "{component}"
             );
             let job: Job = typed(doc);
             let c = &job.spec.unwrap().template.spec.unwrap().containers[0];

@@ -228,6 +228,23 @@ spec:
       terminationGracePeriodSeconds: 30
       securityContext:
         {{- include "gleaner.podSecurityContext" 65532 | nindent 8 }}
+      {{- if and .migrate $root.Values.postgresql.enabled }}
+      # The in-chart PostgreSQL only exists once the release is installed, so the first
+      # install migrates here (idempotent; sqlx serialises replicas with an advisory lock).
+      initContainers:
+        - name: migrate
+          image: {{ include "gleaner.image" (dict "root" $root "name" .component) | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args: ["migrate"]
+          env:
+            - name: LOG_FORMAT
+              value: {{ $root.Values.logFormat | quote }}
+            {{- include "gleaner.databaseUrlEnv" (dict "root" $root "service" .component) | nindent 12 }}
+          resources:
+            {{- toYaml $root.Values.migrations.resources | nindent 12 }}
+          securityContext:
+            {{- include "gleaner.containerSecurityContext" 65532 | nindent 12 }}
+      {{- end }}
       containers:
         - name: {{ .component }}
           image: {{ include "gleaner.image" (dict "root" $root "name" .component) | quote }}
@@ -384,9 +401,10 @@ spec:
 {{- end }}
 
 {{/*
-A migration hook Job running `<component> migrate` with the component's DATABASE_URL.
-Before the install with an external database; after it with the in-chart PostgreSQL
-(which only exists once the release is installed); before every upgrade.
+A migration hook Job running `<component> migrate` with the component's DATABASE_URL,
+before every install and upgrade. With the in-chart PostgreSQL, which does not exist
+before the install, only before upgrades: the first install migrates in the services'
+init containers.
 Call with (dict "root" $ "component" "identity").
 */}}
 {{- define "gleaner.migrationJob" -}}
@@ -402,7 +420,7 @@ metadata:
     app.kubernetes.io/name: gleaner-{{ .component }}-migrate
     app.kubernetes.io/component: migrate
   annotations:
-    helm.sh/hook: {{ if $root.Values.postgresql.enabled }}post-install{{ else }}pre-install{{ end }},pre-upgrade
+    helm.sh/hook: {{ if $root.Values.postgresql.enabled }}pre-upgrade{{ else }}pre-install,pre-upgrade{{ end }}
     helm.sh/hook-weight: "0"
     helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 spec:
