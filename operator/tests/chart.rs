@@ -516,6 +516,13 @@ fn services_get_the_contract_settings_ports_and_probes() {
                 .and_then(|p| p.http_get.as_ref())
                 .and_then(|h| h.path.clone())
         };
+        // The gateway's binary only serves; the others have subcommands.
+        let args = match component {
+            "gateway" => None,
+            "operator" => Some(vec!["run".to_owned()]),
+            _ => Some(vec!["serve".to_owned()]),
+        };
+        assert_eq!(c.args, args, "{name}");
         assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/ready"));
         assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/health"));
         assert_eq!(c.ports.as_ref().unwrap()[0].container_port, i32::from(port));

@@ -249,7 +249,9 @@ spec:
         - name: {{ .component }}
           image: {{ include "gleaner.image" (dict "root" $root "name" .component) | quote }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
-          args: ["serve"]
+          {{- with .command }}
+          args: {{ toJson . }}
+          {{- end }}
           ports:
             - name: http
               containerPort: {{ $v.port }}
