@@ -32,6 +32,21 @@ if command -v promtool >/dev/null; then
   log "promtool: alert rules"
   promtool check rules "$chart/prometheus/rules.yaml"
   (cd "$chart/prometheus" && promtool test rules rules.test.yaml)
+  log "promtool: every dashboard panel's query parses"
+  python3 - "$chart/dashboards" "$work/dashboards.rules.yaml" <<'PY'
+import glob, json, os, sys
+
+rules = []
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    name = os.path.basename(path)[:-5]
+    for panel in json.load(open(path))["panels"]:
+        for target in panel["targets"]:
+            rules.append({"record": f"dashboard:{name}:{panel['id']}{target['refId']}".replace("-", "_"),
+                          "expr": target["expr"]})
+# JSON is YAML: a rule file promtool can check.
+json.dump({"groups": [{"name": "dashboards", "rules": rules}]}, open(sys.argv[2], "w"))
+PY
+  promtool check rules "$work/dashboards.rules.yaml"
 else
   log "promtool not installed (Debian package prometheus): alert rules not checked"
 fi
