@@ -86,10 +86,7 @@ impl RunRequest {
 
 /// A deterministic run id (UUID v5 of the ScrapeJob uid and the trigger).
 pub fn run_id(uid: &str, trigger: &Trigger) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1e_57a1_9b1d_4c3e_8f2a_0d5e_6a7b_8c9d);
-    uuid::Uuid::new_v5(&NAMESPACE, format!("{uid}/{}", trigger.key()).as_bytes())
-        .hyphenated()
-        .to_string()
+    gleaner_scrapejob::crd::run_id(uid, &trigger.key())
 }
 
 /// `<scrapejob name>-<first 8 hex digits of the run id>`, at most 63 characters.

@@ -6,6 +6,19 @@ use gleaner_common::settings::{parse_duration, parse_http_url, parse_listen_addr
 use gleaner_common::telemetry::LogFormat;
 use secrecy::SecretString;
 
+/// Where scrape jobs are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum JobsBackendKind {
+    /// ScrapeJob resources when running in a cluster (`KUBERNETES_SERVICE_HOST` is set),
+    /// else the database.
+    #[default]
+    Auto,
+    /// Jobs in the app's database, runs started on the scraper, schedules kept by the app.
+    Database,
+    /// ScrapeJob resources; the operator runs and schedules them.
+    Kubernetes,
+}
+
 /// App service settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
@@ -49,6 +62,12 @@ pub struct Settings {
     /// That account's password; without it (or IDENTITY_URL) scheduled runs cannot start.
     #[arg(long, env = "GLEANER_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<SecretString>,
+    /// Where scrape jobs are kept: auto, database or kubernetes.
+    #[arg(long, env = "APP_JOBS_BACKEND", value_enum, default_value_t = JobsBackendKind::Auto)]
+    pub jobs_backend: JobsBackendKind,
+    /// Namespace of the ScrapeJob resources (default: the app's own namespace).
+    #[arg(long, env = "SCRAPEJOBS_NAMESPACE")]
+    pub scrapejobs_namespace: Option<String>,
     /// Stream the scraper's and identity's events are read from.
     #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,
@@ -70,6 +89,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whether jobs are ScrapeJob resources, from the setting or the environment.
+    pub fn uses_kubernetes(&self) -> bool {
+        match self.jobs_backend {
+            JobsBackendKind::Kubernetes => true,
+            JobsBackendKind::Database => false,
+            JobsBackendKind::Auto => std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+        }
+    }
+
     /// The consumer name of this replica.
     pub fn consumer(&self) -> String {
         self.consumer_name

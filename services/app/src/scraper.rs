@@ -49,6 +49,23 @@ pub struct RunView {
 }
 
 impl RunView {
+    /// A run just asked for.
+    pub fn queued(id: Uuid, job: &str) -> Self {
+        RunView {
+            id,
+            job: job.to_owned(),
+            status: "queued".to_owned(),
+            started_at: None,
+            finished_at: None,
+            pages_fetched: 0,
+            pages_unchanged: 0,
+            pages_failed: 0,
+            companies_created: 0,
+            companies_updated: 0,
+            errors: Value::Array(vec![]),
+        }
+    }
+
     /// Whether the run has ended.
     pub fn is_final(&self) -> bool {
         matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")

@@ -17,7 +17,9 @@ use utoipa::OpenApi;
 
 use crate::config::Settings;
 use crate::events::EventConsumer;
+use crate::jobs::JobBackend;
 use crate::jobs::database::DatabaseJobs;
+use crate::jobs::kube::KubeJobs;
 use crate::jobs::scheduler::Scheduler;
 use crate::routes::{self, ApiDoc};
 use crate::scraper::ScraperClient;
@@ -36,7 +38,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     consumer: EventConsumer,
-    scheduler: Scheduler,
+    scheduler: Option<Scheduler>,
     stop: CancellationToken,
 }
 
@@ -51,13 +53,15 @@ impl Application {
             },
             _ => ServiceCredentials::None,
         };
-        Self::build_with(settings, credentials).await
+        Self::build_with(settings, credentials, None).await
     }
 
-    /// As `build`, with the credentials the app acts with on its own (tests give a token).
+    /// As `build`, with the credentials the app acts with on its own and, when given, the
+    /// Kubernetes client to keep jobs with (tests give a token and a fake API server).
     pub async fn build_with(
         settings: Settings,
         credentials: ServiceCredentials,
+        kube: Option<kube::Client>,
     ) -> anyhow::Result<Self> {
         let db = gleaner_common::db::lazy_pool(
             settings.database_url.expose_secret(),
@@ -82,14 +86,34 @@ impl Application {
         ));
         let scraper = ScraperClient::new(&settings.scraper_url)?;
         let service = ServiceToken::new(credentials)?;
-        let jobs = DatabaseJobs::new(db.clone(), scraper.clone());
-        let scheduler = Scheduler::new(
-            db.clone(),
-            jobs.clone(),
-            scraper.clone(),
-            service,
-            settings.scheduler_interval,
-        );
+        let kube = match kube {
+            Some(client) => Some(client),
+            None if settings.uses_kubernetes() => Some(kube::Client::try_default().await.context(
+                "APP_JOBS_BACKEND: no Kubernetes configuration (in-cluster or KUBECONFIG)",
+            )?),
+            None => None,
+        };
+        let (jobs, scheduler): (Arc<dyn JobBackend>, Option<Scheduler>) = match kube {
+            Some(client) => {
+                let namespace = settings
+                    .scrapejobs_namespace
+                    .clone()
+                    .unwrap_or_else(|| client.default_namespace().to_owned());
+                tracing::info!(%namespace, "scrape jobs are ScrapeJob resources");
+                (Arc::new(KubeJobs::new(client, &namespace)), None)
+            }
+            None => {
+                let jobs = DatabaseJobs::new(db.clone(), scraper.clone());
+                let scheduler = Scheduler::new(
+                    db.clone(),
+                    jobs.clone(),
+                    scraper.clone(),
+                    service,
+                    settings.scheduler_interval,
+                );
+                (Arc::new(jobs), Some(scheduler))
+            }
+        };
         let consumer = EventConsumer {
             db: db.clone(),
             redis: stream_redis,
@@ -100,7 +124,7 @@ impl Application {
         };
         let state = AppState {
             db: db.clone(),
-            jobs: Arc::new(jobs),
+            jobs,
             scraper: scraper.clone(),
             verifier,
             run_events_poll: settings.run_events_poll,
@@ -145,9 +169,9 @@ impl Application {
         &self.state
     }
 
-    /// The scheduler (tests run its rounds at chosen times).
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
+    /// The scheduler of the database backend (tests run its rounds at chosen times).
+    pub fn scheduler(&self) -> Option<&Scheduler> {
+        self.scheduler.as_ref()
     }
 
     /// Serve until `shutdown` resolves, then drain requests and stop background tasks.
@@ -156,11 +180,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let consumer = tokio::spawn(self.consumer.run(self.stop.clone()));
-        let scheduler = tokio::spawn(self.scheduler.run(self.stop.clone()));
+        let scheduler = self
+            .scheduler
+            .map(|s| tokio::spawn(s.run(self.stop.clone())));
         let result = server::serve(self.listener, self.router, shutdown).await;
         self.stop.cancel();
         let _ = consumer.await;
-        let _ = scheduler.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         result
     }
 }

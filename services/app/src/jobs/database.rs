@@ -114,19 +114,7 @@ impl DatabaseJobs {
                 .await?;
             return Err(e.into());
         }
-        Ok(RunView {
-            id,
-            job: job.to_owned(),
-            status: "queued".to_owned(),
-            started_at: None,
-            finished_at: None,
-            pages_fetched: 0,
-            pages_unchanged: 0,
-            pages_failed: 0,
-            companies_created: 0,
-            companies_updated: 0,
-            errors: Value::Array(vec![]),
-        })
+        Ok(RunView::queued(id, job))
     }
 
     async fn spec_of(&self, name: &str) -> Result<ScrapeJobSpec, JobError> {

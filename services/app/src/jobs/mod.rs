@@ -1,7 +1,8 @@
-//! Scrape jobs behind one trait, with the backend that keeps them in the app's database
-//! (outside a cluster).
+//! Scrape jobs behind one trait, with two backends: the app's database (outside a
+//! cluster) and ScrapeJob resources (in a cluster).
 
 pub mod database;
+pub mod kube;
 pub mod scheduler;
 
 use async_trait::async_trait;
@@ -76,9 +77,15 @@ pub enum JobError {
     /// The scraper refused or is down.
     #[error(transparent)]
     Scraper(#[from] ScraperError),
+    /// The job changed meanwhile.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The Kubernetes API failed.
+    #[error("the Kubernetes API failed: {0}")]
+    Kubernetes(::kube::Error),
     /// Anything else.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -91,7 +98,9 @@ impl From<JobError> for ApiError {
             JobError::Exists(_) => ApiError::conflict(e.to_string()),
             JobError::Invalid(errors) => ApiError::validation(errors),
             JobError::Scraper(e) => e.into(),
+            JobError::Conflict(_) => ApiError::conflict(e.to_string()),
             JobError::Database(e) => e.into(),
+            JobError::Kubernetes(e) => ApiError::unavailable("the Kubernetes API", e),
             JobError::Internal(e) => ApiError::internal(e),
         }
     }

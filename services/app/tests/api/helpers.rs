@@ -8,12 +8,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use fred::prelude::*;
-use gleaner_app::config::Settings;
+use gleaner_app::config::{JobsBackendKind, Settings};
 use gleaner_app::jobs::scheduler::Scheduler;
 use gleaner_app::service_auth::ServiceCredentials;
 use gleaner_app::startup::{Application, MIGRATOR};
 use gleaner_common::auth::Role;
-use gleaner_testkit::{TestRedis, TestSigner, fresh_database};
+use gleaner_testkit::{FakeKubeApi, TestRedis, TestSigner, fresh_database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -168,17 +168,29 @@ pub struct TestApp {
     pub redis: TestRedis,
     pub redis_client: Client,
     pub scraper: FakeScraper,
-    pub scheduler: Scheduler,
+    pub scheduler: Option<Scheduler>,
+    pub kube: Option<FakeKubeApi>,
     pub stream: String,
     pub operator: String,
     stop: CancellationToken,
 }
 
-pub async fn spawn_app() -> TestApp {
-    try_spawn().await.expect("the app starts")
+/// Where the app under test keeps scrape jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Database,
+    Kubernetes,
 }
 
-async fn try_spawn() -> anyhow::Result<TestApp> {
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Backend::Database).await
+}
+
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    try_spawn(backend).await.expect("the app starts")
+}
+
+async fn try_spawn(backend: Backend) -> anyhow::Result<TestApp> {
     gleaner_common::install_crypto_provider();
     gleaner_testkit::init_logs();
     let db = fresh_database().await?;
@@ -202,6 +214,11 @@ async fn try_spawn() -> anyhow::Result<TestApp> {
         identity_url: None,
         admin_email: "admin@gleaner.local".into(),
         admin_password: None,
+        jobs_backend: match backend {
+            Backend::Database => JobsBackendKind::Database,
+            Backend::Kubernetes => JobsBackendKind::Kubernetes,
+        },
+        scrapejobs_namespace: Some("gleaner".into()),
         events_stream: stream.clone(),
         consumer_group: "app".into(),
         consumer_name: Some("app-test".into()),
@@ -211,13 +228,22 @@ async fn try_spawn() -> anyhow::Result<TestApp> {
         run_events_poll: Duration::from_millis(20),
     };
     let operator = signer.token(Role::Operator);
+    let (kube_client, kube) = match backend {
+        Backend::Database => (None, None),
+        Backend::Kubernetes => {
+            let (addr, fake) = FakeKubeApi::start("gleaner").await?;
+            let config = kube::Config::new(format!("http://{addr}").parse()?);
+            (Some(kube::Client::try_from(config)?), Some(fake))
+        }
+    };
     let app = Application::build_with(
         settings,
         ServiceCredentials::Fixed(SecretString::from(signer.token(Role::Operator))),
+        kube_client,
     )
     .await?;
     let port = app.port();
-    let scheduler = app.scheduler().clone();
+    let scheduler = app.scheduler().cloned();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
@@ -232,6 +258,7 @@ async fn try_spawn() -> anyhow::Result<TestApp> {
         redis_client,
         scraper,
         scheduler,
+        kube,
         stream,
         operator,
         stop,
@@ -245,6 +272,13 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The database backend's scheduler.
+    pub fn scheduler(&self) -> &Scheduler {
+        self.scheduler
+            .as_ref()
+            .expect("the database backend has a scheduler")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

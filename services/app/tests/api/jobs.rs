@@ -2,11 +2,20 @@ use chrono::{Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{body, idno_spec, spawn_app};
+use crate::helpers::{Backend, body, idno_spec, spawn_app, spawn_app_on};
 
 #[tokio::test]
 async fn a_job_is_created_read_listed_patched_and_deleted() {
-    let app = spawn_app().await;
+    crud(Backend::Database).await;
+}
+
+#[tokio::test]
+async fn a_scrapejob_is_created_read_listed_patched_and_deleted() {
+    crud(Backend::Kubernetes).await;
+}
+
+async fn crud(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let mut spec = idno_spec();
     spec["schedule"] = json!("0 3 * * *");
     let resp = app.create_job("nightly", spec).await;
@@ -20,7 +29,10 @@ async fn a_job_is_created_read_listed_patched_and_deleted() {
         "defaults are filled in"
     );
     assert_eq!(job["status"]["phase"], "Pending");
-    assert!(job["status"]["nextRunAt"].is_string());
+    if backend == Backend::Database {
+        // In a cluster the operator computes it.
+        assert!(job["status"]["nextRunAt"].is_string());
+    }
     assert!(
         app.scraper.started().is_empty(),
         "a scheduled job does not run on creation"
@@ -93,7 +105,16 @@ fn fields(problem: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn invalid_jobs_are_refused_naming_each_field() {
-    let app = spawn_app().await;
+    invalid(Backend::Database).await;
+}
+
+#[tokio::test]
+async fn invalid_scrapejobs_are_refused_naming_each_field() {
+    invalid(Backend::Kubernetes).await;
+}
+
+async fn invalid(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let mut spec = idno_spec();
     spec["concurrency"] = json!(0);
     spec["schedule"] = json!("61 * * * *");
@@ -151,7 +172,16 @@ async fn invalid_jobs_are_refused_naming_each_field() {
 
 #[tokio::test]
 async fn jobs_and_runs_need_an_operator() {
-    let app = spawn_app().await;
+    roles(Backend::Database).await;
+}
+
+#[tokio::test]
+async fn scrapejobs_and_runs_need_an_operator() {
+    roles(Backend::Kubernetes).await;
+}
+
+async fn roles(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let (_, user) = app.user_token();
     let admin = app.signer.token(gleaner_common::auth::Role::Admin);
     let id = uuid::Uuid::new_v4();
@@ -209,7 +239,7 @@ async fn a_job_without_schedule_runs_once_on_creation_with_the_callers_token() {
     );
 
     // The scheduler does not start it again.
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert!(round.leader && round.started.is_empty(), "{round:?}");
 
     // A run started by hand: 202 with the run, which the run API then shows.
@@ -279,9 +309,9 @@ async fn the_run_on_creation_is_started_by_the_scheduler_when_the_scraper_was_do
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(app.scraper.started().is_empty());
     app.scraper.set_down(false);
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert_eq!(round.started.len(), 1, "{round:?}");
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert!(round.started.is_empty(), "once only: {round:?}");
 }
 
@@ -297,7 +327,7 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
     let now = Utc::now();
     // Not yet a minute boundary since creation, or just one: at most one run.
     let first = app
-        .scheduler
+        .scheduler()
         .round(now + Duration::minutes(3))
         .await
         .expect("round");
@@ -311,7 +341,7 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
 
     // Forbid: the run is still going, the next occurrence is skipped.
     let round = app
-        .scheduler
+        .scheduler()
         .round(now + Duration::minutes(4))
         .await
         .expect("round");
@@ -335,7 +365,7 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let round = app
-        .scheduler
+        .scheduler()
         .round(now + Duration::minutes(5))
         .await
         .expect("round");
@@ -352,7 +382,7 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let round = app
-        .scheduler
+        .scheduler()
         .round(now + Duration::minutes(10))
         .await
         .expect("round");
@@ -370,7 +400,7 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let round = app
-        .scheduler
+        .scheduler()
         .round(now + Duration::minutes(10))
         .await
         .expect("round");
@@ -405,7 +435,7 @@ async fn finished_runs_beyond_the_history_limits_are_pruned() {
         app.scraper.update_run(id, status, 2, 0);
         ids.push(id);
     }
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert_eq!(round.pruned, 2, "{round:?}");
     let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM job_runs WHERE job = 'kept'")
         .fetch_all(&app.db)
@@ -428,13 +458,78 @@ async fn only_one_replica_schedules_at_a_time() {
         StatusCode::CREATED
     );
     app.scraper.set_down(true);
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert!(!round.leader, "another replica holds the lock");
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(0x676c_6561_6e65_7201_i64)
         .execute(&mut *holder)
         .await
         .expect("unlock");
-    let round = app.scheduler.round(Utc::now()).await.expect("round");
+    let round = app.scheduler().round(Utc::now()).await.expect("round");
     assert!(round.leader);
+}
+
+#[tokio::test]
+async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation() {
+    let app = spawn_app_on(Backend::Kubernetes).await;
+    let kube = app.kube.clone().expect("fake API server");
+    assert_eq!(
+        app.create_job("cluster", idno_spec()).await.status(),
+        StatusCode::CREATED
+    );
+    let sj = kube.scrapejob("cluster").expect("the ScrapeJob exists");
+    assert_eq!(sj["apiVersion"], "gleaner.dev/v1alpha1");
+    assert_eq!(sj["kind"], "ScrapeJob");
+    assert_eq!(sj["spec"]["targets"]["idnos"][0], "1003600012345");
+    assert!(
+        app.scraper.started().is_empty(),
+        "the operator, not the app, runs it on creation"
+    );
+
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/scrape-jobs/cluster/runs",
+            &app.operator,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let run = body(resp).await;
+    let sj = kube.scrapejob("cluster").expect("the ScrapeJob exists");
+    let token = sj["metadata"]["annotations"][gleaner_scrapejob::crd::RUN_NOW_ANNOTATION]
+        .as_str()
+        .expect("the run-now annotation is set");
+    let uid = sj["metadata"]["uid"].as_str().expect("uid");
+    assert_eq!(
+        run["id"],
+        gleaner_scrapejob::crd::run_id(uid, &format!("run-now/{token}")),
+        "the run id is the one the operator gives this token's run"
+    );
+    assert!(app.scraper.started().is_empty());
+
+    // The operator's status is the job's status.
+    kube.set_status(
+        "cluster",
+        json!({"phase": "Succeeded", "nextRunAt": "2026-12-02T03:00:00Z",
+               "lastRun": {"name": "cluster-1a2b3c4d", "runId": run["id"], "result": "Succeeded",
+                           "startedAt": "2026-12-01T03:00:00Z", "finishedAt": "2026-12-01T03:01:00Z",
+                           "pagesFetched": 7, "companiesUpdated": 2}}),
+    );
+    let job = body(app.get("/api/v1/scrape-jobs/cluster", &app.operator).await).await;
+    assert_eq!(job["status"]["phase"], "Succeeded");
+    assert_eq!(job["status"]["lastRun"]["name"], run["id"]);
+    assert_eq!(job["status"]["lastRun"]["result"], "succeeded");
+    assert_eq!(job["status"]["lastRun"]["pagesFetched"], 7);
+    assert_eq!(job["status"]["nextRunAt"], "2026-12-02T03:00:00Z");
+
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/scrape-jobs/missing/runs",
+            &app.operator,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
