@@ -1112,3 +1112,50 @@ fn the_dev_cluster_files_fit_the_chart() {
             .contains("gleaner-demo-site:8090")
     );
 }
+
+/// Each optional part on or off on its own still renders valid objects.
+#[test]
+fn optional_parts_switch_independently() {
+    if !have_helm() {
+        return;
+    }
+    for set in [
+        "operator.enabled=false",
+        "gateway.enabled=false",
+        "identity.enabled=false",
+        "app.enabled=false",
+        "scraper.enabled=false",
+        "demoSite.enabled=true",
+        "otelCollector.enabled=true",
+        "otel.endpoint=http://collector.observability:4317",
+        "operator.watchNamespace=scrapers,namespace.create=true",
+        "jwt.signingKey.existingSecret=my-key,admin.existingSecret=my-admin",
+        "ingress.host=gleaner.example.com,ingress.tls[0].secretName=tls,ingress.tls[0].hosts[0]=gleaner.example.com",
+        "identity.autoscaling.enabled=true,gateway.autoscaling.enabled=true",
+    ] {
+        let docs = render(None, &["--set", set]);
+        let problems: Vec<String> = docs.iter().flat_map(schema_problems).collect();
+        assert_eq!(problems, Vec::<String>::new(), "{set}");
+    }
+    // With the operator off, the app keeps jobs in its database and needs no API access.
+    let docs = render(None, &["--set", "operator.enabled=false"]);
+    assert_eq!(
+        env_of(&docs, "gleaner-app")["APP_JOBS_BACKEND"].as_deref(),
+        Some("database")
+    );
+    assert!(find(&docs, "ServiceAccount", "gleaner-app").is_none());
+    // Another watched namespace: run pods there may reach the database here.
+    let docs = render(None, &["--set", "operator.watchNamespace=scrapers"]);
+    let pg = get(&docs, "NetworkPolicy", "gleaner-postgresql");
+    let from = pg["spec"]["ingress"][0]["from"].as_array().unwrap();
+    let runs = from
+        .iter()
+        .find(|p| p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "scrape-run")
+        .unwrap();
+    assert_eq!(
+        runs["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "scrapers"
+    );
+    let secret = get(&docs, "Secret", "gleaner-scraper-db");
+    assert_eq!(secret["metadata"]["namespace"], "scrapers");
+}
