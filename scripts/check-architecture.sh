@@ -7,6 +7,8 @@
 #     (gleaner-telemetry and gleaner-scrapejob depend on no workspace crate at all);
 #   - test support never depends on a service or the operator; only dev-dependencies
 #     reach it;
+#   - the end-to-end test crate runs the services' binaries and never links a service
+#     or the operator; nothing depends on it;
 #   - nothing depends on the operator;
 #   - the scraper's normal dependency tree has no kube, the operator's no sqlx, fred or
 #     jsonwebtoken, and the telemetry crate's none of them.
@@ -37,6 +39,7 @@ ROLES = {
     "gleaner-gateway": "service",
     "gleaner-app": "service",
     "gleaner-operator": "operator",
+    "gleaner-e2e": "test",
 }
 # Shared crates the operator builds on: they depend on no other workspace crate.
 LEAVES = {"gleaner-telemetry", "gleaner-scrapejob"}
@@ -69,9 +72,11 @@ def violations(packages):
                 continue
             if dep_role == "operator":
                 out.append(f"{edge}: nothing depends on the operator")
+            elif dep_role == "test":
+                out.append(f"{edge}: nothing depends on the end-to-end tests")
             elif role == "service" and dep_role == "service":
                 out.append(f"{edge}: services never depend on each other")
-            elif role in ("shared", "test-support") and dep_role == "service":
+            elif role in ("shared", "test-support", "test") and dep_role == "service":
                 out.append(f"{edge}: {role} crates never depend on services")
             elif role == "shared" and dep_role == "test-support" and kind != "dev":
                 out.append(f"{edge}: shared crates never depend on test support")
@@ -97,6 +102,8 @@ def self_test():
         pkg("gleaner-scraper", ("gleaner-common", None), ("gleaner-scrapejob", None),
             ("gleaner-demo-site", "dev"), ("gleaner-testkit", "dev")),
         pkg("gleaner-operator", ("gleaner-scrapejob", None), ("gleaner-telemetry", None)),
+        pkg("gleaner-e2e", ("gleaner-testkit", None), ("gleaner-demo-site", None),
+            ("gleaner-common", None)),
     ]
     assert violations(allowed) == [], violations(allowed)
     broken = {
@@ -106,6 +113,10 @@ def self_test():
             pkg("gleaner-common", ("gleaner-scraper", None)),
         "test-support crates never depend on services":
             pkg("gleaner-testkit", ("gleaner-identity", None)),
+        "test crates never depend on services":
+            pkg("gleaner-e2e", ("gleaner-identity", "dev")),
+        "nothing depends on the end-to-end tests":
+            pkg("gleaner-identity", ("gleaner-e2e", "dev")),
         "nothing depends on the operator":
             pkg("gleaner-app", ("gleaner-operator", None)),
         "shared crates never depend on test support":

@@ -1,0 +1,331 @@
+//! The whole platform for end-to-end tests, reached through the gateway only.
+//!
+//! By default [`Stack::start`] builds and starts the real binaries (identity,
+//! scraper, app, gateway) on free loopback ports, with a fresh PostgreSQL
+//! database each on the server named by `TEST_DATABASE_URL` (`make test`
+//! provides one) and a private Redis. With `E2E_BASE_URL` set it uses that
+//! running stack instead (`make up`: `E2E_BASE_URL=http://127.0.0.1:8080`),
+//! with the admin password from `E2E_ADMIN_PASSWORD`, `GLEANER_ADMIN_PASSWORD`
+//! or `.gleaner/admin-password`. Either way the site scraped is a demo site
+//! started in the test process, so the test can change a company between runs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use gleaner_demo_site::{DemoConfig, DemoSite, DemoSiteHandle};
+use gleaner_testkit::{TestDatabase, TestRedis, eventually, free_port, fresh_database};
+
+/// The admin's email on a stack this harness starts.
+pub const ADMIN_EMAIL: &str = "admin@gleaner.local";
+const ADMIN_PASSWORD: &str = "e2e-Admin-passphrase-42";
+/// How long a started service has to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A service process, killed when dropped.
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Processes and databases of a stack the harness started.
+struct Local {
+    services: Vec<Service>,
+    redis: TestRedis,
+    _databases: Vec<TestDatabase>,
+    dir: PathBuf,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.services.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running platform.
+pub struct Stack {
+    /// The gateway's base URL; every request of a test goes there.
+    pub gateway: String,
+    /// The admin's login (email) and password.
+    pub admin: (String, String),
+    /// The site the scrape jobs of the test fetch from.
+    pub demo: DemoSiteHandle,
+    local: Option<Local>,
+}
+
+impl Stack {
+    /// The stack named by `E2E_BASE_URL`, or a new one.
+    pub async fn start(demo: DemoConfig) -> anyhow::Result<Self> {
+        gleaner_common::install_crypto_provider();
+        gleaner_testkit::init_logs();
+        let demo = DemoSite::start(demo)
+            .await
+            .context("starting the demo site")?;
+        match std::env::var("E2E_BASE_URL") {
+            Ok(base) if !base.trim().is_empty() => {
+                let admin = (
+                    std::env::var("E2E_ADMIN_EMAIL").unwrap_or_else(|_| ADMIN_EMAIL.into()),
+                    remote_admin_password()?,
+                );
+                Ok(Self {
+                    gateway: base.trim().trim_end_matches('/').to_owned(),
+                    admin,
+                    demo,
+                    local: None,
+                })
+            }
+            _ => Self::start_local(demo).await,
+        }
+    }
+
+    /// Whether the harness started the processes (and can look at their logs, stop them).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// The log file of a service the harness started.
+    pub fn log_of(&self, name: &str) -> Option<String> {
+        let local = self.local.as_ref()?;
+        let service = local.services.iter().find(|s| s.name == name)?;
+        std::fs::read_to_string(&service.log).ok()
+    }
+
+    /// Stop a service the harness started (to prove what the gateway says then).
+    pub fn stop_service(&mut self, name: &str) -> bool {
+        let Some(local) = self.local.as_mut() else {
+            return false;
+        };
+        let before = local.services.len();
+        local.services.retain(|s| s.name != name);
+        local.services.len() < before
+    }
+
+    /// The Redis the harness started.
+    pub fn redis(&mut self) -> Option<&mut TestRedis> {
+        self.local.as_mut().map(|l| &mut l.redis)
+    }
+
+    async fn start_local(demo: DemoSiteHandle) -> anyhow::Result<Self> {
+        let root = workspace_root();
+        build_binaries(&root)?;
+        let bin = target_dir(&root).join("debug");
+        let dir =
+            std::env::temp_dir().join(format!("gleaner-e2e-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let redis = TestRedis::start().await?;
+        let identity_db = fresh_database().await?;
+        let scraper_db = fresh_database().await?;
+        let app_db = fresh_database().await?;
+        let key = dir.join("signing.pem");
+        run(&bin, "identity", &["keygen", "--out", path_str(&key)?], &[])?;
+        for (name, db) in [
+            ("identity", &identity_db),
+            ("scraper", &scraper_db),
+            ("app", &app_db),
+        ] {
+            run(&bin, name, &["migrate"], &[("DATABASE_URL", &db.url)])?;
+        }
+        let (identity_port, scraper_port, app_port, gateway_port) =
+            (free_port()?, free_port()?, free_port()?, free_port()?);
+        let url = |p: u16| format!("http://127.0.0.1:{p}");
+        let identity_url = url(identity_port);
+        let scraper_url = url(scraper_port);
+        let app_url = url(app_port);
+        let jwks = format!("{identity_url}/.well-known/jwks.json");
+        let redis_url = redis.url();
+        let mut local = Local {
+            services: Vec::new(),
+            redis,
+            _databases: vec![identity_db, scraper_db, app_db],
+            dir: dir.clone(),
+        };
+        let common = |port: u16| {
+            vec![
+                ("LISTEN_ADDR".to_owned(), format!("127.0.0.1:{port}")),
+                ("REDIS_URL".to_owned(), redis_url.clone()),
+                ("LOG_FORMAT".to_owned(), "json".to_owned()),
+                ("RUST_LOG".to_owned(), "info".to_owned()),
+                ("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()),
+            ]
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let db_url = |i: usize| local._databases[i].url.clone();
+        let mut identity_env = common(identity_port);
+        identity_env.extend(pairs(&[
+            ("DATABASE_URL", &db_url(0)),
+            ("JWT_SIGNING_KEY_FILE", path_str(&key)?),
+            ("GLEANER_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("GLEANER_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("BCRYPT_COST", "4"),
+            ("TRUSTED_PROXIES", "1"),
+        ]));
+        let mut scraper_env = common(scraper_port);
+        scraper_env.extend(pairs(&[
+            ("DATABASE_URL", &db_url(1)),
+            ("JWKS_URL", &jwks),
+            ("SCRAPER_ALLOWED_HOSTS", "127.0.0.1,localhost"),
+            ("SCRAPER_ALLOWED_NETWORKS", "127.0.0.0/8"),
+            ("TRUSTED_PROXIES", "1"),
+        ]));
+        let mut app_env = common(app_port);
+        app_env.extend(pairs(&[
+            ("DATABASE_URL", &db_url(2)),
+            ("JWKS_URL", &jwks),
+            ("SCRAPER_URL", &scraper_url),
+            ("IDENTITY_URL", &identity_url),
+            ("GLEANER_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("GLEANER_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("TRUSTED_PROXIES", "1"),
+        ]));
+        let mut gateway_env = common(gateway_port);
+        gateway_env.extend(pairs(&[
+            ("JWKS_URL", &jwks),
+            ("IDENTITY_URL", &identity_url),
+            ("SCRAPER_URL", &scraper_url),
+            ("APP_URL", &app_url),
+        ]));
+        for (name, args, env) in [
+            ("identity", &["serve"][..], identity_env),
+            ("scraper", &["serve"][..], scraper_env),
+            ("app", &["serve"][..], app_env),
+            ("gateway", &[][..], gateway_env),
+        ] {
+            let log = dir.join(format!("{name}.log"));
+            let out = File::create(&log)?;
+            let child = Command::new(bin.join(name))
+                .args(args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(env)
+                .stdout(out.try_clone()?)
+                .stderr(out)
+                .spawn()
+                .with_context(|| format!("starting {name}"))?;
+            local.services.push(Service { name, child, log });
+        }
+        let http = reqwest::Client::new();
+        for (name, port) in [
+            ("identity", identity_port),
+            ("scraper", scraper_port),
+            ("app", app_port),
+            ("gateway", gateway_port),
+        ] {
+            let ready = format!("{}/ready", url(port));
+            let answered = eventually(READY_TIMEOUT, || {
+                let http = http.clone();
+                let ready = ready.clone();
+                async move {
+                    let r = http.get(&ready).send().await.ok()?;
+                    r.status().is_success().then_some(())
+                }
+            })
+            .await;
+            if answered.is_err() {
+                let log = local
+                    .services
+                    .iter()
+                    .find(|s| s.name == name)
+                    .and_then(|s| std::fs::read_to_string(&s.log).ok())
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                bail!(
+                    "{name} did not become ready within {READY_TIMEOUT:?}; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+        }
+        Ok(Self {
+            gateway: url(gateway_port),
+            admin: (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD.to_owned()),
+            demo,
+            local: Some(local),
+        })
+    }
+}
+
+fn remote_admin_password() -> anyhow::Result<String> {
+    for var in ["E2E_ADMIN_PASSWORD", "GLEANER_ADMIN_PASSWORD"] {
+        if let Ok(p) = std::env::var(var)
+            && !p.is_empty()
+        {
+            return Ok(p);
+        }
+    }
+    let file = workspace_root().join(".gleaner/admin-password");
+    std::fs::read_to_string(&file)
+        .map(|p| p.trim().to_owned())
+        .with_context(|| {
+            format!(
+                "E2E_BASE_URL is set but no admin password: set E2E_ADMIN_PASSWORD or keep {}",
+                file.display()
+            )
+        })
+}
+
+/// The workspace root (this crate's parent).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Build the four service binaries (a no-op when they are fresh).
+fn build_binaries(root: &Path) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "--bins"])
+        .args(["-p", "gleaner-identity", "-p", "gleaner-scraper"])
+        .args(["-p", "gleaner-app", "-p", "gleaner-gateway"])
+        .stdout(Stdio::null())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the service binaries failed ({status})");
+    }
+    Ok(())
+}
+
+/// Run a one-off command of a service binary (migrate, keygen).
+fn run(bin: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
+    let output = Command::new(bin.join(name))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .with_context(|| format!("running {name} {}", args.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "{name} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
