@@ -106,3 +106,61 @@ impl Settings {
             .unwrap_or_else(|| format!("app-{}", uuid::Uuid::new_v4().simple()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(extra: &[&str]) -> Result<Settings, clap::Error> {
+        let mut args = vec![
+            "app",
+            "--database-url=postgres://db",
+            "--redis-url=redis://redis",
+            "--jwks-url=http://identity:8081/.well-known/jwks.json",
+            "--scraper-url=http://scraper:8082/",
+        ];
+        args.extend_from_slice(extra);
+        Cli::try_parse_from(args).map(|cli| cli.settings)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = parse(&[]).expect("valid settings");
+        assert_eq!(s.listen_addr, "0.0.0.0:8083");
+        assert_eq!(s.scraper_url, "http://scraper:8082", "no trailing slash");
+        assert_eq!(s.jobs_backend, JobsBackendKind::Auto);
+        assert_eq!(s.events_stream, "gleaner.events");
+        assert_eq!(s.consumer_group, "app");
+        assert_eq!(s.claim_idle, Duration::from_secs(60));
+        assert_eq!(s.scheduler_interval, Duration::from_secs(5));
+        assert!(s.identity_url.is_none() && s.admin_password.is_none());
+        let forced = parse(&["--jobs-backend=database"]).expect("valid settings");
+        assert!(!forced.uses_kubernetes());
+        assert!(
+            parse(&["--jobs-backend=kubernetes"])
+                .expect("valid")
+                .uses_kubernetes()
+        );
+    }
+
+    #[test]
+    fn malformed_settings_are_refused_naming_them() {
+        for (arg, name) in [
+            ("--scraper-url=scraper:8082", "scraper-url"),
+            ("--jobs-backend=etcd", "jobs-backend"),
+            ("--claim-idle=soon", "claim-idle"),
+            ("--listen-addr=8083", "listen-addr"),
+        ] {
+            let err = parse(&[arg]).err().expect("refused");
+            assert!(err.to_string().contains(name), "{arg}: {err}");
+        }
+    }
+}
