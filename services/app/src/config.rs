@@ -159,7 +159,7 @@ mod tests {
             ("--claim-idle=soon", "claim-idle"),
             ("--listen-addr=8083", "listen-addr"),
         ] {
-            let err = parse(&[arg]).err().expect("refused");
+            let err = parse(&[arg]).expect_err("refused");
             assert!(err.to_string().contains(name), "{arg}: {err}");
         }
     }
