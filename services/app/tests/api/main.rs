@@ -3,5 +3,6 @@
 mod events;
 mod helpers;
 mod jobs;
+mod ops;
 mod runs;
 mod watchlist;

@@ -1,0 +1,72 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{body, spawn_app};
+
+#[tokio::test]
+async fn ops_endpoints_and_every_route_described_in_openapi() {
+    let app = spawn_app().await;
+    let health = app
+        .http
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app
+        .http
+        .get(app.url("/ready"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready = body(ready).await.to_string();
+    for dependency in ["postgres", "redis", "scraper"] {
+        assert!(ready.contains(dependency), "{dependency} in {ready}");
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(metrics.status(), StatusCode::OK);
+
+    let spec = body(
+        app.http
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    let paths = spec["paths"].as_object().expect("paths");
+    for (path, methods) in [
+        ("/api/v1/scrape-jobs", &["post", "get"][..]),
+        (
+            "/api/v1/scrape-jobs/{name}",
+            &["get", "patch", "delete"][..],
+        ),
+        ("/api/v1/scrape-jobs/{name}/runs", &["post"][..]),
+        ("/api/v1/scrape-runs", &["get"][..]),
+        ("/api/v1/scrape-runs/{id}", &["get"][..]),
+        ("/api/v1/scrape-runs/{id}/events", &["get"][..]),
+        ("/api/v1/watchlist", &["get"][..]),
+        ("/api/v1/watchlist/{idno}", &["put", "delete"][..]),
+        ("/api/v1/notifications", &["get"][..]),
+        ("/api/v1/notifications/read", &["post"][..]),
+    ] {
+        for method in methods {
+            let op = &paths[path][*method];
+            assert!(op.is_object(), "{method} {path} is described");
+            assert!(
+                op["description"].is_string() || op["summary"].is_string(),
+                "{method} {path}"
+            );
+            assert_eq!(
+                op["security"][0]["bearer"],
+                serde_json::json!([]),
+                "{method} {path}"
+            );
+        }
+    }
+}
