@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use gleaner_operator::controller::FINALIZER;
 use gleaner_operator::crd::{PageRange, ScrapeJob, ScrapeJobSpec, Targets};
-pub use gleaner_testkit::{FakeKubeApi as Fake, Seen};
+pub use gleaner_testkit::FakeKubeApi as Fake;
 
 /// The one ScrapeJob the fake lists.
 pub fn scrapejob(namespace: &str) -> ScrapeJob {
