@@ -53,6 +53,15 @@ pub struct Notification {
     pub read: bool,
 }
 
+/// A read-only transaction whose queries see one snapshot: a page's items and total agree.
+async fn snapshot(db: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Watch a company (nothing happens when already watched).
 pub async fn watch(db: &PgPool, user: Uuid, idno: &str, name: Option<&str>) -> sqlx::Result<()> {
     sqlx::query(
@@ -84,6 +93,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<WatchedCompany>, i64)> {
+    let mut tx = snapshot(db).await?;
     let items = sqlx::query_as(
         "SELECT idno, company_name AS name, created_at AS watched_since FROM watchlist \
          WHERE user_id = $1 ORDER BY created_at DESC, idno LIMIT $2 OFFSET $3",
@@ -91,12 +101,13 @@ pub async fn list(
     .bind(user)
     .bind(limit)
     .bind(offset)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
     let total = sqlx::query_scalar("SELECT count(*) FROM watchlist WHERE user_id = $1")
         .bind(user)
-        .fetch_one(db)
+        .fetch_one(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok((items, total))
 }
 
@@ -157,6 +168,7 @@ pub async fn notifications(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<Notification>, i64)> {
+    let mut tx = snapshot(db).await?;
     let filter = "user_id = $1 AND (NOT $2 OR read_at IS NULL)";
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, idno, company_name, changes, run_id, created_at, read_at IS NOT NULL AS read \
@@ -166,15 +178,16 @@ pub async fn notifications(
     .bind(unread_only)
     .bind(limit)
     .bind(offset)
-    .fetch_all(db)
+    .fetch_all(&mut *tx)
     .await?;
     let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM notifications WHERE {filter}"
     )))
     .bind(user)
     .bind(unread_only)
-    .fetch_one(db)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((items, total))
 }
 

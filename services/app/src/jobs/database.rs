@@ -9,7 +9,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_spec, phase};
-use crate::scraper::{RunView, ScraperClient};
+use crate::scraper::{RunView, ScraperClient, ScraperError};
 
 /// Why a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,13 +156,29 @@ impl JobBackend for DatabaseJobs {
             .await?
             .rows_affected()
                 == 1;
-            if claimed && let Err(e) = self.launch(name, &spec, Trigger::Create, token).await {
-                // The job exists; the scheduler starts its first run when the scraper answers.
-                tracing::warn!(job = name, error = %e, "the run on creation did not start; the scheduler will retry");
-                sqlx::query("UPDATE scrape_jobs SET initial_run_done = false WHERE name = $1")
-                    .bind(name)
-                    .execute(&self.db)
-                    .await?;
+            if claimed {
+                match self.launch(name, &spec, Trigger::Create, token).await {
+                    Ok(_) => {}
+                    // The scraper refuses this spec (e.g. a site outside its egress
+                    // allowlist): no job that could never run.
+                    Err(e @ JobError::Scraper(ScraperError::Refused { .. })) => {
+                        sqlx::query("DELETE FROM scrape_jobs WHERE name = $1")
+                            .bind(name)
+                            .execute(&self.db)
+                            .await?;
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        // The job exists; the scheduler starts its first run when the scraper answers.
+                        tracing::warn!(job = name, error = %e, "the run on creation did not start; the scheduler will retry");
+                        sqlx::query(
+                            "UPDATE scrape_jobs SET initial_run_done = false WHERE name = $1",
+                        )
+                        .bind(name)
+                        .execute(&self.db)
+                        .await?;
+                    }
+                }
             }
         }
         self.get(name).await

@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::database::{DatabaseJobs, Trigger};
+use crate::jobs::JobError;
 use crate::schedule::{Decision, FinishedRun, due_occurrence, on_due, runs_to_prune};
-use crate::scraper::ScraperClient;
+use crate::scraper::{ScraperClient, ScraperError};
 use crate::service_auth::ServiceToken;
 
 /// Advisory lock key of the scheduler ("gleaner-app-scheduler").
@@ -168,12 +169,22 @@ impl Scheduler {
         }
         let Some(schedule) = &spec.schedule else {
             if !initial_done {
-                let run = self.jobs.launch(name, spec, Trigger::Create, token).await?;
+                let started = match self.jobs.launch(name, spec, Trigger::Create, token).await {
+                    Ok(run) => Some(run.id),
+                    // Refused (not unavailable): asking again would be refused again.
+                    Err(JobError::Scraper(e @ ScraperError::Refused { .. })) => {
+                        tracing::error!(job = name, error = %e, "the scraper refuses this job's run; not retried");
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 sqlx::query("UPDATE scrape_jobs SET initial_run_done = true WHERE name = $1")
                     .bind(name)
                     .execute(&self.db)
                     .await?;
-                round.started.push((name.to_owned(), run.id));
+                if let Some(id) = started {
+                    round.started.push((name.to_owned(), id));
+                }
             }
             return Ok(());
         };
@@ -195,19 +206,9 @@ impl Scheduler {
             Decision::Replace(old) => {
                 // The scraper has no way to stop a run: the new one starts alongside.
                 tracing::warn!(job = name, replaced = ?old, "Replace: the scraper cannot stop runs; the running ones finish on their own");
-                let run = self
-                    .jobs
-                    .launch(name, spec, Trigger::Schedule, token)
-                    .await?;
-                round.started.push((name.to_owned(), run.id));
+                self.start_scheduled(name, spec, token, round).await?;
             }
-            Decision::Start => {
-                let run = self
-                    .jobs
-                    .launch(name, spec, Trigger::Schedule, token)
-                    .await?;
-                round.started.push((name.to_owned(), run.id));
-            }
+            Decision::Start => self.start_scheduled(name, spec, token, round).await?,
         }
         sqlx::query("UPDATE scrape_jobs SET last_schedule_at = $2 WHERE name = $1")
             .bind(name)
@@ -215,6 +216,29 @@ impl Scheduler {
             .execute(&self.db)
             .await?;
         Ok(())
+    }
+
+    /// Start a scheduled run. A run the scraper refuses is logged and counts as this
+    /// occurrence's (asking again would be refused again); when the scraper is
+    /// unavailable the occurrence stays due and the next round tries again.
+    async fn start_scheduled(
+        &self,
+        name: &str,
+        spec: &ScrapeJobSpec,
+        token: &str,
+        round: &mut Round,
+    ) -> anyhow::Result<()> {
+        match self.jobs.launch(name, spec, Trigger::Schedule, token).await {
+            Ok(run) => {
+                round.started.push((name.to_owned(), run.id));
+                Ok(())
+            }
+            Err(JobError::Scraper(e @ ScraperError::Refused { .. })) => {
+                tracing::error!(job = name, error = %e, "the scraper refuses this job's scheduled run");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Copy the state of runs still going from the scraper.

@@ -35,6 +35,8 @@ pub struct FakeScraperState {
     pub started: Vec<StartedRun>,
     pub companies: HashMap<String, String>,
     pub down: bool,
+    /// Refuse every run as the scraper's egress policy would.
+    pub refuse: bool,
 }
 
 /// The scraper's internal run endpoint, run views and company names, in memory.
@@ -50,6 +52,9 @@ impl FakeScraper {
     }
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
+    }
+    pub fn set_refuse(&self, refuse: bool) {
+        self.lock().refuse = refuse;
     }
     pub fn add_company(&self, idno: &str, name: &str) {
         self.lock().companies.insert(idno.into(), name.into());
@@ -81,6 +86,13 @@ async fn start_run(
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"detail": "down"})),
+        );
+    }
+    if s.refuse {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"detail": "invalid fields", "errors": [
+                {"field": "spec.baseUrl", "message": "is not an allowed host"}]})),
         );
     }
     let run_id: Uuid =

@@ -316,6 +316,36 @@ async fn the_run_on_creation_is_started_by_the_scheduler_when_the_scraper_was_do
 }
 
 #[tokio::test]
+async fn a_job_the_scraper_refuses_is_not_created() {
+    let app = spawn_app().await;
+    app.scraper.set_refuse(true);
+    let resp = app.create_job("elsewhere", idno_spec()).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem = body(resp).await;
+    assert_eq!(fields(&problem), ["spec.baseUrl"]);
+    let resp = app
+        .get("/api/v1/scrape-jobs/elsewhere", &app.operator)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // A scheduled job is created (it runs later); a run the scraper refuses is a 422.
+    let mut spec = idno_spec();
+    spec["schedule"] = json!("0 3 * * *");
+    assert_eq!(
+        app.create_job("later", spec).await.status(),
+        StatusCode::CREATED
+    );
+    let resp = app
+        .send(
+            Method::POST,
+            "/api/v1/scrape-jobs/later/runs",
+            &app.operator,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
 async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
     let app = spawn_app().await;
     let mut spec = idno_spec();
