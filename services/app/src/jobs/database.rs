@@ -185,16 +185,22 @@ impl JobBackend for DatabaseJobs {
     }
 
     async fn list(&self, page: PageRequest) -> Result<(Vec<Job>, i64), JobError> {
+        // One snapshot: the page's items and total agree.
+        let mut tx = self.db.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{JOB_SELECT} ORDER BY j.name LIMIT $1 OFFSET $2"
         )))
         .bind(page.limit())
         .bind(page.offset())
-        .fetch_all(&self.db)
+        .fetch_all(&mut *tx)
         .await?;
         let total: i64 = sqlx::query_scalar("SELECT count(*) FROM scrape_jobs")
-            .fetch_one(&self.db)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         let now = Utc::now();
         let jobs = rows
             .iter()
