@@ -4,3 +4,4 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/bench-identity.sh"
 "$here/bench-scraper.sh"
+"$here/bench-gateway.sh"
