@@ -8,6 +8,7 @@
 mod exposition;
 mod logs;
 mod readiness;
+pub mod settings;
 mod shutdown;
 mod trace;
 
@@ -22,6 +23,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 pub use exposition::{encode_metrics, metrics_response};
 pub use logs::{LogFormat, init_for_tests, json_layer};
 pub use readiness::{CheckStatus, Readiness, ReadyStatus, health};
+pub use settings::LogSettings;
 pub use shutdown::shutdown_signal;
 pub use trace::{
     TraceContext, inject_context, inject_current_context, set_parent_from_headers,
