@@ -12,13 +12,45 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 pub use gleaner_telemetry::shutdown_signal;
-use gleaner_telemetry::{CheckStatus, Readiness, health, metrics_response};
+use gleaner_telemetry::{CheckStatus, LogSettings, Readiness, health, metrics_response};
 use prometheus::Registry;
 use tokio::net::TcpListener;
 
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::observe::{HttpMetrics, observe_http};
 use crate::request_context::propagate_request_id;
+
+/// A service's application: built from its settings, it serves until told to stop.
+pub trait Service: Sized {
+    /// What `serve` reads from flags and the environment.
+    type Settings;
+    /// Connect to dependencies and bind the listener.
+    fn build(settings: Self::Settings) -> impl Future<Output = anyhow::Result<Self>>;
+    /// The bound port.
+    fn port(&self) -> u16;
+    /// Serve until `shutdown` resolves, then drain.
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>>;
+}
+
+/// The `serve` command of every service: install telemetry, build the application
+/// (logging "cannot start" with the cause when that fails), serve until SIGTERM/Ctrl-C.
+pub async fn run_service<S: Service>(
+    service: &str,
+    log: LogSettings,
+    settings: S::Settings,
+) -> anyhow::Result<()> {
+    let _guard = gleaner_telemetry::init(service, log.log_format)?;
+    let app = S::build(settings).await.inspect_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "cannot start");
+    })?;
+    tracing::info!(port = app.port(), "{service} listening");
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("{service} stopped");
+    Ok(())
+}
 
 /// Default request body limit (contract §3): 1 MiB.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -171,7 +203,10 @@ pub async fn serve(
 
 /// Bind a TCP listener, naming the setting on failure.
 pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("LISTEN_ADDR={addr}: cannot bind: {e}"))
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{}={addr}: cannot bind: {e}",
+            crate::settings::env::LISTEN_ADDR
+        )
+    })
 }

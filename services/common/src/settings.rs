@@ -2,6 +2,64 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
+/// Environment variable names more than one service reads, each written once.
+/// Use them in `#[arg(env = ...)]`; a default that differs per service stays there.
+pub mod env {
+    pub use gleaner_scrapejob::env::{
+        DATABASE_URL, REDIS_URL, SCRAPER_ALLOWED_HOSTS, SCRAPER_ALLOWED_NETWORKS,
+    };
+    pub use gleaner_telemetry::settings::env::{LISTEN_ADDR, LOG_FORMAT};
+
+    /// Maximum PostgreSQL connections of a service's pool.
+    pub const DATABASE_MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
+    /// Identity's JWKS URL, where verifiers fetch the token keys.
+    pub const JWKS_URL: &str = "JWKS_URL";
+    /// `iss` of access tokens.
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    /// `aud` of access tokens.
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    /// How many proxies in front append to `X-Forwarded-For`.
+    pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+    /// Redis stream that events are published to and read from.
+    pub const EVENTS_STREAM: &str = "EVENTS_STREAM";
+    /// The identity service's base URL.
+    pub const IDENTITY_URL: &str = "IDENTITY_URL";
+    /// The scraper service's base URL.
+    pub const SCRAPER_URL: &str = "SCRAPER_URL";
+    /// The first admin's email.
+    pub const GLEANER_ADMIN_EMAIL: &str = "GLEANER_ADMIN_EMAIL";
+    /// The first admin's password.
+    pub const GLEANER_ADMIN_PASSWORD: &str = "GLEANER_ADMIN_PASSWORD";
+}
+
+/// Default `iss` of access tokens.
+pub const DEFAULT_JWT_ISSUER: &str = "gleaner";
+/// Default `aud` of access tokens.
+pub const DEFAULT_JWT_AUDIENCE: &str = "gleaner-api";
+
+/// Settings of a service's `migrate` command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateSettings {
+    /// PostgreSQL URL.
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
+    pub database_url: SecretString,
+}
+
+impl MigrateSettings {
+    /// Apply `migrator` to the database and say so: the `migrate` command of `service`.
+    pub async fn run(
+        &self,
+        service: &str,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<()> {
+        crate::db::migrate(self.database_url.expose_secret(), migrator).await?;
+        println!("{service} database migrated");
+        Ok(())
+    }
+}
+
 /// Parse a human duration (`15m`, `30d`, `90s`) for a clap `value_parser`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d =
