@@ -29,6 +29,7 @@ struct Service {
     name: &'static str,
     child: Child,
     log: PathBuf,
+    url: String,
 }
 
 impl Drop for Service {
@@ -99,6 +100,15 @@ impl Stack {
         let local = self.local.as_ref()?;
         let service = local.services.iter().find(|s| s.name == name)?;
         std::fs::read_to_string(&service.log).ok()
+    }
+
+    /// The base URL of each service the harness started (its `/metrics` is there),
+    /// by name; empty for a remote stack.
+    pub fn service_urls(&self) -> Vec<(&'static str, String)> {
+        self.local
+            .iter()
+            .flat_map(|l| l.services.iter().map(|s| (s.name, s.url.clone())))
+            .collect()
     }
 
     /// Stop a service the harness started (to prove what the gateway says then).
@@ -199,11 +209,11 @@ impl Stack {
             ("SCRAPER_URL", &scraper_url),
             ("APP_URL", &app_url),
         ]));
-        for (name, args, env) in [
-            ("identity", &["serve"][..], identity_env),
-            ("scraper", &["serve"][..], scraper_env),
-            ("app", &["serve"][..], app_env),
-            ("gateway", &[][..], gateway_env),
+        for (name, args, env, port) in [
+            ("identity", &["serve"][..], identity_env, identity_port),
+            ("scraper", &["serve"][..], scraper_env, scraper_port),
+            ("app", &["serve"][..], app_env, app_port),
+            ("gateway", &[][..], gateway_env, gateway_port),
         ] {
             let log = dir.join(format!("{name}.log"));
             let out = File::create(&log)?;
@@ -216,7 +226,12 @@ impl Stack {
                 .stderr(out)
                 .spawn()
                 .with_context(|| format!("starting {name}"))?;
-            local.services.push(Service { name, child, log });
+            local.services.push(Service {
+                name,
+                child,
+                log,
+                url: url(port),
+            });
         }
         let http = reqwest::Client::new();
         for (name, port) in [

@@ -44,6 +44,15 @@ impl GatewayMetrics {
         registry.register(Box::new(upstream_errors.clone()))?;
         registry.register(Box::new(local_limiter.clone()))?;
         registry.register(Box::new(fallbacks.clone()))?;
+        // Every known label value from the start, so rates and alerts see a 0, not no data.
+        for scope in ["user", "address"] {
+            rate_limited.with_label_values(&[scope]);
+        }
+        for upstream in ["identity", "scraper", "app"] {
+            for kind in ["connect", "timeout", "protocol"] {
+                upstream_errors.with_label_values(&[upstream, kind]);
+            }
+        }
         Ok(Self {
             rate_limited,
             upstream_errors,
