@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DENY ?= $(shell command -v cargo-deny 2>/dev/null || echo $(HOME)/.cache/gleaner/tools/bin/cargo-deny)
 
-.PHONY: up down test arch chart unit-test fmt fmt-check lint deny check bench clean-state help
+.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench clean-state help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ up: ## Start PostgreSQL, Redis and every service in the background
 down: ## Stop what `make up` started
 	@scripts/down.sh
 
-test: fmt-check arch chart unit-test lint deny ## The whole suite (what CI runs)
+test: fmt-check arch chart unit-test image-test lint deny ## The whole suite (what CI runs)
 
 arch: ## Fail when a crate breaks the dependency directions (docs/architecture.md)
 	CARGO=$(CARGO) scripts/check-architecture.sh
@@ -24,6 +24,12 @@ chart: ## The Helm chart: lint, render and check every value set, alert rules (p
 
 unit-test: ## Unit and integration tests against a throwaway PostgreSQL and Redis
 	scripts/with-test-deps.sh $(CARGO) test --workspace --all-targets
+
+images: ## Every container image, with podman (no Docker daemon, no registry)
+	CARGO=$(CARGO) scripts/images.sh
+
+image-test: ## Run every image as the chart does: /health, no shell, a scrape run
+	CARGO=$(CARGO) scripts/test-images.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
