@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use gleaner_common::settings::{parse_duration, parse_http_url, parse_listen_addr};
-use gleaner_common::telemetry::LogFormat;
+use gleaner_common::settings::{
+    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_http_url,
+    parse_listen_addr,
+};
+use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
 
 /// Where scrape jobs are kept.
@@ -23,44 +26,44 @@ pub enum JobsBackendKind {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8083", value_parser = parse_listen_addr)]
+    #[arg(long, env = env::LISTEN_ADDR, default_value = "0.0.0.0:8083", value_parser = parse_listen_addr)]
     pub listen_addr: String,
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
     pub database_url: SecretString,
     /// Maximum PostgreSQL connections.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(long, env = env::DATABASE_MAX_CONNECTIONS, default_value_t = 10)]
     pub database_max_connections: u32,
     /// Redis URL (events, token revocations).
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: SecretString,
     /// Identity's JWKS URL.
-    #[arg(long, env = "JWKS_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::JWKS_URL, value_parser = parse_http_url)]
     pub jwks_url: String,
     /// Expected `iss` of access tokens.
-    #[arg(long, env = "JWT_ISSUER", default_value = "gleaner")]
+    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
     pub jwt_issuer: String,
     /// Expected `aud` of access tokens.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "gleaner-api")]
+    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
     pub jwt_audience: String,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
     /// The scraper service's root URL (runs are started and read there).
-    #[arg(long, env = "SCRAPER_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::SCRAPER_URL, value_parser = parse_http_url)]
     pub scraper_url: String,
     /// The identity service's root URL (the scheduler logs in there).
-    #[arg(long, env = "IDENTITY_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::IDENTITY_URL, value_parser = parse_http_url)]
     pub identity_url: Option<String>,
     /// Account the scheduler acts as when it starts and follows runs (operator or admin).
     #[arg(
         long,
-        env = "GLEANER_ADMIN_EMAIL",
+        env = env::GLEANER_ADMIN_EMAIL,
         default_value = "admin@gleaner.local"
     )]
     pub admin_email: String,
     /// That account's password; without it (or IDENTITY_URL) scheduled runs cannot start.
-    #[arg(long, env = "GLEANER_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = env::GLEANER_ADMIN_PASSWORD, hide_env_values = true)]
     pub admin_password: Option<SecretString>,
     /// Where scrape jobs are kept: auto, database or kubernetes.
     #[arg(long, env = "APP_JOBS_BACKEND", value_enum, default_value_t = JobsBackendKind::Auto)]
@@ -69,7 +72,7 @@ pub struct Settings {
     #[arg(long, env = "SCRAPEJOBS_NAMESPACE")]
     pub scrapejobs_namespace: Option<String>,
     /// Stream the scraper's and identity's events are read from.
-    #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
+    #[arg(long, env = env::EVENTS_STREAM, default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,
     /// Consumer group of the app's replicas on the events stream.
     #[arg(long, env = "EVENTS_CONSUMER_GROUP", default_value = "app")]

@@ -192,3 +192,22 @@ impl Application {
         result
     }
 }
+
+impl server::Service for Application {
+    type Settings = Settings;
+
+    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> {
+        Application::build(settings)
+    }
+
+    fn port(&self) -> u16 {
+        Application::port(self)
+    }
+
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> {
+        Application::run_until_stopped(self, shutdown)
+    }
+}

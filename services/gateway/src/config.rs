@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
-use gleaner_common::settings::{parse_duration, parse_http_url, parse_listen_addr};
-use gleaner_common::telemetry::LogFormat;
+use gleaner_common::settings::{
+    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_http_url,
+    parse_listen_addr,
+};
+use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
 
 use crate::route_table::DEFAULT_ROUTES;
@@ -12,29 +15,29 @@ use crate::route_table::DEFAULT_ROUTES;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080", value_parser = parse_listen_addr)]
+    #[arg(long, env = env::LISTEN_ADDR, default_value = "0.0.0.0:8080", value_parser = parse_listen_addr)]
     pub listen_addr: String,
     /// Base URL of the identity service.
-    #[arg(long, env = "IDENTITY_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::IDENTITY_URL, value_parser = parse_http_url)]
     pub identity_url: String,
     /// Base URL of the scraper service.
-    #[arg(long, env = "SCRAPER_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::SCRAPER_URL, value_parser = parse_http_url)]
     pub scraper_url: String,
     /// Base URL of the app service.
     #[arg(long, env = "APP_URL", value_parser = parse_http_url)]
     pub app_url: String,
     /// Where the keys that verify access tokens are published
     /// (default: identity's `/.well-known/jwks.json`).
-    #[arg(long, env = "JWKS_URL", value_parser = parse_http_url)]
+    #[arg(long, env = env::JWKS_URL, value_parser = parse_http_url)]
     pub jwks_url: Option<String>,
     /// `iss` every access token must carry.
-    #[arg(long, env = "JWT_ISSUER", default_value = "gleaner")]
+    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
     pub jwt_issuer: String,
     /// `aud` every access token must carry.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "gleaner-api")]
+    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
     pub jwt_audience: String,
     /// Redis URL (rate limits).
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: SecretString,
     /// Requests per second allowed per user (or per client address when anonymous).
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 10.0, value_parser = parse_rate)]
@@ -44,7 +47,7 @@ pub struct Settings {
     pub rate_limit_burst: u32,
     /// How many proxies in front append to `X-Forwarded-For` (an ingress);
     /// the client is the N-th address from the right. 0 = the peer.
-    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = 0)]
+    #[arg(long, env = env::TRUSTED_PROXIES, default_value_t = 0)]
     pub trusted_proxies: usize,
     /// Origins allowed to call the API from a browser (comma-separated; empty = none).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -60,9 +63,9 @@ pub struct Settings {
     /// may then take as long as it needs).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 impl Settings {

@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gleaner_common::settings::{parse_duration, parse_listen_addr};
-use gleaner_common::telemetry::LogFormat;
+use gleaner_common::settings::{
+    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_listen_addr,
+};
+use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
 
 /// Deployment mode: production refuses development keys.
@@ -21,25 +23,25 @@ pub enum Environment {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8081", value_parser = parse_listen_addr)]
+    #[arg(long, env = env::LISTEN_ADDR, default_value = "0.0.0.0:8081", value_parser = parse_listen_addr)]
     pub listen_addr: String,
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = env::DATABASE_URL, hide_env_values = true)]
     pub database_url: SecretString,
     /// Maximum PostgreSQL connections.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(long, env = env::DATABASE_MAX_CONNECTIONS, default_value_t = 10)]
     pub database_max_connections: u32,
     /// Redis URL.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: SecretString,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    pub log_format: LogFormat,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
     /// `iss` of issued tokens.
-    #[arg(long, env = "JWT_ISSUER", default_value = "gleaner")]
+    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
     pub jwt_issuer: String,
     /// `aud` of issued tokens.
-    #[arg(long, env = "JWT_AUDIENCE", default_value = "gleaner-api")]
+    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
     pub jwt_audience: String,
     /// Ed25519 PKCS#8 PEM private key that signs access tokens.
     #[arg(long, env = "JWT_SIGNING_KEY_FILE")]
@@ -59,19 +61,19 @@ pub struct Settings {
     /// First admin's email, created on start when no admin exists.
     #[arg(
         long,
-        env = "GLEANER_ADMIN_EMAIL",
+        env = env::GLEANER_ADMIN_EMAIL,
         default_value = "admin@gleaner.local"
     )]
     pub admin_email: String,
     /// First admin's password; without it no admin is created.
-    #[arg(long, env = "GLEANER_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = env::GLEANER_ADMIN_PASSWORD, hide_env_values = true)]
     pub admin_password: Option<SecretString>,
     /// Deployment mode.
     #[arg(long, env = "GLEANER_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
     /// How many proxies in front append to `X-Forwarded-For` (the gateway,
     /// an ingress); the client is the N-th address from the right. 0 = the peer.
-    #[arg(long, env = "TRUSTED_PROXIES", default_value_t = 0)]
+    #[arg(long, env = env::TRUSTED_PROXIES, default_value_t = 0)]
     pub trusted_proxies: usize,
     /// Threads that hash passwords (default: one per core).
     #[arg(long, env = "PASSWORD_HASH_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -95,7 +97,7 @@ pub struct Settings {
     #[arg(long, env = "REGISTRATIONS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..))]
     pub registrations_per_address: i64,
     /// Stream that user events are published to.
-    #[arg(long, env = "EVENTS_STREAM", default_value = gleaner_common::outbox::DEFAULT_STREAM)]
+    #[arg(long, env = env::EVENTS_STREAM, default_value = gleaner_common::outbox::DEFAULT_STREAM)]
     pub events_stream: String,
 }
 

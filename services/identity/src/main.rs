@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use gleaner_common::telemetry;
+use gleaner_common::server::run_service;
+use gleaner_common::settings::MigrateSettings;
 use gleaner_identity::config::Settings;
 use gleaner_identity::keys::{generate_dev_key_pem, generate_key_pem};
 use gleaner_identity::startup::{Application, MIGRATOR, SERVICE};
-use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
 #[command(name = "identity", version, about = "Gleaner identity service")]
@@ -22,11 +22,7 @@ enum Command {
     /// Serve the HTTP API.
     Serve(Box<Settings>),
     /// Apply database migrations and exit.
-    Migrate {
-        /// PostgreSQL URL.
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: SecretString,
-    },
+    Migrate(MigrateSettings),
     /// Write a new Ed25519 signing key (PKCS#8 PEM), marked as a development key unless
     /// `--production`.
     Keygen {
@@ -45,23 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(settings) => {
-            let _guard = telemetry::init(SERVICE, settings.log_format)?;
-            let app = match Application::build(*settings).await {
-                Ok(app) => app,
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "cannot start");
-                    return Err(e);
-                }
-            };
-            tracing::info!(port = app.port(), "identity listening");
-            app.run_until_stopped(gleaner_common::server::shutdown_signal())
-                .await?;
-            tracing::info!("identity stopped");
+            run_service::<Application>(SERVICE, settings.log, *settings).await?
         }
-        Command::Migrate { database_url } => {
-            gleaner_common::db::migrate(database_url.expose_secret(), &MIGRATOR).await?;
-            println!("identity database migrated");
-        }
+        Command::Migrate(settings) => settings.run(SERVICE, &MIGRATOR).await?,
         Command::Keygen { out, production } => {
             if out.exists() {
                 println!("{} exists; keeping it", out.display());

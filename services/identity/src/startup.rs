@@ -161,6 +161,25 @@ impl Application {
     }
 }
 
+impl server::Service for Application {
+    type Settings = Settings;
+
+    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> {
+        Application::build(settings)
+    }
+
+    fn port(&self) -> u16 {
+        Application::port(self)
+    }
+
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> {
+        Application::run_until_stopped(self, shutdown)
+    }
+}
+
 /// The first admin from `GLEANER_ADMIN_*`, validated now so that a bad
 /// setting stops the start instead of failing later.
 fn admin_bootstrap(settings: &Settings) -> anyhow::Result<Option<AdminSeed>> {

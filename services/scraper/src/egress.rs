@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gleaner_common::FieldError;
+use gleaner_common::settings::env;
 use gleaner_scrapejob::egress::{
     AllowedHosts, AllowedNetworks, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS, EgressPolicy,
     Host, Refusal,
@@ -21,10 +22,10 @@ pub const MAX_REDIRECTS: usize = 5;
 #[derive(Debug, Clone, clap::Args)]
 pub struct EgressSettings {
     /// Hosts a run may fetch from: names or IP addresses, optionally `host:port`, comma-separated.
-    #[arg(long, env = "SCRAPER_ALLOWED_HOSTS", default_value = DEFAULT_ALLOWED_HOSTS)]
+    #[arg(long, env = env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS)]
     pub allowed_hosts: AllowedHosts,
     /// Non-public networks (CIDR, comma-separated) a run may connect to; none by default.
-    #[arg(long, env = "SCRAPER_ALLOWED_NETWORKS", default_value = DEFAULT_ALLOWED_NETWORKS)]
+    #[arg(long, env = env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS)]
     pub allowed_networks: AllowedNetworks,
 }
 

@@ -2,6 +2,8 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use gleaner_common::server::run_service;
+use gleaner_common::settings::MigrateSettings;
 use gleaner_common::telemetry;
 use gleaner_scraper::config::{RunSettings, Settings};
 use gleaner_scraper::egress::Egress;
@@ -9,7 +11,7 @@ use gleaner_scraper::metrics::ScraperMetrics;
 use gleaner_scraper::pipeline::Pipeline;
 use gleaner_scraper::spec::RunSpec;
 use gleaner_scraper::startup::{Application, MIGRATOR, SERVICE};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -26,11 +28,7 @@ enum Command {
     /// Run one scrape to the end and exit (0 when it succeeded).
     Run(Box<RunSettings>),
     /// Apply database migrations and exit.
-    Migrate {
-        /// PostgreSQL URL.
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: SecretString,
-    },
+    Migrate(MigrateSettings),
 }
 
 #[tokio::main]
@@ -39,22 +37,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(settings) => {
-            let _guard = telemetry::init(SERVICE, settings.log_format)?;
-            let app = Application::build(*settings).await.inspect_err(|e| {
-                tracing::error!(error = %format!("{e:#}"), "cannot start");
-            })?;
-            tracing::info!(port = app.port(), "scraper listening");
-            app.run_until_stopped(gleaner_common::server::shutdown_signal())
-                .await?;
+            run_service::<Application>(SERVICE, settings.log, *settings).await?
         }
         Command::Run(settings) => {
-            let _guard = telemetry::init(SERVICE, settings.log_format)?;
+            let _guard = telemetry::init(SERVICE, settings.log.log_format)?;
             std::process::exit(run(*settings).await?);
         }
-        Command::Migrate { database_url } => {
-            gleaner_common::db::migrate(database_url.expose_secret(), &MIGRATOR).await?;
-            println!("scraper database migrated");
-        }
+        Command::Migrate(settings) => settings.run(SERVICE, &MIGRATOR).await?,
     }
     Ok(())
 }

@@ -221,7 +221,7 @@ async fn try_spawn(backend: Backend) -> anyhow::Result<TestApp> {
         jwks_url: signer.jwks_url().to_owned(),
         jwt_issuer: gleaner_testkit::ISSUER.into(),
         jwt_audience: gleaner_testkit::AUDIENCE.into(),
-        log_format: gleaner_common::telemetry::LogFormat::Json,
+        log: gleaner_common::telemetry::LogSettings::default(),
         scraper_url,
         identity_url: None,
         admin_email: "admin@gleaner.local".into(),

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gleaner_common::auth::Role;
-use gleaner_common::telemetry::LogFormat;
 use gleaner_gateway::config::Settings;
 use gleaner_gateway::route_table::DEFAULT_ROUTES;
 use gleaner_gateway::startup::Application;
@@ -164,7 +163,7 @@ pub fn settings(redis: &TestRedis, signer: &TestSigner, upstreams: [&str; 3]) ->
         routes: DEFAULT_ROUTES.into(),
         upstream_connect_timeout: Duration::from_secs(2),
         upstream_timeout: Duration::from_secs(30),
-        log_format: LogFormat::Json,
+        log: gleaner_common::telemetry::LogSettings::default(),
     }
 }
 

@@ -65,7 +65,7 @@ impl Builder {
             database_url: SecretString::from(db.url.clone()),
             database_max_connections: 5,
             redis_url: SecretString::from(redis.url()),
-            log_format: gleaner_common::telemetry::LogFormat::Json,
+            log: gleaner_common::telemetry::LogSettings::default(),
             jwt_issuer: "gleaner".into(),
             jwt_audience: "gleaner-api".into(),
             jwt_signing_key_file: key_file,

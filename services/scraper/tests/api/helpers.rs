@@ -66,7 +66,7 @@ pub async fn spawn_with(
         jwks_url: signer.jwks_url().to_string(),
         jwt_issuer: gleaner_testkit::ISSUER.into(),
         jwt_audience: gleaner_testkit::AUDIENCE.into(),
-        log_format: gleaner_common::telemetry::LogFormat::Json,
+        log: gleaner_common::telemetry::LogSettings::default(),
         events_stream: stream.clone(),
         egress: gleaner_scraper::egress::EgressSettings::local(),
     };
