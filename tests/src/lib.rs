@@ -68,6 +68,16 @@ pub struct Stack {
 impl Stack {
     /// The stack named by `E2E_BASE_URL`, or a new one.
     pub async fn start(demo: DemoConfig) -> anyhow::Result<Self> {
+        Self::start_with_env(demo, Vec::new()).await
+    }
+
+    /// Like [`Stack::start`], with `env` added to (or replacing) every started
+    /// service's environment, e.g. an OTLP endpoint. A running stack named by
+    /// `E2E_BASE_URL` is used as it is.
+    pub async fn start_with_env(
+        demo: DemoConfig,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         gleaner_common::install_crypto_provider();
         gleaner_testkit::init_logs();
         let demo = DemoSite::start(demo)
@@ -86,7 +96,7 @@ impl Stack {
                     local: None,
                 })
             }
-            _ => Self::start_local(demo).await,
+            _ => Self::start_local(demo, env).await,
         }
     }
 
@@ -126,7 +136,10 @@ impl Stack {
         self.local.as_mut().map(|l| &mut l.redis)
     }
 
-    async fn start_local(demo: DemoSiteHandle) -> anyhow::Result<Self> {
+    async fn start_local(
+        demo: DemoSiteHandle,
+        extra_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let root = workspace_root();
         build_binaries(&root)?;
         let bin = target_dir(&root).join("debug");
@@ -161,13 +174,16 @@ impl Stack {
             dir: dir.clone(),
         };
         let common = |port: u16| {
-            vec![
+            let mut env = vec![
                 ("LISTEN_ADDR".to_owned(), format!("127.0.0.1:{port}")),
                 ("REDIS_URL".to_owned(), redis_url.clone()),
                 ("LOG_FORMAT".to_owned(), "json".to_owned()),
                 ("RUST_LOG".to_owned(), "info".to_owned()),
                 ("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()),
-            ]
+            ];
+            env.retain(|(k, _)| !extra_env.iter().any(|(e, _)| e == k));
+            env.extend(extra_env.iter().cloned());
+            env
         };
         let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
             list.iter()
@@ -298,6 +314,14 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A git-ignored folder under the build directory for what a test keeps
+/// (screenshots): `<target>/e2e/<name>`, created.
+pub fn artifacts_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = target_dir(&workspace_root()).join("e2e").join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 fn target_dir(root: &Path) -> PathBuf {
