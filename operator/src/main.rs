@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
         };
     }
     let settings = cli.settings;
-    let _telemetry = match gleaner_telemetry::init(SERVICE, settings.log_format) {
+    let _telemetry = match gleaner_telemetry::init(SERVICE, settings.log.log_format) {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("cannot set up telemetry: {e:#}");

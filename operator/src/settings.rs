@@ -8,6 +8,7 @@ use gleaner_scrapejob::egress::{
     AllowedHosts, AllowedNetworks, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS, EgressPolicy,
     PolicyError,
 };
+use gleaner_scrapejob::env as run_env;
 
 use crate::run::{RunSettings, resources};
 
@@ -48,16 +49,18 @@ pub enum Command {
 
 /// Log line format (`LOG_FORMAT`), shared with every Gleaner binary.
 pub use gleaner_telemetry::LogFormat;
+use gleaner_telemetry::LogSettings;
+use gleaner_telemetry::settings::env as telemetry_env;
 
 /// Settings of the controller.
 #[derive(Debug, Clone, Parser)]
 pub struct Settings {
     /// Address of the /health, /ready and /metrics server.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8084")]
+    #[arg(long, env = telemetry_env::LISTEN_ADDR, default_value = "0.0.0.0:8084")]
     pub listen_addr: SocketAddr,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "json")]
-    pub log_format: LogFormat,
+    /// Log settings.
+    #[command(flatten)]
+    pub log: LogSettings,
     /// Scraper container image for runs.
     #[arg(
         long,
@@ -110,11 +113,11 @@ pub struct Settings {
     pub pod_name: Option<String>,
     /// Hosts runs may fetch from (names or IPs, optionally `host:port`, comma-separated);
     /// a ScrapeJob naming another host is not ready. Passed on to the runs.
-    #[arg(long, env = "SCRAPER_ALLOWED_HOSTS", default_value = DEFAULT_ALLOWED_HOSTS, value_parser = allowed_hosts)]
+    #[arg(long, env = run_env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS, value_parser = allowed_hosts)]
     pub scraper_allowed_hosts: String,
     /// Non-public networks (CIDR, comma-separated) runs may connect to; none by default.
     /// Passed on to the runs.
-    #[arg(long, env = "SCRAPER_ALLOWED_NETWORKS", default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = allowed_networks)]
+    #[arg(long, env = run_env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = allowed_networks)]
     pub scraper_allowed_networks: String,
     /// ScrapeJobs reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 8)]
@@ -181,7 +184,7 @@ mod tests {
         assert_eq!(s.scraper_image, "ghcr.io/gleaner/scraper:latest");
         assert_eq!(s.scraper_database_secret, "gleaner-scraper-db");
         assert!(s.leader_election);
-        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.log.log_format, LogFormat::Json);
         let r = s.run_settings();
         assert_eq!(r.image, "ghcr.io/gleaner/scraper:latest");
     }

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::Parser;
 use gleaner_demo_site::{DEFAULT_ROBOTS_TXT, DemoConfig, DemoControl, serve};
-use gleaner_telemetry::{LogFormat, shutdown_signal};
+use gleaner_telemetry::settings::env;
+use gleaner_telemetry::{LogSettings, shutdown_signal};
 use tokio::net::TcpListener;
 
 /// Offline stand-in for openmoney.md (JSON API and HTML pages from generated data).
@@ -13,7 +14,7 @@ use tokio::net::TcpListener;
 #[command(name = "demo-site", version)]
 struct Args {
     /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8090")]
+    #[arg(long, env = env::LISTEN_ADDR, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
     /// Number of generated companies.
     #[arg(long, env = "DEMO_COMPANIES", default_value_t = 500,
@@ -25,15 +26,15 @@ struct Args {
     /// Body of /robots.txt.
     #[arg(long, env = "DEMO_ROBOTS_TXT", default_value = DEFAULT_ROBOTS_TXT)]
     robots_txt: String,
-    /// `json` (default) or `pretty`.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
-    log_format: LogFormat,
+    /// Log settings.
+    #[command(flatten)]
+    log: LogSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let _telemetry = gleaner_telemetry::init("demo-site", args.log_format)?;
+    let _telemetry = gleaner_telemetry::init("demo-site", args.log.log_format)?;
     let config = DemoConfig {
         seed: args.seed,
         companies: usize::try_from(args.companies).context("DEMO_COMPANIES")?,

@@ -21,10 +21,10 @@ pub const TERMINATION_LOG: &str = "TERMINATION_LOG";
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// Redis, for the rate limit all shards of a run share.
 pub const REDIS_URL: &str = "REDIS_URL";
-/// Hosts (comma-separated) a run may connect to.
-pub const SCRAPER_ALLOWED_HOSTS: &str = "SCRAPER_ALLOWED_HOSTS";
-/// Networks (CIDR list) a run may connect to, besides its allowed hosts.
-pub const SCRAPER_ALLOWED_NETWORKS: &str = "SCRAPER_ALLOWED_NETWORKS";
+/// Where a run may connect (defined with the egress policy that reads them).
+pub use crate::egress::{
+    ALLOWED_HOSTS_ENV as SCRAPER_ALLOWED_HOSTS, ALLOWED_NETWORKS_ENV as SCRAPER_ALLOWED_NETWORKS,
+};
 /// Log filter.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// Where Kubernetes reads a container's termination message by default.
