@@ -28,6 +28,13 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Panels that cannot return data here, and why. Empty: every panel returns data.
 const PANEL_EXCEPTIONS: &[(&str, &str)] = &[];
 
+/// A series a service exposes before any traffic: (service, metric, labels).
+type Expected = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
+
 /// A child process killed when dropped.
 struct Killed(Child);
 
@@ -321,7 +328,7 @@ async fn every_panel_and_alert_on_a_real_prometheus() {
             .map(|(_, b)| b.as_str())
             .unwrap_or_default()
     };
-    let mut expected: Vec<(&str, &str, Vec<(&str, &str)>)> = Vec::new();
+    let mut expected: Vec<Expected> = Vec::new();
     for result in [
         "success",
         "invalid_credentials",
