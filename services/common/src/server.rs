@@ -35,6 +35,34 @@ pub trait Service: Sized {
     ) -> impl Future<Output = std::io::Result<()>>;
 }
 
+/// Implement [`Service`] for `$app` built from `$settings`, through its inherent
+/// `build`, `port` and `run_until_stopped` (the shape every service's `startup` has).
+#[macro_export]
+macro_rules! impl_service {
+    ($app:ty, $settings:ty) => {
+        impl $crate::server::Service for $app {
+            type Settings = $settings;
+
+            fn build(
+                settings: $settings,
+            ) -> impl ::std::future::Future<Output = ::anyhow::Result<Self>> {
+                <$app>::build(settings)
+            }
+
+            fn port(&self) -> u16 {
+                <$app>::port(self)
+            }
+
+            fn run_until_stopped(
+                self,
+                shutdown: impl ::std::future::Future<Output = ()> + Send + 'static,
+            ) -> impl ::std::future::Future<Output = ::std::io::Result<()>> {
+                <$app>::run_until_stopped(self, shutdown)
+            }
+        }
+    };
+}
+
 /// The `serve` command of every service: install telemetry, build the application
 /// (logging "cannot start" with the cause when that fails), serve until SIGTERM/Ctrl-C.
 pub async fn run_service<S: Service>(

@@ -174,24 +174,7 @@ impl Application {
     }
 }
 
-impl server::Service for Application {
-    type Settings = Settings;
-
-    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> {
-        Application::build(settings)
-    }
-
-    fn port(&self) -> u16 {
-        Application::port(self)
-    }
-
-    fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = std::io::Result<()>> {
-        Application::run_until_stopped(self, shutdown)
-    }
-}
+gleaner_common::impl_service!(Application, Settings);
 
 fn upstream(name: &str, setting: &str, url: &str) -> anyhow::Result<Upstream> {
     if !url.starts_with("http://") {
