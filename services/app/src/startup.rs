@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use axum::Router;
 use gleaner_common::auth::{Revocations, TokenVerifier};
 use gleaner_common::observe::HttpMetrics;
-use gleaner_common::server::{self, Ops, ReadinessCheck};
+use gleaner_common::server::{self, ReadinessCheck};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -130,7 +130,8 @@ impl Application {
             run_events_poll: settings.run_events_poll,
         };
         let scraper_check = scraper.clone();
-        let ops = Ops::new(
+        let router = server::standard_router(
+            routes::router().with_state(state.clone()),
             registry,
             vec![
                 ReadinessCheck::postgres(db),
@@ -141,13 +142,8 @@ impl Application {
                 }),
             ],
             &ApiDoc::openapi(),
-        )
-        .context("serializing OpenAPI")?;
-        let router = server::with_standard_layers(
-            routes::router().with_state(state.clone()),
-            ops,
             http_metrics,
-        );
+        )?;
         let listener = server::bind(&settings.listen_addr).await?;
         Ok(Self {
             listener,

@@ -215,6 +215,19 @@ pub fn with_standard_layers(api: Router, ops: Ops, metrics: HttpMetrics) -> Rout
         .layer(axum::middleware::from_fn(propagate_request_id))
 }
 
+/// A service's whole router: its API with the ops endpoints (metrics from `registry`,
+/// readiness from `checks`, its OpenAPI document) inside the standard stack.
+pub fn standard_router(
+    api: Router,
+    registry: Registry,
+    checks: Vec<ReadinessCheck>,
+    openapi: &utoipa::openapi::OpenApi,
+    metrics: HttpMetrics,
+) -> anyhow::Result<Router> {
+    let ops = anyhow::Context::context(Ops::new(registry, checks, openapi), "serializing OpenAPI")?;
+    Ok(with_standard_layers(api, ops, metrics))
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then drain.
 pub async fn serve(
     listener: TcpListener,

@@ -4,13 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use gleaner_common::auth::{Revocations, TokenVerifier};
 use gleaner_common::client_addr::TrustedProxies;
 use gleaner_common::observe::HttpMetrics;
 use gleaner_common::outbox::OutboxRelay;
-use gleaner_common::server::{self, Ops, ReadinessCheck};
+use gleaner_common::server::{self, ReadinessCheck};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -118,17 +117,13 @@ impl Application {
             let stop = stop.clone();
             tokio::spawn(async move { ensure_admin_with_retry(state, admin, stop).await });
         }
-        let ops = Ops::new(
+        let router = server::standard_router(
+            routes::router().with_state(state.clone()),
             registry,
             vec![ReadinessCheck::postgres(db), ReadinessCheck::redis(redis)],
             &ApiDoc::openapi(),
-        )
-        .context("serializing OpenAPI")?;
-        let router = server::with_standard_layers(
-            routes::router().with_state(state.clone()),
-            ops,
             http_metrics,
-        );
+        )?;
         let listener = server::bind(&settings.listen_addr).await?;
         Ok(Self {
             listener,

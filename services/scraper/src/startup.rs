@@ -9,7 +9,7 @@ use axum::Router;
 use gleaner_common::auth::{Revocations, TokenVerifier};
 use gleaner_common::observe::HttpMetrics;
 use gleaner_common::outbox::OutboxRelay;
-use gleaner_common::server::{self, Ops, ReadinessCheck};
+use gleaner_common::server::{self, ReadinessCheck};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -80,17 +80,13 @@ impl Application {
             runs: TaskTracker::new(),
             stop: CancellationToken::new(),
         };
-        let ops = Ops::new(
+        let router = server::standard_router(
+            routes::router().with_state(state.clone()),
             registry,
             vec![ReadinessCheck::postgres(db), ReadinessCheck::redis(redis)],
             &ApiDoc::openapi(),
-        )
-        .context("serializing OpenAPI")?;
-        let router = server::with_standard_layers(
-            routes::router().with_state(state.clone()),
-            ops,
             http_metrics,
-        );
+        )?;
         let listener = server::bind(&settings.listen_addr).await?;
         Ok(Self {
             listener,
