@@ -10,6 +10,7 @@ pub mod idno;
 pub mod limits;
 #[cfg(feature = "cron")]
 pub mod schedule;
+pub mod shard;
 pub mod source_url;
 pub mod spec;
 pub mod summary;
@@ -17,6 +18,7 @@ pub mod summary;
 pub mod testing;
 
 pub use idno::{Idno, InvalidIdno};
+pub use shard::Shard;
 pub use source_url::{InvalidSourceUrl, SourceUrl};
 pub use spec::{
     ConcurrencyPolicy, FieldError, InvalidSpec, PageRange, ScrapeJobSpec, Source, SpecJsonError,

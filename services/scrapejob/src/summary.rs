@@ -158,10 +158,72 @@ impl RunSummary {
             .find_map(|line| serde_json::from_str::<RunSummary>(line.trim()).ok())
     }
 
+    /// The summary of a whole run from the summaries of its shards: counts add up, it
+    /// started when the first shard started and finished when the last one finished; it
+    /// failed when any shard failed, was cancelled when any shard was (and none failed),
+    /// is running while any shard is not finished, and succeeded when every shard did.
+    /// `None` for no shards.
+    pub fn combine<'a>(shards: impl IntoIterator<Item = &'a RunSummary>) -> Option<RunSummary> {
+        let mut shards = shards.into_iter();
+        let mut total = shards.next()?.clone();
+        let mut failures: Vec<String> = total.failure.take().into_iter().collect();
+        for s in shards {
+            total.status = worse(total.status, s.status);
+            total.started_at = earliest(total.started_at.take(), s.started_at.clone());
+            total.finished_at = match (total.finished_at.take(), s.finished_at.clone()) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            total.pages_fetched = total.pages_fetched.saturating_add(s.pages_fetched);
+            total.pages_unchanged = total.pages_unchanged.saturating_add(s.pages_unchanged);
+            total.pages_failed = total.pages_failed.saturating_add(s.pages_failed);
+            total.companies_created = total.companies_created.saturating_add(s.companies_created);
+            total.companies_updated = total.companies_updated.saturating_add(s.companies_updated);
+            if let Some(f) = &s.failure
+                && !failures.contains(f)
+            {
+                failures.push(f.clone());
+            }
+        }
+        if !total.status.is_final() {
+            total.finished_at = None;
+        }
+        total.failure = (!failures.is_empty() && total.status != RunStatus::Succeeded)
+            .then(|| failures.join("; "));
+        Some(total)
+    }
+
     /// Companies created or updated.
     pub fn companies_written(&self) -> u64 {
         self.companies_created
             .saturating_add(self.companies_updated)
+    }
+}
+
+/// The status of a run with shards in `a` and `b`: failed over cancelled over running over
+/// queued over succeeded.
+fn worse(a: RunStatus, b: RunStatus) -> RunStatus {
+    let rank = |s: RunStatus| match s {
+        RunStatus::Succeeded => 0,
+        RunStatus::Queued => 1,
+        RunStatus::Running => 2,
+        RunStatus::Cancelled => 3,
+        RunStatus::Failed => 4,
+    };
+    let worst = if rank(b) > rank(a) { b } else { a };
+    // Some shards done and others queued: the run as a whole is running.
+    if worst == RunStatus::Queued && (a == RunStatus::Succeeded || b == RunStatus::Succeeded) {
+        RunStatus::Running
+    } else {
+        worst
+    }
+}
+
+/// The earlier of two RFC 3339 UTC stamps (same format, so they order as strings).
+fn earliest(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -201,6 +263,94 @@ mod tests {
         assert_eq!(
             RunSummary::from_termination_message(r#"{"status":"exploded"}"#),
             None
+        );
+    }
+
+    fn shard(status: RunStatus, fetched: u64, start: &str, end: Option<&str>) -> RunSummary {
+        let mut s = RunSummary::new("r", status);
+        s.pages_fetched = fetched;
+        s.companies_created = fetched / 2;
+        s.started_at = Some(start.into());
+        s.finished_at = end.map(Into::into);
+        s
+    }
+
+    #[test]
+    fn shards_add_up_to_the_run() {
+        let a = shard(
+            RunStatus::Succeeded,
+            10,
+            "2026-01-01T00:00:02Z",
+            Some("2026-01-01T00:01:00Z"),
+        );
+        let b = shard(
+            RunStatus::Succeeded,
+            6,
+            "2026-01-01T00:00:01Z",
+            Some("2026-01-01T00:02:00Z"),
+        );
+        let all = RunSummary::combine([&a, &b]).unwrap();
+        assert_eq!(all.status, RunStatus::Succeeded);
+        assert_eq!((all.pages_fetched, all.companies_created), (16, 8));
+        assert_eq!(all.started_at.as_deref(), Some("2026-01-01T00:00:01Z"));
+        assert_eq!(all.finished_at.as_deref(), Some("2026-01-01T00:02:00Z"));
+        assert_eq!(all.failure, None);
+        assert_eq!(RunSummary::combine([&a]), Some(a.clone()));
+        assert_eq!(RunSummary::combine([]), None);
+    }
+
+    #[test]
+    fn one_failing_shard_fails_the_run() {
+        let ok = shard(
+            RunStatus::Succeeded,
+            10,
+            "2026-01-01T00:00:00Z",
+            Some("2026-01-01T00:01:00Z"),
+        );
+        let mut bad = shard(
+            RunStatus::Failed,
+            2,
+            "2026-01-01T00:00:00Z",
+            Some("2026-01-01T00:00:30Z"),
+        );
+        bad.failure = Some("timed out after 60s".into());
+        let mut cancelled = shard(
+            RunStatus::Cancelled,
+            1,
+            "2026-01-01T00:00:00Z",
+            Some("2026-01-01T00:00:10Z"),
+        );
+        cancelled.failure = Some("cancelled".into());
+        let all = RunSummary::combine([&ok, &cancelled, &bad]).unwrap();
+        assert_eq!(all.status, RunStatus::Failed);
+        assert_eq!(
+            all.failure.as_deref(),
+            Some("cancelled; timed out after 60s")
+        );
+        assert_eq!(
+            RunSummary::combine([&ok, &cancelled]).unwrap().status,
+            RunStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn a_run_with_a_shard_still_going_is_running_and_not_finished() {
+        let done = shard(
+            RunStatus::Succeeded,
+            10,
+            "2026-01-01T00:00:00Z",
+            Some("2026-01-01T00:01:00Z"),
+        );
+        let going = shard(RunStatus::Running, 3, "2026-01-01T00:00:00Z", None);
+        let queued = shard(RunStatus::Queued, 0, "2026-01-01T00:00:00Z", None);
+        for parts in [[&done, &going], [&done, &queued], [&queued, &done]] {
+            let all = RunSummary::combine(parts).unwrap();
+            assert_eq!(all.status, RunStatus::Running);
+            assert_eq!(all.finished_at, None);
+        }
+        assert_eq!(
+            RunSummary::combine([&queued, &queued]).unwrap().status,
+            RunStatus::Queued
         );
     }
 }
