@@ -52,7 +52,46 @@ impl Quota {
     fn interval_ms(&self) -> f64 {
         1000.0 / self.per_second
     }
+
+    /// The quota for each of `shares` limiters that together must keep a ceiling of
+    /// `per_second` requests: no one-second window holds more than `per_second`
+    /// requests (at least one), even when each request arrives up to
+    /// [`CEILING_MARGIN`] later than the limiter allowed it.
+    ///
+    /// GCRA with a burst of 1 allows requests at least one interval apart, so any
+    /// window of `w` seconds holds at most `floor(w / interval) + 1` of them. A window
+    /// may hold `n = max(1, floor(per_second))` requests; `n + 1` requests one interval
+    /// apart must span more than a second plus the margin: interval = `(1 + margin) / n`.
+    /// Split between `shares` independent limiters (each its own clock, as a shard
+    /// whose shared limiter is unreachable), each may put `floor(n / shares)` into a
+    /// window, so each gets interval `(1 + margin) / floor(n / shares)`. When `n` is
+    /// less than `shares` a share gets one request every `shares / n` windows; the sum
+    /// can then exceed `n` in a window when shares happen to line up. The interval is
+    /// never shorter than `shares / per_second`.
+    pub fn ceiling(per_second: f64, shares: u32) -> Result<Self, String> {
+        Self::new(per_second, 1)?;
+        let shares = f64::from(shares.max(1));
+        let window = per_second.floor().max(1.0);
+        let per_share = (window / shares).floor();
+        let interval = if per_share >= 1.0 {
+            (1.0 + CEILING_MARGIN) / per_share
+        } else {
+            (1.0 + CEILING_MARGIN) * shares / window
+        };
+        let interval = interval.max(shares / per_second);
+        Self::new(1.0 / interval, 1)
+    }
+
+    /// Time between two requests at the sustained rate.
+    pub fn interval(&self) -> Duration {
+        millis(self.interval_ms())
+    }
 }
+
+/// How late (in seconds, per one-second window) a request may reach its destination
+/// after its limiter allowed it without breaking a [`Quota::ceiling`]: scheduling,
+/// connection set-up and network jitter between the limiter and the site.
+pub const CEILING_MARGIN: f64 = 0.1;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,8 +364,76 @@ mod tests {
         assert_eq!(first.reset_secs(), 1);
     }
 
+    /// Times (ms) at which `limiters` (one per share, each started at its own phase)
+    /// allow requests when every share asks every millisecond for `secs` seconds.
+    fn allowed_times(q: Quota, phases: &[f64], secs: u32) -> Vec<f64> {
+        let mut times = Vec::new();
+        for phase in phases {
+            let limiter = LocalRateLimiter::new();
+            for ms in 0..secs * 1000 {
+                let now = phase + f64::from(ms);
+                if limiter.check_at("host", q, now).allowed {
+                    times.push(now);
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        times
+    }
+
+    /// The most requests in any window of `window_ms` when each arrives up to `late_ms`
+    /// after it was allowed (the worst case: the earliest late, the latest on time).
+    fn peak(times: &[f64], window_ms: f64, late_ms: f64) -> usize {
+        let mut best = 0;
+        let mut start = 0;
+        for end in 0..times.len() {
+            while times[end] - times[start] >= window_ms + late_ms {
+                start += 1;
+            }
+            best = best.max(end - start + 1);
+        }
+        best
+    }
+
+    #[test]
+    fn a_ceiling_holds_in_every_one_second_window_with_jitter() {
+        for per_second in [0.5, 1.0, 2.0, 2.5, 7.0, 10.0, 20.0, 33.3, 100.0] {
+            let q = Quota::ceiling(per_second, 1).unwrap();
+            let times = allowed_times(q, &[0.0], 6);
+            let limit = per_second.floor().max(1.0) as usize;
+            let late = CEILING_MARGIN * 1000.0 * 0.99;
+            assert!(peak(&times, 1000.0, late) <= limit, "{per_second}/s: {q:?}");
+            // Not needlessly slow: at least 80% of the ceiling over the run.
+            let sustained = times.len() as f64 / 6.0;
+            assert!(
+                sustained >= 0.8 * per_second.min(limit as f64) - 1.0,
+                "{per_second}/s: {sustained}"
+            );
+        }
+    }
+
+    #[test]
+    fn shares_of_a_ceiling_add_up_to_at_most_the_ceiling_whatever_their_phase() {
+        for (per_second, shares) in [(20.0, 4), (20.0, 3), (10.0, 4), (100.0, 64), (5.0, 5)] {
+            let q = Quota::ceiling(per_second, shares).unwrap();
+            assert!(q.per_second() <= per_second / f64::from(shares));
+            for offsets in [0.0, 1.0, 17.0, 333.0] {
+                let phases: Vec<f64> = (0..shares).map(|i| f64::from(i) * offsets).collect();
+                let times = allowed_times(q, &phases, 4);
+                let late = CEILING_MARGIN * 1000.0 * 0.99;
+                let top = peak(&times, 1000.0, late);
+                assert!(
+                    top <= per_second as usize,
+                    "{per_second}/s over {shares}: {top}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_quotas_are_refused() {
+        assert!(Quota::ceiling(0.0, 4).is_err());
+        assert!(Quota::ceiling(f64::INFINITY, 1).is_err());
         assert!(Quota::new(0.0, 1).is_err());
         assert!(Quota::new(f64::NAN, 1).is_err());
         assert!(Quota::new(1.0, 0).is_err());
