@@ -1,20 +1,23 @@
 //! Test harness: a fresh PostgreSQL database per test on the server named by
 //! `TEST_DATABASE_URL` (`make test` starts one on a random port), private
 //! `redis-server` and PostgreSQL servers a test can stop and start again to
-//! prove recovery, a token signer standing in for identity, a loopback fake
-//! Kubernetes API server, and a poll-with-deadline probe for waiting on something
-//! to happen.
+//! prove recovery, a TCP fault proxy that cuts, stalls or slows the way to a
+//! dependency mid-traffic, a token signer standing in for identity, a loopback
+//! fake Kubernetes API server, and a poll-with-deadline probe for waiting on
+//! something to happen.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+mod faultproxy;
 mod kube_api;
 mod postgres;
 mod redis;
 mod signer;
 
+pub use faultproxy::{Fault, FaultProxy};
 pub use kube_api::{FakeKubeApi, Seen};
 pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};
 pub use redis::TestRedis;
