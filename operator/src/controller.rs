@@ -26,9 +26,7 @@ use tracing::{Span, field, info, instrument, warn};
 use crate::crd::{SCRAPEJOB_LABEL, ScrapeJob, ScrapeJobStatus};
 use crate::metrics::Metrics;
 use crate::plan::{EventKind, Observed, PlannedEvent, plan, summary_wanted};
-use crate::run::{
-    JobBuildError, MANAGER, ObservedRun, RunSettings, desired_job, summary_from_pods,
-};
+use crate::run::{JobBuildError, MANAGER, ObservedRun, RunSettings, desired_job, run_summary};
 
 /// Finalizer that lets the operator stop a ScrapeJob's runs before it goes.
 pub const FINALIZER: &str = "gleaner.dev/cleanup";
@@ -238,7 +236,7 @@ async fn apply(sj: &ScrapeJob, ctx: &Context, trace: &TraceContext) -> Result<Ac
             let lp =
                 ListParams::default().labels(&format!("batch.kubernetes.io/job-name={}", run.name));
             let pods = pods.list(&lp).await?;
-            summary_from_pods(&pods.items).map(|s| (run.name.clone(), s))
+            run_summary(run, &pods.items).map(|s| (run.name.clone(), s))
         }
         None => None,
     };

@@ -76,14 +76,15 @@ pub struct Plan {
 }
 
 /// The run whose termination summary the plan needs: the newest run, once it has finished,
-/// unless the status already holds its final result.
+/// unless the status already holds its final result; a sharded run also while it goes (the
+/// shards that have finished add up to its progress).
 pub fn summary_wanted<'r>(
     scrapejob: &ScrapeJob,
     runs: &'r [ObservedRun],
 ) -> Option<&'r ObservedRun> {
     let newest = newest(runs)?;
     if newest.state == RunState::Active {
-        return None;
+        return (newest.shards > 1 && !newest.deleting).then_some(newest);
     }
     let recorded = scrapejob
         .status
@@ -406,6 +407,18 @@ fn last_run(
                     reported_word(reported)
                 ))
             });
+    }
+    // A failed sharded run says which shards failed and why, rather than only that its Job
+    // reached the backoff limit.
+    if run.shards > 1
+        && !matches!(result, RunResult::Running | RunResult::Succeeded)
+        && let Some(shards) = summary.and_then(|s| s.failure.as_ref())
+        && message.as_ref() != Some(shards)
+    {
+        message = Some(match message {
+            Some(job) => format!("{job}; {shards}"),
+            None => shards.clone(),
+        });
     }
     let stamp = |t: Option<&String>| t.and_then(|t| t.parse::<Timestamp>().ok());
     let started = previous

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use gleaner_scrapejob::RunStatus;
 use gleaner_scrapejob::env;
 pub use gleaner_scrapejob::summary::RunSummary;
 use k8s_openapi::api::batch::v1::{
@@ -123,6 +124,35 @@ pub struct RunSettings {
     pub allowed_hosts: String,
     /// `SCRAPER_ALLOWED_NETWORKS` of the run.
     pub allowed_networks: String,
+    /// Where the pods of a sharded run find `REDIS_URL` (the rate limit their shards share);
+    /// `None`: no Redis, each shard keeps to its share of the rate on its own.
+    pub redis_secret: Option<SecretRef>,
+}
+
+/// A key of a Secret in the ScrapeJob's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret.
+    pub key: String,
+}
+
+impl SecretRef {
+    fn env(&self, name: &str) -> EnvVar {
+        EnvVar {
+            name: name.to_owned(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: self.name.clone(),
+                    key: self.key.clone(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }
+    }
 }
 
 impl Default for RunSettings {
@@ -136,6 +166,7 @@ impl Default for RunSettings {
             resources: resources("100m", "128Mi", "1", "512Mi"),
             allowed_hosts: gleaner_scrapejob::egress::DEFAULT_ALLOWED_HOSTS.to_owned(),
             allowed_networks: gleaner_scrapejob::egress::DEFAULT_ALLOWED_NETWORKS.to_owned(),
+            redis_secret: None,
         }
     }
 }
@@ -249,39 +280,42 @@ pub fn desired_job(
         ..SecurityContext::default()
     };
 
+    let mut env = vec![
+        env_var(env::SCRAPEJOB_NAME, name.clone()),
+        env_var(env::SCRAPEJOB_NAMESPACE, namespace.clone()),
+        env_var(env::SCRAPE_RUN_ID, run.run_id.clone()),
+        env_var(env::SCRAPEJOB_SPEC, serde_json::to_string(&sj.spec)?),
+        env_var(env::TRACEPARENT, traceparent),
+        SecretRef {
+            name: settings.database_secret.clone(),
+            key: "url".to_owned(),
+        }
+        .env(env::DATABASE_URL),
+        env_var(env::RUST_LOG, settings.rust_log.clone()),
+        env_var(
+            gleaner_scrapejob::egress::ALLOWED_HOSTS_ENV,
+            settings.allowed_hosts.clone(),
+        ),
+        env_var(
+            gleaner_scrapejob::egress::ALLOWED_NETWORKS_ENV,
+            settings.allowed_networks.clone(),
+        ),
+    ];
+    let shards = sj.spec.shards;
+    if shards > 1 {
+        // Kubernetes adds JOB_COMPLETION_INDEX to each pod of an Indexed Job.
+        env.push(env_var(env::SCRAPE_SHARDS, shards.to_string()));
+        if let Some(redis) = &settings.redis_secret {
+            env.push(redis.env(env::REDIS_URL));
+        }
+    }
+
     let container = Container {
         name: CONTAINER_NAME.to_owned(),
         image: Some(settings.image.clone()),
         image_pull_policy: settings.image_pull_policy.clone(),
         command: Some(vec!["scraper".to_owned(), "run".to_owned()]),
-        env: Some(vec![
-            env_var(env::SCRAPEJOB_NAME, name.clone()),
-            env_var(env::SCRAPEJOB_NAMESPACE, namespace.clone()),
-            env_var(env::SCRAPE_RUN_ID, run.run_id.clone()),
-            env_var(env::SCRAPEJOB_SPEC, serde_json::to_string(&sj.spec)?),
-            env_var(env::TRACEPARENT, traceparent),
-            EnvVar {
-                name: env::DATABASE_URL.to_owned(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: settings.database_secret.clone(),
-                        key: "url".to_owned(),
-                        optional: Some(false),
-                    }),
-                    ..EnvVarSource::default()
-                }),
-                ..EnvVar::default()
-            },
-            env_var(env::RUST_LOG, settings.rust_log.clone()),
-            env_var(
-                gleaner_scrapejob::egress::ALLOWED_HOSTS_ENV,
-                settings.allowed_hosts.clone(),
-            ),
-            env_var(
-                gleaner_scrapejob::egress::ALLOWED_NETWORKS_ENV,
-                settings.allowed_networks.clone(),
-            ),
-        ]),
+        env: Some(env),
         resources: Some(settings.resources.clone()),
         security_context: Some(restricted),
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
@@ -333,9 +367,16 @@ pub fn desired_job(
         },
         spec: Some(JobSpec {
             // A run retries documents itself; a crashed run is reported, not re-run blindly.
+            // In a sharded run this is also the failure rule: the first shard that fails
+            // fails the Job, and Kubernetes stops the other shards.
             backoff_limit: Some(0),
+            // Shards: one Indexed Job, every shard's pod at once.
+            completion_mode: (shards > 1).then(|| "Indexed".to_owned()),
+            completions: (shards > 1).then(|| i32::try_from(shards).unwrap_or(i32::MAX)),
+            parallelism: (shards > 1).then(|| i32::try_from(shards).unwrap_or(i32::MAX)),
             active_deadline_seconds: Some(i64::from(sj.spec.timeout_seconds)),
-            // Never two pods of one run at once (a terminating pod is not replaced early).
+            // Never two pods of one run (or one shard) at once: a terminating pod is not
+            // replaced early.
             pod_replacement_policy: Some("Failed".to_owned()),
             // Evictions and preemptions are not the run's fault: retry those.
             pod_failure_policy: Some(PodFailurePolicy {
@@ -391,6 +432,8 @@ pub struct ObservedRun {
     pub deleting: bool,
     /// Why the Job failed, from its Failed condition.
     pub failure: Option<String>,
+    /// Shards of the run: the completions of an Indexed Job, 1 for any other Job.
+    pub shards: u32,
 }
 
 impl ObservedRun {
@@ -438,6 +481,7 @@ impl ObservedRun {
             finished,
             deleting: job.metadata.deletion_timestamp.is_some(),
             failure,
+            shards: job_shards(job),
         }
     }
 
@@ -445,6 +489,16 @@ impl ObservedRun {
     pub fn is_running(&self) -> bool {
         self.state == RunState::Active && !self.deleting
     }
+}
+
+/// Shards of a run's Job: the completions of an Indexed Job, else 1.
+fn job_shards(job: &Job) -> u32 {
+    job.spec
+        .as_ref()
+        .filter(|s| s.completion_mode.as_deref() == Some("Indexed"))
+        .and_then(|s| s.completions)
+        .and_then(|n| u32::try_from(n).ok())
+        .map_or(1, |n| n.max(1))
 }
 
 /// The scraper's summary in its container's termination message, from the newest pod of
@@ -461,6 +515,124 @@ pub fn summary_from_pods(pods: &[Pod]) -> Option<RunSummary> {
         let terminated = status.state.as_ref()?.terminated.as_ref()?;
         RunSummary::from_termination_message(terminated.message.as_deref()?)
     })
+}
+
+/// Where Kubernetes writes the index of an Indexed Job's pod (an annotation always, a label
+/// too from Kubernetes 1.28).
+pub const COMPLETION_INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index";
+
+/// The scraper's summary of a run from its pods. One pod: [`summary_from_pods`]. A sharded
+/// run: the shards' summaries added up by [`RunSummary::combine`], each shard's read from
+/// the newest pod of its index. A shard whose container ended without a readable final
+/// summary, or that has no pod once the run has finished, counts as failed, with a reason
+/// naming the shard; a shard still going counts as running.
+pub fn run_summary(run: &ObservedRun, pods: &[Pod]) -> Option<RunSummary> {
+    if run.shards <= 1 {
+        return summary_from_pods(pods);
+    }
+    let count = run.shards;
+    let mut newest: Vec<Option<&Pod>> = vec![None; usize::try_from(count).ok()?];
+    let key = |p: &Pod| {
+        (
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.metadata.name.clone(),
+        )
+    };
+    for pod in pods {
+        let Some(slot) = pod_index(pod)
+            .filter(|i| *i < count)
+            .and_then(|i| newest.get_mut(usize::try_from(i).ok()?))
+        else {
+            continue;
+        };
+        if slot.is_none_or(|current| key(pod) > key(current)) {
+            *slot = Some(pod);
+        }
+    }
+    let run_id = run.run_id.clone().unwrap_or_default();
+    let finished = run.state != RunState::Active;
+    let shards: Vec<RunSummary> = newest
+        .iter()
+        .zip(0..)
+        .map(|(pod, index)| shard_summary(*pod, index, count, &run_id, finished))
+        .collect();
+    RunSummary::combine(&shards)
+}
+
+/// A pod's index in its Indexed Job.
+fn pod_index(pod: &Pod) -> Option<u32> {
+    pod.annotations()
+        .get(COMPLETION_INDEX_KEY)
+        .or_else(|| pod.labels().get(COMPLETION_INDEX_KEY))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// One shard's summary from the newest pod of its index (see [`run_summary`]).
+fn shard_summary(
+    pod: Option<&Pod>,
+    index: u32,
+    count: u32,
+    run_id: &str,
+    run_finished: bool,
+) -> RunSummary {
+    let failed = |why: String| {
+        let mut s = RunSummary::new(run_id, RunStatus::Failed);
+        s.failure = Some(format!("shard {index}/{count} {why}"));
+        s
+    };
+    let Some(pod) = pod else {
+        return if run_finished {
+            failed("has no pod".to_owned())
+        } else {
+            RunSummary::new(run_id, RunStatus::Running)
+        };
+    };
+    let name = pod.name_any();
+    let terminated = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|statuses| {
+            statuses
+                .iter()
+                .find(|s| s.name == CONTAINER_NAME)
+                .or(statuses.first())
+        })
+        .and_then(|s| s.state.as_ref()?.terminated.as_ref());
+    let Some(terminated) = terminated else {
+        return if run_finished {
+            failed(format!("left no summary: pod {name} did not finish"))
+        } else {
+            RunSummary::new(run_id, RunStatus::Running)
+        };
+    };
+    match terminated
+        .message
+        .as_deref()
+        .and_then(RunSummary::from_termination_message)
+        .filter(|s| s.status.is_final())
+    {
+        Some(mut summary) => {
+            if summary.status != RunStatus::Succeeded {
+                let why = summary
+                    .failure
+                    .take()
+                    .unwrap_or_else(|| summary.status.as_str().to_owned());
+                summary.failure = Some(format!("shard {index}/{count}: {why}"));
+            }
+            summary
+        }
+        None => {
+            let reason = terminated
+                .reason
+                .as_deref()
+                .map_or(String::new(), |r| format!(", {r}"));
+            failed(format!(
+                "left no summary: pod {name} exited with code {}{reason}",
+                terminated.exit_code
+            ))
+        }
+    }
 }
 
 /// Converts a timestamp to the API's `Time`.
@@ -689,5 +861,313 @@ mod tests {
             summary_from_pods(&[pod("2026-11-22T03:00:00Z", "Error: database gone")]),
             None
         );
+    }
+
+    fn env_of(job: &Job) -> BTreeMap<String, EnvVar> {
+        job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn one_shard_is_the_plain_job() {
+        let mut sj = scrapejob("nightly");
+        sj.spec.shards = 1;
+        let run = RunRequest::new("nightly", "uid", Trigger::Initial);
+        let settings = RunSettings {
+            redis_secret: Some(SecretRef {
+                name: "runs-redis".into(),
+                key: "url".into(),
+            }),
+            ..RunSettings::default()
+        };
+        let job = desired_job(&sj, &run, &settings, "tp").unwrap();
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.completion_mode, None);
+        assert_eq!(spec.completions, None);
+        assert_eq!(spec.parallelism, None);
+        let env = env_of(&job);
+        assert!(!env.contains_key("SCRAPE_SHARDS"));
+        assert!(!env.contains_key("REDIS_URL"));
+        // Exactly the Job a ScrapeJob without the field gets.
+        let plain = desired_job(&scrapejob("nightly"), &run, &settings, "tp").unwrap();
+        assert_eq!(job, plain);
+    }
+
+    #[test]
+    fn shards_make_one_indexed_job() {
+        let mut sj = scrapejob("nightly");
+        sj.spec.shards = 4;
+        let run = RunRequest::new("nightly", "uid", Trigger::Initial);
+        let settings = RunSettings {
+            redis_secret: Some(SecretRef {
+                name: "runs-redis".into(),
+                key: "redis-url".into(),
+            }),
+            ..RunSettings::default()
+        };
+        let job = desired_job(&sj, &run, &settings, "tp").unwrap();
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+        assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
+        assert_eq!(
+            spec.backoff_limit,
+            Some(0),
+            "one failing shard fails the run"
+        );
+        assert_eq!(spec.backoff_limit_per_index, None);
+        assert_eq!(spec.active_deadline_seconds, Some(3600));
+        assert_eq!(spec.pod_replacement_policy.as_deref(), Some("Failed"));
+        let env = env_of(&job);
+        assert_eq!(env["SCRAPE_SHARDS"].value.as_deref(), Some("4"));
+        assert_eq!(
+            env["SCRAPE_RUN_ID"].value.as_deref(),
+            Some(run.run_id.as_str())
+        );
+        // Kubernetes sets the index; the operator never does.
+        assert!(!env.contains_key("JOB_COMPLETION_INDEX"));
+        let redis = &env["REDIS_URL"];
+        assert_eq!(redis.value, None, "never a plain value");
+        let secret = redis
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (secret.name.as_str(), secret.key.as_str()),
+            ("runs-redis", "redis-url")
+        );
+        assert_eq!(secret.optional, Some(false));
+
+        // Without a Redis Secret the shards get no REDIS_URL (each keeps to its share).
+        let job = desired_job(&sj, &run, &RunSettings::default(), "tp").unwrap();
+        let env = env_of(&job);
+        assert_eq!(env["SCRAPE_SHARDS"].value.as_deref(), Some("4"));
+        assert!(!env.contains_key("REDIS_URL"));
+        assert_eq!(ObservedRun::from_job(&job).shards, 4);
+        let plain = desired_job(&scrapejob("x"), &run, &RunSettings::default(), "tp").unwrap();
+        assert_eq!(ObservedRun::from_job(&plain).shards, 1);
+    }
+
+    fn shard_pod(
+        index: Option<u32>,
+        created: &str,
+        terminated: Option<(i32, Option<&str>)>,
+    ) -> Pod {
+        use k8s_openapi::api::core::v1::{
+            ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus,
+            PodStatus,
+        };
+        let state = match terminated {
+            Some((exit_code, message)) => ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code,
+                    reason: Some(if exit_code == 0 { "Completed" } else { "Error" }.into()),
+                    message: message.map(Into::into),
+                    ..ContainerStateTerminated::default()
+                }),
+                ..ContainerState::default()
+            },
+            None => ContainerState {
+                running: Some(ContainerStateRunning::default()),
+                ..ContainerState::default()
+            },
+        };
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(format!("run-{}-{created}", index.map_or(9, |i| i))),
+                creation_timestamp: Some(Time(created.parse().unwrap())),
+                annotations: index
+                    .map(|i| BTreeMap::from([(COMPLETION_INDEX_KEY.to_owned(), i.to_string())])),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: CONTAINER_NAME.into(),
+                    state: Some(state),
+                    ..ContainerStatus::default()
+                }]),
+                ..PodStatus::default()
+            }),
+        }
+    }
+
+    fn shard_line(
+        status: gleaner_scrapejob::RunStatus,
+        fetched: u64,
+        failure: Option<&str>,
+    ) -> String {
+        let mut s = RunSummary::new("run-1", status);
+        s.pages_fetched = fetched;
+        s.pages_failed = 1;
+        s.companies_created = fetched / 2;
+        s.companies_updated = 1;
+        s.started_at = Some(format!("2026-11-22T03:00:0{fetched}Z"));
+        s.finished_at = Some(format!("2026-11-22T03:05:0{fetched}Z"));
+        s.failure = failure.map(Into::into);
+        s.to_line()
+    }
+
+    fn sharded_run(state: RunState, shards: u32) -> ObservedRun {
+        ObservedRun {
+            name: "run".into(),
+            run_id: Some("run-1".into()),
+            state,
+            created: None,
+            started: None,
+            finished: None,
+            deleting: false,
+            failure: None,
+            shards,
+        }
+    }
+
+    #[test]
+    fn shard_summaries_add_up() {
+        use gleaner_scrapejob::RunStatus::{Cancelled, Failed, Succeeded};
+        let t = "2026-11-22T03:00:00Z";
+        let lines: Vec<String> = (1..=4).map(|n| shard_line(Succeeded, n, None)).collect();
+        let pods: Vec<Pod> = (0..4)
+            .map(|i| shard_pod(Some(i), t, Some((0, Some(lines[i as usize].as_str())))))
+            .collect();
+        let all = run_summary(&sharded_run(RunState::Succeeded, 4), &pods).unwrap();
+        assert_eq!(all.status, Succeeded);
+        assert_eq!(
+            (
+                all.pages_fetched,
+                all.pages_failed,
+                all.companies_created,
+                all.companies_updated
+            ),
+            (10, 4, 4, 4)
+        );
+        assert_eq!(all.started_at.as_deref(), Some("2026-11-22T03:00:01Z"));
+        assert_eq!(all.finished_at.as_deref(), Some("2026-11-22T03:05:04Z"));
+        assert_eq!(all.failure, None);
+
+        // One shard failed, the others were stopped: the run failed, naming the shards.
+        let failed = shard_line(Failed, 2, Some("timed out"));
+        let cancelled = shard_line(Cancelled, 3, Some("cancelled"));
+        let pods = [
+            shard_pod(Some(0), t, Some((0, Some(lines[0].as_str())))),
+            shard_pod(Some(1), t, Some((1, Some(failed.as_str())))),
+            shard_pod(Some(2), t, Some((1, Some(cancelled.as_str())))),
+            shard_pod(Some(3), t, Some((137, None))),
+        ];
+        let all = run_summary(&sharded_run(RunState::Failed, 4), &pods).unwrap();
+        assert_eq!(all.status, Failed);
+        assert_eq!(all.pages_fetched, 1 + 2 + 3);
+        assert_eq!(
+            all.failure.as_deref(),
+            Some(
+                "shard 1/4: timed out; shard 2/4: cancelled; \
+                 shard 3/4 left no summary: pod run-3-2026-11-22T03:00:00Z exited with code 137, Error"
+            )
+        );
+    }
+
+    #[test]
+    fn a_shard_without_a_summary_fails_the_run_only_once_it_ends() {
+        use gleaner_scrapejob::RunStatus::{Failed, Running, Succeeded};
+        let t = "2026-11-22T03:00:00Z";
+        let done = shard_line(Succeeded, 5, None);
+        // Shard 0 done, shard 1 running, shard 2 not started: the run is running, with the
+        // counts of the finished shard.
+        let pods = [
+            shard_pod(Some(0), t, Some((0, Some(done.as_str())))),
+            shard_pod(Some(1), t, None),
+        ];
+        let going = run_summary(&sharded_run(RunState::Active, 3), &pods).unwrap();
+        assert_eq!(going.status, Running);
+        assert_eq!(going.pages_fetched, 5);
+        assert_eq!(going.finished_at, None);
+
+        // The Job completed but shard 1's pod wrote nothing readable and shard 2 has no pod.
+        let pods = [
+            shard_pod(Some(0), t, Some((0, Some(done.as_str())))),
+            shard_pod(
+                Some(1),
+                t,
+                Some((0, Some("Error: the termination log is gone"))),
+            ),
+        ];
+        let all = run_summary(&sharded_run(RunState::Succeeded, 3), &pods).unwrap();
+        assert_eq!(all.status, Failed);
+        let failure = all.failure.unwrap();
+        assert!(failure.contains("shard 1/3 left no summary"), "{failure}");
+        assert!(failure.contains("shard 2/3 has no pod"), "{failure}");
+        assert!(!failure.contains("shard 0/3"), "{failure}");
+
+        // A pod still running after the run ended never finished.
+        let all = run_summary(
+            &sharded_run(RunState::Failed, 2),
+            &[
+                shard_pod(Some(0), t, Some((0, Some(done.as_str())))),
+                shard_pod(Some(1), t, None),
+            ],
+        )
+        .unwrap();
+        assert!(all.failure.unwrap().contains("did not finish"));
+    }
+
+    #[test]
+    fn each_shard_is_read_from_its_newest_pod() {
+        use gleaner_scrapejob::RunStatus::{Cancelled, Succeeded};
+        // Shard 1 was evicted (its pod wrote "cancelled") and replaced; the replacement
+        // succeeded. Pods without an index or beyond the shard count are not shards.
+        let evicted = shard_line(Cancelled, 2, Some("cancelled"));
+        let ok = shard_line(Succeeded, 3, None);
+        let pods = [
+            shard_pod(
+                Some(1),
+                "2026-11-22T03:10:00Z",
+                Some((0, Some(ok.as_str()))),
+            ),
+            shard_pod(
+                Some(1),
+                "2026-11-22T03:00:00Z",
+                Some((1, Some(evicted.as_str()))),
+            ),
+            shard_pod(
+                Some(0),
+                "2026-11-22T03:00:00Z",
+                Some((0, Some(ok.as_str()))),
+            ),
+            shard_pod(
+                None,
+                "2026-11-22T03:20:00Z",
+                Some((1, Some(evicted.as_str()))),
+            ),
+            shard_pod(
+                Some(7),
+                "2026-11-22T03:20:00Z",
+                Some((1, Some(evicted.as_str()))),
+            ),
+        ];
+        let all = run_summary(&sharded_run(RunState::Succeeded, 2), &pods).unwrap();
+        assert_eq!(all.status, Succeeded);
+        assert_eq!(all.pages_fetched, 6);
+        // The label works as well as the annotation.
+        let mut labelled = shard_pod(None, "2026-11-22T03:00:00Z", Some((0, Some(ok.as_str()))));
+        labelled.metadata.labels = Some(BTreeMap::from([(
+            COMPLETION_INDEX_KEY.to_owned(),
+            "0".to_owned(),
+        )]));
+        let all = run_summary(&sharded_run(RunState::Succeeded, 1 + 1), &[labelled]).unwrap();
+        assert_eq!(all.pages_fetched, 3);
+        assert!(all.failure.unwrap().contains("shard 1/2 has no pod"));
     }
 }

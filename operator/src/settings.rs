@@ -10,7 +10,7 @@ use gleaner_scrapejob::egress::{
 };
 use gleaner_scrapejob::env as run_env;
 
-use crate::run::{RunSettings, resources};
+use crate::run::{RunSettings, SecretRef, resources};
 
 /// Checks `SCRAPER_ALLOWED_HOSTS`, keeping it as written (runs receive it unchanged).
 fn allowed_hosts(s: &str) -> Result<String, PolicyError> {
@@ -78,6 +78,14 @@ pub struct Settings {
         default_value = "gleaner-scraper-db"
     )]
     pub scraper_database_secret: String,
+    /// Secret in each ScrapeJob's namespace with the REDIS_URL the shards of a sharded run
+    /// share their rate limit through (key `SCRAPER_REDIS_SECRET_KEY`). Empty: no Redis,
+    /// each shard keeps to requestsPerSecond / shards on its own.
+    #[arg(long, env = "SCRAPER_REDIS_SECRET")]
+    pub scraper_redis_secret: Option<String>,
+    /// Key of the URL in `SCRAPER_REDIS_SECRET`.
+    #[arg(long, env = "SCRAPER_REDIS_SECRET_KEY", default_value = "url")]
+    pub scraper_redis_secret_key: String,
     /// RUST_LOG of runs.
     #[arg(long, env = "SCRAPER_RUST_LOG", default_value = "info")]
     pub scraper_rust_log: String,
@@ -152,6 +160,15 @@ impl Settings {
             ),
             allowed_hosts: self.scraper_allowed_hosts.clone(),
             allowed_networks: self.scraper_allowed_networks.clone(),
+            redis_secret: self
+                .scraper_redis_secret
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|name| SecretRef {
+                    name: name.to_owned(),
+                    key: self.scraper_redis_secret_key.trim().to_owned(),
+                }),
         }
     }
 
@@ -219,6 +236,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SCRAPER_ALLOWED_HOSTS"), "{err}");
+    }
+
+    #[test]
+    fn sharded_runs_get_redis_only_from_a_named_secret() {
+        assert_eq!(Settings::defaults().run_settings().redis_secret, None);
+        let empty = Settings::parse_from(["operator", "--scraper-redis-secret", ""]);
+        assert_eq!(empty.run_settings().redis_secret, None);
+        let named = Settings::parse_from(["operator", "--scraper-redis-secret", "runs-redis"]);
+        assert_eq!(
+            named.run_settings().redis_secret,
+            Some(SecretRef {
+                name: "runs-redis".into(),
+                key: "url".into()
+            })
+        );
+        let keyed = Settings::parse_from([
+            "operator",
+            "--scraper-redis-secret",
+            "shared",
+            "--scraper-redis-secret-key",
+            "redis-url",
+        ]);
+        assert_eq!(
+            keyed.run_settings().redis_secret.map(|s| s.key),
+            Some("redis-url".to_owned())
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn run(name: &str, state: RunState, created: &str) -> ObservedRun {
             .then(|| ts(created) + k8s_openapi::jiff::SignedDuration::from_mins(5)),
         deleting: false,
         failure: (state == RunState::Failed).then(|| "BackoffLimitExceeded".to_owned()),
+        shards: 1,
     }
 }
 
