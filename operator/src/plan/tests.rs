@@ -654,3 +654,224 @@ fn every_run_status_the_scraper_writes_reaches_the_status() {
         }
     }
 }
+
+fn sharded(mut run: ObservedRun, shards: u32) -> ObservedRun {
+    run.shards = shards;
+    run
+}
+
+fn shards_summary(status: gleaner_scrapejob::RunStatus, failure: Option<&str>) -> RunSummary {
+    let mut s = RunSummary::new("nightly-aaaa0001-id", status);
+    s.pages_fetched = 40;
+    s.pages_failed = 2;
+    s.companies_created = 12;
+    s.companies_updated = 3;
+    s.failure = failure.map(Into::into);
+    s
+}
+
+fn running_status(name: &str) -> ScrapeJobStatus {
+    ScrapeJobStatus {
+        last_run: Some(LastRun {
+            name: name.into(),
+            result: Some(RunResult::Running),
+            started_at: Some(Time(ts("2026-11-22T00:00:05Z"))),
+            ..LastRun::default()
+        }),
+        ..ScrapeJobStatus::default()
+    }
+}
+
+#[test]
+fn a_sharded_run_is_read_while_it_goes_and_a_single_one_when_it_ends() {
+    let sj = with_status(
+        scrapejob(|s| s.shards = 4),
+        running_status("nightly-aaaa0001"),
+    );
+    let active = run("nightly-aaaa0001", RunState::Active, "2026-11-22T00:00:05Z");
+    let wanted = |runs: &[ObservedRun]| summary_wanted(&sj, runs).map(|r| r.name.clone());
+    assert_eq!(wanted(std::slice::from_ref(&active)), None);
+    assert_eq!(
+        wanted(&[sharded(active.clone(), 4)]),
+        Some("nightly-aaaa0001".into())
+    );
+    let mut leaving = sharded(active, 4);
+    leaving.deleting = true;
+    assert_eq!(wanted(&[leaving]), None);
+    let done = sharded(
+        run(
+            "nightly-aaaa0001",
+            RunState::Succeeded,
+            "2026-11-22T00:00:05Z",
+        ),
+        4,
+    );
+    assert_eq!(
+        wanted(std::slice::from_ref(&done)),
+        Some("nightly-aaaa0001".into())
+    );
+    // Once the status holds the result, the pods are not read again.
+    let p = plan(&Observed {
+        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        scrapejob: &sj,
+        runs: vec![done.clone()],
+        summary: Some((
+            "nightly-aaaa0001".into(),
+            shards_summary(gleaner_scrapejob::RunStatus::Succeeded, None),
+        )),
+        now: ts("2026-11-22T00:06:00Z"),
+    });
+    let recorded = with_status(sj.clone(), p.status);
+    assert_eq!(summary_wanted(&recorded, &[done]), None);
+}
+
+#[test]
+fn a_sharded_run_shows_the_finished_shards_while_the_rest_go() {
+    let sj = with_status(
+        scrapejob(|s| s.shards = 4),
+        running_status("nightly-aaaa0001"),
+    );
+    let p = plan(&Observed {
+        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        scrapejob: &sj,
+        runs: vec![sharded(
+            run("nightly-aaaa0001", RunState::Active, "2026-11-22T00:00:05Z"),
+            4,
+        )],
+        summary: Some((
+            "nightly-aaaa0001".into(),
+            shards_summary(gleaner_scrapejob::RunStatus::Running, None),
+        )),
+        now: ts("2026-11-22T00:02:00Z"),
+    });
+    assert_eq!(p.status.phase, Some(Phase::Running));
+    let last = p.status.last_run.as_ref().unwrap();
+    assert_eq!(last.result, Some(RunResult::Running));
+    assert_eq!((last.pages_fetched, last.companies_written), (40, 15));
+    assert_eq!(last.finished_at, None);
+    assert!(p.events.is_empty(), "{:?}", p.events);
+    assert_eq!(cond(&p, "Running").status, "True");
+}
+
+#[test]
+fn one_failing_shard_fails_the_run_and_is_named() {
+    use gleaner_scrapejob::RunStatus;
+    let sj = with_status(
+        scrapejob(|s| s.shards = 4),
+        running_status("nightly-aaaa0001"),
+    );
+    let decide_with = |state: RunState, summary: RunSummary| {
+        plan(&Observed {
+            egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+            scrapejob: &sj,
+            runs: vec![sharded(
+                run("nightly-aaaa0001", state, "2026-11-22T00:00:05Z"),
+                4,
+            )],
+            summary: Some(("nightly-aaaa0001".into(), summary)),
+            now: ts("2026-11-22T00:06:00Z"),
+        })
+    };
+    // The Job failed at the backoff limit; the shards tell why.
+    let p = decide_with(
+        RunState::Failed,
+        shards_summary(
+            RunStatus::Failed,
+            Some("shard 1/4: timed out; shard 2/4: cancelled"),
+        ),
+    );
+    assert_eq!(p.status.phase, Some(Phase::Failed));
+    let last = p.status.last_run.as_ref().unwrap();
+    assert_eq!(last.result, Some(RunResult::Failed));
+    assert_eq!(
+        last.message.as_deref(),
+        Some("BackoffLimitExceeded; shard 1/4: timed out; shard 2/4: cancelled")
+    );
+    assert_eq!(last.pages_fetched, 40);
+    assert_eq!(reasons(&p), ["RunFailed"]);
+    assert!(p.events[0].note.contains("shard 1/4: timed out"));
+
+    // The Job completed, but a shard left no summary: the run failed.
+    let p = decide_with(
+        RunState::Succeeded,
+        shards_summary(
+            RunStatus::Failed,
+            Some("shard 3/4 left no summary: pod x exited with code 0"),
+        ),
+    );
+    assert_eq!(p.status.phase, Some(Phase::Failed));
+    let last = p.status.last_run.as_ref().unwrap();
+    assert_eq!(
+        last.message.as_deref(),
+        Some("shard 3/4 left no summary: pod x exited with code 0")
+    );
+    assert_eq!(cond(&p, "Failed").status, "True");
+
+    // Every shard succeeded: the counters are the sum.
+    let p = decide_with(
+        RunState::Succeeded,
+        shards_summary(RunStatus::Succeeded, None),
+    );
+    assert_eq!(p.status.phase, Some(Phase::Succeeded));
+    let last = p.status.last_run.as_ref().unwrap();
+    assert_eq!(last.message, None);
+    assert_eq!(
+        (
+            last.pages_fetched,
+            last.pages_failed,
+            last.companies_written
+        ),
+        (40, 2, 15)
+    );
+}
+
+#[test]
+fn concurrency_policy_and_history_treat_a_sharded_run_as_one_run() {
+    let sj = scrapejob(|s| {
+        s.shards = 4;
+        s.schedule = Some("0 * * * *".into());
+        s.successful_runs_history_limit = 1;
+    });
+    let sj = with_status(
+        sj,
+        ScrapeJobStatus {
+            last_scheduled_at: Some(Time(ts("2026-11-22T00:00:00Z"))),
+            ..running_status("nightly-bbbb0002")
+        },
+    );
+    let runs = vec![
+        sharded(
+            run(
+                "nightly-aaaa0001",
+                RunState::Succeeded,
+                "2026-11-21T22:00:00Z",
+            ),
+            4,
+        ),
+        sharded(
+            run(
+                "nightly-aaaa0000",
+                RunState::Succeeded,
+                "2026-11-21T21:00:00Z",
+            ),
+            4,
+        ),
+        sharded(
+            run("nightly-bbbb0002", RunState::Active, "2026-11-22T00:00:05Z"),
+            4,
+        ),
+    ];
+    let p = decide(&sj, runs.clone(), "2026-11-22T01:00:10Z");
+    assert_eq!(
+        p.create, None,
+        "Forbid: the running sharded run blocks the next"
+    );
+    assert_eq!(reasons(&p), ["RunSkipped"]);
+    assert_eq!(p.prune, ["nightly-aaaa0000"]);
+
+    let mut replace = sj.clone();
+    replace.spec.concurrency_policy = ConcurrencyPolicy::Replace;
+    let p = decide(&replace, runs, "2026-11-22T01:00:10Z");
+    assert_eq!(p.replace, ["nightly-bbbb0002"]);
+    assert!(p.create.is_some());
+}
