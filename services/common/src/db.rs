@@ -21,6 +21,26 @@ pub fn lazy_pool(database_url: &str, max_connections: u32) -> anyhow::Result<PgP
         .connect_lazy_with(options))
 }
 
+/// Whether `error` means PostgreSQL cannot be reached or is going away (a
+/// 503 naming it), rather than a fault of the query (a 500): no connection in
+/// time, a broken or refused connection, or the server refusing work while it
+/// starts, stops or is out of connection slots.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: shutting down or starting;
+            // 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 /// Connect once and apply `migrator` (the `migrate` command of each service).
 pub async fn migrate(database_url: &str, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
     let pool = PgPoolOptions::new()

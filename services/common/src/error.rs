@@ -11,6 +11,11 @@ use crate::request_context;
 /// Content type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// How a 503 names PostgreSQL.
+pub const POSTGRES: &str = "PostgreSQL";
+/// How a 503 names Redis.
+pub const REDIS: &str = "Redis";
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
@@ -184,18 +189,17 @@ impl fmt::Display for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::unavailable("the database", e)
-            }
-            other => Self::internal(other),
+        if crate::db::is_unavailable(&e) {
+            Self::unavailable(POSTGRES, e)
+        } else {
+            Self::internal(e)
         }
     }
 }
 
 impl From<fred::error::Error> for ApiError {
     fn from(e: fred::error::Error) -> Self {
-        Self::unavailable("redis", e)
+        Self::unavailable(REDIS, e)
     }
 }
 

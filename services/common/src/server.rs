@@ -5,10 +5,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 pub use gleaner_telemetry::shutdown_signal;
@@ -64,20 +68,59 @@ macro_rules! impl_service {
 }
 
 /// The `serve` command of every service: install telemetry, build the application
-/// (logging "cannot start" with the cause when that fails), serve until SIGTERM/Ctrl-C.
+/// (logging "cannot start" with the cause when that fails), serve until SIGTERM/Ctrl-C,
+/// then drain (see [`signal_then_drain`]).
 pub async fn run_service<S: Service>(
     service: &str,
     log: LogSettings,
     settings: S::Settings,
 ) -> anyhow::Result<()> {
     let _guard = gleaner_telemetry::init(service, log.log_format)?;
+    let delay = shutdown_delay_from_env()?;
     let app = S::build(settings).await.inspect_err(|e| {
         tracing::error!(error = %format!("{e:#}"), "cannot start");
     })?;
     tracing::info!(port = app.port(), "{service} listening");
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(signal_then_drain(delay)).await?;
     tracing::info!("{service} stopped");
     Ok(())
+}
+
+/// Set once this process received its shutdown signal (only [`run_service`] sets it,
+/// so services started inside tests never see it).
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the process is shutting down: `/ready` answers 503 and responses
+/// carry `Connection: close`, so load balancers and pooling clients move away
+/// before the listener closes.
+pub fn is_draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+/// `SHUTDOWN_DELAY` (`0s` when unset): how long a process keeps accepting
+/// connections after SIGTERM while `/ready` already answers 503.
+pub fn shutdown_delay_from_env() -> anyhow::Result<Duration> {
+    let name = crate::settings::env::SHUTDOWN_DELAY;
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(Duration::ZERO),
+        Err(e) => Err(anyhow::anyhow!("{name}: {e}")),
+        Ok(value) => humantime::parse_duration(value.trim())
+            .with_context(|| format!("{name}={value:?} is not a duration such as 5s")),
+    }
+}
+
+/// Resolves `delay` after SIGTERM/Ctrl-C; from the signal on, [`is_draining`]. The
+/// server then stops accepting and finishes what is in flight ([`serve`]).
+pub async fn signal_then_drain(delay: Duration) {
+    shutdown_signal().await;
+    DRAINING.store(true, Ordering::Relaxed);
+    if !delay.is_zero() {
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "readiness is now 503; still accepting connections for the shutdown delay"
+        );
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Default request body limit (contract §3): 1 MiB.
@@ -192,7 +235,15 @@ pub async fn run_checks(checks: &[ReadinessCheck]) -> Readiness {
     Readiness::from_checks(results)
 }
 
+/// The `/ready` answer of a process that is shutting down: 503, naming `shutdown`.
+pub fn draining_readiness() -> Readiness {
+    Readiness::from_checks([("shutdown", CheckStatus::Unavailable)])
+}
+
 async fn ready(State(ops): State<Ops>) -> Response {
+    if is_draining() {
+        return draining_readiness().into_response();
+    }
     run_checks(&ops.checks).await.into_response()
 }
 
@@ -228,18 +279,57 @@ pub fn standard_router(
     Ok(with_standard_layers(api, ops, metrics))
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then drain.
+/// How long [`serve`] waits for in-flight requests once the listener is closed,
+/// before it stops anyway (a stream a client never ends must not hold a pod past its
+/// `terminationGracePeriodSeconds`, 30 in the chart).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serve `router` on `listener` until `shutdown` resolves; then stop accepting,
+/// let in-flight requests finish (at most [`DRAIN_TIMEOUT`]) and return.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = stopping.clone();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("listener closed; finishing in-flight requests");
+        signalled.notify_one();
+    };
+    let router = router.layer(axum::middleware::from_fn(close_connections_while_draining));
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => {
+            tracing::warn!(
+                timeout_s = DRAIN_TIMEOUT.as_secs(),
+                "requests still in flight after the drain timeout; stopping anyway"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// While draining, ask every client to close its connection after this
+/// response, so none reuses a pooled connection after the listener closes.
+async fn close_connections_while_draining(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Bind a TCP listener, naming the setting on failure.

@@ -32,6 +32,8 @@ pub mod env {
     pub const GLEANER_ADMIN_EMAIL: &str = "GLEANER_ADMIN_EMAIL";
     /// The first admin's password.
     pub const GLEANER_ADMIN_PASSWORD: &str = "GLEANER_ADMIN_PASSWORD";
+    /// How long a service keeps accepting after SIGTERM with `/ready` at 503 (`5s`; default `0s`).
+    pub const SHUTDOWN_DELAY: &str = "SHUTDOWN_DELAY";
 }
 
 /// Default `iss` of access tokens.

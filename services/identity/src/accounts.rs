@@ -35,10 +35,10 @@ pub enum AccountError {
     #[error("password hashing is saturated")]
     Busy,
     /// The database cannot be reached.
-    #[error("the database is unavailable")]
+    #[error("PostgreSQL is unavailable")]
     DatabaseUnavailable(#[source] sqlx::Error),
     /// Redis (sessions, revocations) cannot be reached.
-    #[error("redis is unavailable")]
+    #[error("Redis is unavailable")]
     RedisUnavailable(#[source] fred::error::Error),
     /// Anything else.
     #[error(transparent)]

@@ -78,7 +78,7 @@ pub enum StoreError {
     #[error("a user with this username already exists")]
     DuplicateUsername,
     /// The database cannot be reached now.
-    #[error("the database is unavailable")]
+    #[error("PostgreSQL is unavailable")]
     Unavailable(#[source] sqlx::Error),
     /// Any other database failure.
     #[error("database error")]
@@ -88,9 +88,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(e)
-            }
+            e if gleaner_common::db::is_unavailable(&e) => StoreError::Unavailable(e),
             sqlx::Error::Database(db) if db.constraint() == Some("users_email_key") => {
                 StoreError::DuplicateEmail
             }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use gleaner_common::error::POSTGRES;
 use gleaner_common::openapi::BearerAuth;
 use gleaner_common::{ApiError, FieldError};
 use utoipa::OpenApi;
@@ -81,7 +82,7 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateEmail | StoreError::DuplicateUsername => {
                 ApiError::conflict(e.to_string())
             }
-            StoreError::Unavailable(cause) => ApiError::unavailable("the database", cause),
+            StoreError::Unavailable(cause) => ApiError::unavailable(POSTGRES, cause),
             StoreError::Database(cause) => ApiError::internal(cause),
         }
     }
@@ -99,9 +100,7 @@ impl From<AccountError> for ApiError {
                 ApiError::invalid_field("current_password", "is not correct")
             }
             AccountError::Busy => hashing_busy(),
-            AccountError::DatabaseUnavailable(cause) => {
-                ApiError::unavailable("the database", cause)
-            }
+            AccountError::DatabaseUnavailable(cause) => ApiError::unavailable(POSTGRES, cause),
             AccountError::RedisUnavailable(cause) => ApiError::from(cause),
             AccountError::Internal(cause) => ApiError::internal(cause),
         }
