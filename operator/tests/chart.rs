@@ -665,6 +665,65 @@ fn in_chart_databases_or_external_ones_from_secrets() {
     assert!(err.contains("externalDatabase"), "{err}");
 }
 
+/// The operator hands sharded runs a REDIS_URL from a Secret in the namespace they run in:
+/// the chart makes it from the in-chart Redis, expects it with an external one, and an
+/// empty name gives runs no Redis at all.
+#[test]
+fn sharded_runs_find_redis_in_a_secret_where_they_run() {
+    if !have_helm() {
+        return;
+    }
+    let docs = render(None, &[]);
+    let env = env_of(&docs, "gleaner-operator");
+    assert_eq!(
+        env["SCRAPER_REDIS_SECRET"].as_deref(),
+        Some("gleaner-scraper-redis")
+    );
+    assert_eq!(env["SCRAPER_REDIS_SECRET_KEY"].as_deref(), Some("url"));
+    let secret: Secret = typed(get(&docs, "Secret", "gleaner-scraper-redis"));
+    assert_eq!(secret.metadata.namespace.as_deref(), Some("gleaner"));
+    let url = secret.data.unwrap()["url"].0.clone();
+    let url = String::from_utf8(url).unwrap();
+    assert!(
+        url.starts_with("redis://:") && url.ends_with("@gleaner-redis.gleaner.svc:6379"),
+        "{url}"
+    );
+
+    // Another watched namespace: the Secret goes there; another key is honoured.
+    let docs = render(
+        None,
+        &[
+            "--set",
+            "operator.watchNamespace=scrapers,operator.scraper.redisSecretKey=redis-url",
+        ],
+    );
+    let secret = get(&docs, "Secret", "gleaner-scraper-redis");
+    assert_eq!(secret["metadata"]["namespace"], "scrapers");
+    assert!(secret["data"]["redis-url"].is_string());
+    assert_eq!(
+        env_of(&docs, "gleaner-operator")["SCRAPER_REDIS_SECRET_KEY"].as_deref(),
+        Some("redis-url")
+    );
+
+    // An external Redis: the Secret is the operator's to name and yours to create.
+    let docs = render(Some("values-external.yaml"), &[]);
+    assert!(find(&docs, "Secret", "gleaner-scraper-redis").is_none());
+    assert_eq!(
+        env_of(&docs, "gleaner-operator")["SCRAPER_REDIS_SECRET"].as_deref(),
+        Some("gleaner-scraper-redis")
+    );
+
+    // No Redis for runs: neither the setting nor the Secret.
+    let docs = render(None, &["--set", "operator.scraper.redisSecret="]);
+    assert!(find(&docs, "Secret", "gleaner-scraper-redis").is_none());
+    let env = env_of(&docs, "gleaner-operator");
+    assert!(!env.contains_key("SCRAPER_REDIS_SECRET"), "{env:?}");
+    assert!(!env.contains_key("SCRAPER_REDIS_SECRET_KEY"), "{env:?}");
+    // A key Kubernetes would refuse is refused by the schema.
+    let err = try_render(None, &["--set", "operator.scraper.redisSecretKey=a b"]).unwrap_err();
+    assert!(err.contains("redisSecretKey"), "{err}");
+}
+
 /// The components a policy lets in, by peer: a component label, or `ns:<name>` for a
 /// namespace-only peer.
 fn allowed_from(policy: &Value) -> BTreeSet<String> {
