@@ -167,6 +167,7 @@ fn operator_deployment_is_restricted_and_wired() {
         "SCRAPER_IMAGE",
         "SCRAPER_ALLOWED_HOSTS",
         "SCRAPER_ALLOWED_NETWORKS",
+        "SCRAPER_REDIS_SECRET",
         "WATCH_NAMESPACE",
         "POD_NAME",
         "POD_NAMESPACE",
@@ -201,6 +202,7 @@ fn operator_deployment_is_restricted_and_wired() {
 
 #[test]
 fn run_jobs_are_restricted_too() {
+    use clap::Parser;
     let mut sj = ScrapeJob::new("x", ScrapeJobSpec::with_targets(Targets::default()));
     sj.metadata.namespace = Some("gleaner".into());
     sj.metadata.uid = Some("u".into());
@@ -221,6 +223,27 @@ fn run_jobs_are_restricted_too() {
         "openmoney.md,api.openmoney.md"
     );
     assert_eq!(value("SCRAPER_ALLOWED_NETWORKS"), "");
+
+    // The pods of a sharded run, with the Redis Secret the manifests name, are restricted
+    // too, and carry no credential as a plain value.
+    sj.spec.shards = 4;
+    let settings = gleaner_operator::settings::Settings::try_parse_from([
+        "operator",
+        "--scraper-redis-secret",
+        "gleaner-scraper-redis",
+    ])
+    .unwrap()
+    .run_settings();
+    let job = desired_job(&sj, &run, &settings, "00-1-2-01").unwrap();
+    let spec = job.spec.unwrap();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(restricted_violations(&pod), Vec::<String>::new());
+    for e in pod.containers[0].env.iter().flatten() {
+        if matches!(e.name.as_str(), "DATABASE_URL" | "REDIS_URL") {
+            assert!(e.value.is_none() && e.value_from.is_some(), "{e:?}");
+        }
+    }
 }
 
 /// The helm binary: `$HELM`, else ~/.cache/gleaner/tools/bin/helm when present,
