@@ -255,13 +255,43 @@ async fn openapi(State(ops): State<Ops>) -> Response {
     axum::Json(ops.openapi.as_ref().clone()).into_response()
 }
 
+/// How long a request may take to produce its response head (a streamed body
+/// may then take as long as it needs) before it is answered 503: the backstop for
+/// a dependency that accepts work and never answers. Shorter than the gateway's
+/// upstream timeout (30 s), so a client sees which service gave up.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Answer 503 problem+json when the rest of the stack takes longer than `deadline`.
+pub async fn enforce_deadline(
+    State(deadline): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => crate::ApiError::unavailable(
+            "a dependency",
+            anyhow::anyhow!(
+                "no response within the request deadline of {} ms",
+                deadline.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
 /// Wrap a service's API router with ops endpoints and the standard stack:
-/// problem+json fallbacks, 1 MiB body limit, request ids, span, metrics.
+/// problem+json fallbacks, 1 MiB body limit, the request deadline, request ids,
+/// span, metrics.
 pub fn with_standard_layers(api: Router, ops: Ops, metrics: HttpMetrics) -> Router {
     api.merge(ops_router(ops))
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            REQUEST_DEADLINE,
+            enforce_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, observe_http))
         .layer(axum::middleware::from_fn(propagate_request_id))
 }

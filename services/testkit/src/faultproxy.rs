@@ -68,8 +68,7 @@ impl FaultProxy {
     /// A proxy in front of the host and port of `url` (`postgres://...`,
     /// `redis://...`), and the same URL pointing at the proxy instead.
     pub async fn in_front_of(url: &str) -> anyhow::Result<(Self, String)> {
-        let mut parsed =
-            reqwest::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
+        let parsed = reqwest::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
         let host = parsed.host_str().context("the URL has no host")?.to_owned();
         let port = parsed
             .port_or_known_default()
@@ -84,13 +83,13 @@ impl FaultProxy {
             .next()
             .with_context(|| format!("{host}:{port} does not resolve"))?;
         let proxy = Self::start(target).await?;
-        parsed
-            .set_host(Some("127.0.0.1"))
-            .map_err(|e| anyhow::anyhow!("cannot point {url:?} at the proxy: {e}"))?;
-        parsed
-            .set_port(Some(proxy.addr.port()))
-            .map_err(|()| anyhow::anyhow!("cannot point {url:?} at the proxy's port"))?;
-        Ok((proxy, parsed.into()))
+        let through = proxy.url_through(url)?;
+        Ok((proxy, through))
+    }
+
+    /// `url` pointing at the proxy: its host and port replaced, the rest kept.
+    pub fn url_through(&self, url: &str) -> anyhow::Result<String> {
+        url_via_port(url, self.addr.port())
     }
 
     /// The proxy's address (what the service connects to).
@@ -141,6 +140,19 @@ impl FaultProxy {
     pub fn restore(&self) {
         self.fault.send_replace(Fault::None);
     }
+}
+
+/// `url` with its host replaced by 127.0.0.1 and its port by `port` (a URL
+/// made before the proxy's port is known, pointed at it afterwards).
+pub fn url_via_port(url: &str, port: u16) -> anyhow::Result<String> {
+    let mut parsed = reqwest::Url::parse(url).with_context(|| format!("{url:?} is not a URL"))?;
+    parsed
+        .set_host(Some("127.0.0.1"))
+        .map_err(|e| anyhow::anyhow!("cannot point {url:?} at the proxy: {e}"))?;
+    parsed
+        .set_port(Some(port))
+        .map_err(|()| anyhow::anyhow!("cannot point {url:?} at the proxy's port"))?;
+    Ok(parsed.into())
 }
 
 impl Drop for FaultProxy {

@@ -17,7 +17,7 @@ mod postgres;
 mod redis;
 mod signer;
 
-pub use faultproxy::{Fault, FaultProxy};
+pub use faultproxy::{Fault, FaultProxy, url_via_port};
 pub use kube_api::{FakeKubeApi, Seen};
 pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};
 pub use redis::TestRedis;
