@@ -98,7 +98,7 @@ fn judge(obj: &Value) -> Verdict {
 #[test]
 fn every_example_is_accepted() {
     let dir = repo_root().join("k8s/examples");
-    let mut seen = 0;
+    let (mut seen, mut sharded) = (0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
@@ -118,11 +118,13 @@ fn every_example_is_accepted() {
         assert!(v.cel_ok, "{}: {:?}", path.display(), v.cel_errors);
         assert!(v.rules_ok, "{}: {:?}", path.display(), v.rule_errors);
         seen += 1;
+        sharded += usize::from(obj["spec"]["shards"].as_u64().is_some_and(|n| n > 1));
     }
     assert!(
         seen >= 3,
         "expected one-off, scheduled and suspended examples"
     );
+    assert!(sharded >= 1, "expected a sharded example");
 }
 
 fn base() -> Value {
