@@ -1160,10 +1160,12 @@ fn the_dev_cluster_files_fit_the_chart() {
     assert_eq!(docker, expected);
     let kind_values = yaml_file("charts/gleaner/values-kind.yaml");
     assert_eq!(kind_values["image"]["registry"], "localhost/gleaner");
-    // The sample that uses the demo site names the Service the kind values create.
-    let demo = yaml_file("k8s/examples/scrapejob-demo.yaml");
-    let host = demo["spec"]["baseUrl"].as_str().unwrap();
-    assert_eq!(host, "http://gleaner-demo-site:8090");
+    // The samples that use the demo site name the Service the kind values create.
+    for sample in ["scrapejob-demo.yaml", "scrapejob-sharded.yaml"] {
+        let demo = yaml_file(&format!("k8s/examples/{sample}"));
+        let host = demo["spec"]["baseUrl"].as_str().unwrap();
+        assert_eq!(host, "http://gleaner-demo-site:8090", "{sample}");
+    }
     assert!(
         kind_values["operator"]["scraper"]["allowedHosts"]
             .as_str()
