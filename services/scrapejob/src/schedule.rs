@@ -35,6 +35,9 @@ pub fn parse_cron(pattern: &str) -> Result<Cron, ScheduleError> {
         pattern: pattern.to_owned(),
         reason,
     };
+    if let Some(problem) = separator_problem(pattern) {
+        return Err(err(problem));
+    }
     let trimmed = pattern.trim();
     if trimmed.split_whitespace().count() != SCHEDULE_FIELDS {
         return Err(err(
@@ -57,6 +60,22 @@ pub fn parse_cron(pattern: &str) -> Result<Cron, ScheduleError> {
     Ok(cron)
 }
 
+/// Whitespace as the Kubernetes API server's regular expressions read `\s` (Go RE2: ASCII
+/// only), the only separators the CRD's schedule pattern sees between fields.
+pub fn is_schema_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' ')
+}
+
+/// Other whitespace (a vertical tab, a no-break or other Unicode space) would separate
+/// fields here but not for the API server, so a schedule holding it is refused: no cron
+/// field contains a space, so the CRD and the parser then agree on every schedule.
+pub fn separator_problem(pattern: &str) -> Option<String> {
+    pattern
+        .chars()
+        .find(|&c| c.is_whitespace() && !is_schema_space(c))
+        .map(|c| format!("fields are separated by spaces or tabs, not {c:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +93,14 @@ mod tests {
         assert!(parse_cron("61 3 * * *").is_err());
         assert!(parse_cron("a b c d e").is_err());
         assert!(parse_cron("0 0 31 2 *").is_err(), "never fires");
+        assert!(parse_cron("0\t3\n*\r* *").is_ok());
+        assert!(
+            parse_cron("0\x0b3 * * *").is_err(),
+            "a vertical tab is no separator"
+        );
+        assert!(
+            parse_cron("0\u{a0}3 * * * *").is_err(),
+            "nor a no-break space"
+        );
     }
 }

@@ -320,12 +320,17 @@ pub fn validate_name(name: &str) -> Option<FieldError> {
 /// Checks the shape of a cron schedule as the schema does; with the `cron` feature, also
 /// that it parses and fires.
 fn schedule_problem(pattern: &str) -> Option<String> {
-    if !(SCHEDULE_MIN_LEN..=SCHEDULE_MAX_LEN).contains(&pattern.len()) {
+    // The API server counts characters, not bytes, and its `\s` is ASCII.
+    if !(SCHEDULE_MIN_LEN..=SCHEDULE_MAX_LEN).contains(&pattern.chars().count()) {
         return Some(format!(
             "must be {SCHEDULE_MIN_LEN} to {SCHEDULE_MAX_LEN} characters"
         ));
     }
-    if pattern.split_whitespace().count() != SCHEDULE_FIELDS {
+    let fields = pattern
+        .split(['\t', '\n', '\x0c', '\r', ' '])
+        .filter(|field| !field.is_empty())
+        .count();
+    if fields != SCHEDULE_FIELDS {
         return Some("expected five fields: minute hour day-of-month month day-of-week".to_owned());
     }
     #[cfg(feature = "cron")]
