@@ -2,7 +2,8 @@
 //! `TEST_DATABASE_URL` (`make test` starts one on a random port), private
 //! `redis-server` and PostgreSQL servers a test can stop and start again to
 //! prove recovery, a TCP fault proxy that cuts, stalls or slows the way to a
-//! dependency mid-traffic, a token signer standing in for identity, a loopback
+//! dependency mid-traffic, service binaries run and stopped as Kubernetes does
+//! (SIGTERM), a token signer standing in for identity, a loopback
 //! fake Kubernetes API server, and a poll-with-deadline probe for waiting on
 //! something to happen.
 
@@ -14,12 +15,14 @@ use anyhow::bail;
 mod faultproxy;
 mod kube_api;
 mod postgres;
+mod process;
 mod redis;
 mod signer;
 
 pub use faultproxy::{Fault, FaultProxy, url_via_port};
 pub use kube_api::{FakeKubeApi, Seen};
 pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};
+pub use process::{InFlight, ServiceProcess};
 pub use redis::TestRedis;
 pub use signer::{AUDIENCE, ISSUER, TestSigner};
 
