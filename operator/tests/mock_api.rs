@@ -838,8 +838,7 @@ async fn finished_sharded_run(job_status: Value, pods: impl Fn(&str, &str) -> Ve
     );
     reconcile(Arc::new(sj), ctx).await.unwrap();
     verify(s).await;
-    let patch = patched.lock().unwrap().clone();
-    patch
+    patched.lock().unwrap().clone()
 }
 
 #[tokio::test]
