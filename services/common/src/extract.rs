@@ -83,8 +83,12 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The field serde names in an error about the whole object (unknown, repeated or
+/// missing), whose path is the object's, not the field's.
 fn unknown_field_name(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = ["unknown field `", "duplicate field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))?;
     Some(rest.split('`').next()?.to_string())
 }
 
@@ -212,5 +216,13 @@ mod tests {
         let err = parse_json::<Body>(br#"{}"#).unwrap_err();
         assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.field_errors()[0].message.contains("name"));
+        assert_eq!(err.field_errors()[0].field, "name");
+    }
+
+    #[test]
+    fn repeated_field_is_422_naming_it() {
+        let err = parse_json::<Body>(br#"{"name":"a","name":"b"}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.field_errors()[0].field, "name");
     }
 }
