@@ -505,14 +505,21 @@ pub fn generate(seed: u64, count: usize) -> Vec<DemoCompany> {
     (0..count as u64).map(|i| company(seed, i)).collect()
 }
 
+/// Modulus of the 9 varying digits of an IDNO.
+const IDNO_M: u64 = 1_000_000_000;
+/// 3^18 is coprime to 10^9, so i ↦ (i·A + B) mod 10^9 is a bijection.
+const IDNO_A: u64 = 387_420_489;
+/// The inverse of [`IDNO_A`] modulo 10^9 (A · A⁻¹ ≡ 1).
+const IDNO_A_INV: u64 = 513_180_409;
+
+fn idno_offset(seed: u64) -> u64 {
+    Rng::new(seed, u64::MAX, 99).below(IDNO_M)
+}
+
 /// The 13-digit IDNO of company `index`: `100` + 9 digits (a bijection of the
 /// index modulo 10⁹, so unique for any realistic count) + a control digit.
 pub fn idno_for(seed: u64, index: u64) -> String {
-    const M: u64 = 1_000_000_000;
-    // 3^18 is coprime to 10^9, so i ↦ (i·A + B) mod 10^9 is a bijection.
-    const A: u64 = 387_420_489;
-    let b = Rng::new(seed, u64::MAX, 99).below(M);
-    let body = ((index % M) * A % M + b) % M;
+    let body = ((index % IDNO_M) * IDNO_A % IDNO_M + idno_offset(seed)) % IDNO_M;
     let first12 = format!("100{body:09}");
     let weights = [7u32, 3, 1];
     let sum: u32 = first12
@@ -521,6 +528,20 @@ pub fn idno_for(seed: u64, index: u64) -> String {
         .map(|(k, d)| u32::from(d - b'0') * weights[k % 3])
         .sum();
     format!("{first12}{}", sum % 10)
+}
+
+/// The index of the company whose IDNO is `idno` (the inverse of [`idno_for`]), if
+/// `idno` is one [`idno_for`] gives for `seed`, control digit included. No table: the
+/// site finds any of a million companies from its IDNO alone.
+pub fn index_of_idno(seed: u64, idno: &str) -> Option<u64> {
+    let body = idno.strip_prefix("100")?.get(..9)?;
+    if idno.len() != 13 || !idno.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let body: u64 = body.parse().ok()?;
+    let shifted = (body + IDNO_M - idno_offset(seed)) % IDNO_M;
+    let index = shifted * IDNO_A_INV % IDNO_M;
+    (idno_for(seed, index) == idno).then_some(index)
 }
 
 struct Identity {
@@ -612,7 +633,9 @@ fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn company(seed: u64, index: u64) -> DemoCompany {
+/// Company `index` of the data set of `seed` (the `index`-th of [`generate`]), made on
+/// demand: the same company every time.
+pub fn company(seed: u64, index: u64) -> DemoCompany {
     let ident = identity(seed, index);
     let mut rng = Rng::new(seed, index, STREAM_DETAIL);
     let fallback = NaiveDate::MIN;
@@ -867,6 +890,39 @@ mod tests {
         }
         let ids: HashSet<u64> = companies.iter().map(|c| c.id).collect();
         assert_eq!(ids.len(), companies.len());
+    }
+
+    #[test]
+    fn index_of_idno_inverts_idno_for() {
+        for seed in [0, 42, u64::MAX] {
+            for index in (0..2000).chain([99_999, 100_000, 999_999, 123_456_789]) {
+                let idno = idno_for(seed, index);
+                assert_eq!(index_of_idno(seed, &idno), Some(index), "{seed} {idno}");
+            }
+        }
+        let idno = idno_for(42, 17);
+        // A wrong control digit, not an IDNO of this site at all.
+        let last = idno.as_bytes()[12] - b'0';
+        let wrong = format!("{}{}", &idno[..12], (last + 1) % 10);
+        assert_eq!(index_of_idno(42, &wrong), None);
+        for bad in [
+            "",
+            "100",
+            "2001234567890",
+            "10012345678901",
+            "100abcdefghij",
+            "100123456789",
+        ] {
+            assert_eq!(index_of_idno(42, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn company_on_demand_equals_generated() {
+        let all = generate(42, 300);
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(&company(42, i as u64), c);
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub mod server;
 
 pub use data::{
     Activity, Address, CompanyAdministrator, CompanyFounder, Cuatm, DemoCompany,
-    FinancialStatement, PersonAdministrator, PersonFounder, generate, idno_for,
+    FinancialStatement, PersonAdministrator, PersonFounder, company, generate, idno_for,
+    index_of_idno,
 };
 pub use render::{
     FinancialShape, Layout, api_company, api_financials, api_financials_in, api_summary,

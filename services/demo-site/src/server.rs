@@ -1,7 +1,8 @@
 //! The HTTP site: routes, conditional requests, fault injection, request log,
 //! and the in-process handle tests use.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::data::{DemoCompany, Rng, generate};
+use crate::data::{self, DemoCompany, Rng};
 use crate::render;
 
 /// Default `robots.txt`.
@@ -123,26 +124,75 @@ struct Faults {
     rules: Vec<FaultRule>,
 }
 
+/// The served companies: generated on demand from `(seed, index)`, so a million
+/// companies cost no memory and no start-up time; only what tests changed is kept.
 #[derive(Debug)]
 struct Data {
-    companies: Vec<DemoCompany>,
-    by_idno: HashMap<String, usize>,
+    seed: u64,
+    /// Companies `0..count` of the generated data set, in list order.
+    count: u64,
+    /// Companies changed by `mutate`, by index (they replace the generated ones).
+    changed: HashMap<u64, DemoCompany>,
+    /// The current IDNO of every changed company → its index.
+    changed_idnos: HashMap<String, u64>,
+    /// Indices taken off the site by `remove`.
+    removed: BTreeSet<u64>,
     api_missing: HashSet<String>,
     robots_txt: String,
 }
 
 impl Data {
-    fn reindex(&mut self) {
-        self.by_idno = self
-            .companies
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.idno.clone(), i))
-            .collect();
+    /// The index of the company served as `idno`.
+    fn index_of(&self, idno: &str) -> Option<u64> {
+        let index = match self.changed_idnos.get(idno) {
+            Some(&i) => i,
+            None => data::index_of_idno(self.seed, idno)
+                .filter(|i| *i < self.count && !self.changed.contains_key(i))?,
+        };
+        (!self.removed.contains(&index)).then_some(index)
     }
 
-    fn get(&self, idno: &str) -> Option<&DemoCompany> {
-        self.by_idno.get(idno).and_then(|&i| self.companies.get(i))
+    /// Company `index` as served (changed or generated).
+    fn at(&self, index: u64) -> Cow<'_, DemoCompany> {
+        match self.changed.get(&index) {
+            Some(c) => Cow::Borrowed(c),
+            None => Cow::Owned(data::company(self.seed, index)),
+        }
+    }
+
+    fn get(&self, idno: &str) -> Option<Cow<'_, DemoCompany>> {
+        self.index_of(idno).map(|i| self.at(i))
+    }
+
+    /// How many companies the site lists.
+    fn total(&self) -> u64 {
+        self.count - self.removed.len() as u64
+    }
+
+    /// The index of the `k`-th listed company (from 0), if there are that many.
+    fn nth_listed(&self, k: u64) -> Option<u64> {
+        // The least i with i = k + |removed ∩ [0, i]|; iterating from k reaches it.
+        let mut i = k;
+        loop {
+            let next = k.checked_add(self.removed.range(..=i).count() as u64)?;
+            if next == i {
+                break;
+            }
+            i = next;
+        }
+        (i < self.count).then_some(i)
+    }
+
+    /// Up to `size` listed companies from the `start`-th on, in list order.
+    fn listed(&self, start: u64, size: u64) -> Vec<Cow<'_, DemoCompany>> {
+        let Some(first) = self.nth_listed(start) else {
+            return Vec::new();
+        };
+        (first..self.count)
+            .filter(|i| !self.removed.contains(i))
+            .take(usize::try_from(size).unwrap_or(usize::MAX))
+            .map(|i| self.at(i))
+            .collect()
     }
 }
 
@@ -166,15 +216,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl DemoControl {
-    /// State for `config` (generates the data).
+    /// State for `config`. Companies are generated when asked for, so this is
+    /// instant and small whatever `config.companies` is.
     pub fn new(config: &DemoConfig) -> Self {
-        let mut data = Data {
-            companies: generate(config.seed, config.companies),
-            by_idno: HashMap::new(),
+        let data = Data {
+            seed: config.seed,
+            count: config.companies as u64,
+            changed: HashMap::new(),
+            changed_idnos: HashMap::new(),
+            removed: BTreeSet::new(),
             api_missing: HashSet::new(),
             robots_txt: config.robots_txt.clone(),
         };
-        data.reindex();
         Self {
             inner: Arc::new(Inner {
                 data: RwLock::new(data),
@@ -194,13 +247,34 @@ impl DemoControl {
     }
 
     /// The companies as currently served (after mutations), in list order.
+    /// Generates every one of them: for a large site, prefer [`Self::company`] or
+    /// [`Self::listed`].
     pub fn companies(&self) -> Vec<DemoCompany> {
-        self.read().companies.clone()
+        let data = self.read();
+        data.listed(0, data.total())
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect()
+    }
+
+    /// How many companies the site lists (`totalItemCount`).
+    pub fn total(&self) -> u64 {
+        self.read().total()
+    }
+
+    /// Up to `size` listed companies from the `start`-th on (from 0), in list order:
+    /// what a list page shows.
+    pub fn listed(&self, start: u64, size: u64) -> Vec<DemoCompany> {
+        self.read()
+            .listed(start, size)
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect()
     }
 
     /// One company as currently served.
     pub fn company(&self, idno: &str) -> Option<DemoCompany> {
-        self.read().get(idno).cloned()
+        self.read().get(idno).map(Cow::into_owned)
     }
 
     /// Replace the body of `/robots.txt`.
@@ -254,14 +328,12 @@ impl DemoControl {
     /// Returns false (and does nothing) for an unknown idno.
     pub fn mutate<F: FnOnce(&mut DemoCompany)>(&self, idno: &str, f: F) -> bool {
         let mut data = self.write();
-        let Some(&i) = data.by_idno.get(idno) else {
+        let Some(i) = data.index_of(idno) else {
             return false;
         };
-        let Some(c) = data.companies.get_mut(i) else {
-            return false;
-        };
+        let mut c = data.at(i).into_owned();
         let before = c.revision_date;
-        f(c);
+        f(&mut c);
         if c.revision_date == before {
             let now = Utc::now().naive_utc();
             let now = now.date().and_hms_opt(
@@ -272,23 +344,20 @@ impl DemoControl {
             let bumped = before + chrono::Duration::seconds(1);
             c.revision_date = now.map_or(bumped, |n| n.max(bumped));
         }
-        let moved = c.idno != idno;
-        if moved {
-            data.reindex();
-        }
+        data.changed_idnos.remove(idno);
+        data.changed_idnos.insert(c.idno.clone(), i);
+        data.changed.insert(i, c);
         true
     }
 
     /// Remove a company from the site (list, API and HTML). Returns whether it existed.
     pub fn remove(&self, idno: &str) -> bool {
         let mut data = self.write();
-        let before = data.companies.len();
-        data.companies.retain(|c| c.idno != idno);
-        let removed = data.companies.len() != before;
-        if removed {
-            data.reindex();
-        }
-        removed
+        let Some(i) = data.index_of(idno) else {
+            return false;
+        };
+        data.removed.insert(i);
+        true
     }
 
     /// Every request answered so far (oldest first, at most [`REQUEST_LOG_CAPACITY`]).
@@ -682,17 +751,11 @@ async fn list_companies(
     }
     let (body, last_modified) = {
         let data = ctl.read();
-        let total = data.companies.len();
-        let start = (page - 1)
-            .checked_mul(size)
-            .and_then(|s| usize::try_from(s).ok())
-            .unwrap_or(usize::MAX);
-        let items: Vec<&DemoCompany> = data
-            .companies
-            .iter()
-            .skip(start)
-            .take(size as usize)
-            .collect();
+        let total = data.total();
+        let items = match (page - 1).checked_mul(size) {
+            Some(start) => data.listed(start, size),
+            None => Vec::new(),
+        };
         // Fixed, unless a company on this page was changed later.
         let last_modified = items
             .iter()
@@ -727,7 +790,7 @@ fn api_document(
             None
         } else {
             data.get(idno)
-                .map(|c| (render(c).to_string(), c.revision_date))
+                .map(|c| (render(&c).to_string(), c.revision_date))
         }
     };
     match found {
@@ -760,7 +823,7 @@ async fn company_html(
     let found = {
         let data = ctl.read();
         data.get(&idno)
-            .map(|c| (render::html_company(c), c.revision_date))
+            .map(|c| (render::html_company(&c), c.revision_date))
     };
     match found {
         Some((body, lm)) => conditional(&headers, HTML, body.into_bytes(), lm),
@@ -1076,6 +1139,89 @@ mod tests {
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (_, _, b) = get(&app, "/api/companies").await;
         assert_eq!(json_of(&b)["totalItemCount"], 4);
+    }
+
+    #[tokio::test]
+    async fn removed_companies_leave_the_list_pages_without_gaps() {
+        let (ctl, app) = site(30);
+        let all = ctl.companies();
+        for i in [0, 9, 10, 11, 29] {
+            assert!(ctl.remove(&all[i].idno));
+        }
+        let kept: Vec<&str> = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![0, 9, 10, 11, 29].contains(i))
+            .map(|(_, c)| c.idno.as_str())
+            .collect();
+        let mut listed = Vec::new();
+        for page in 1..=4 {
+            let v = json_of(
+                &get(&app, &format!("/api/companies?page={page}&size=7"))
+                    .await
+                    .2,
+            );
+            assert_eq!(v["totalItemCount"], 25);
+            for c in v["data"].as_array().into_iter().flatten() {
+                listed.push(c["idno"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        assert_eq!(listed, kept);
+        assert_eq!(ctl.total(), 25);
+        assert_eq!(
+            ctl.companies()
+                .iter()
+                .map(|c| c.idno.as_str())
+                .collect::<Vec<_>>(),
+            kept
+        );
+        assert_eq!(ctl.listed(24, 10).len(), 1);
+        assert!(ctl.listed(25, 10).is_empty());
+        assert!(ctl.listed(u64::MAX, 10).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_company_given_another_idno_moves() {
+        let (ctl, app) = site(10);
+        let old = ctl.companies()[4].idno.clone();
+        let new = "1000000000001".to_owned();
+        assert!(ctl.mutate(&old, |c| c.idno = new.clone()));
+        assert!(ctl.company(&old).is_none());
+        assert_eq!(
+            get(&app, &format!("/api/companies/{old}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (s, _, b) = get(&app, &format!("/api/companies/{new}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(json_of(&b)["idno"], new.as_str());
+        assert_eq!(ctl.companies()[4].idno, new);
+        // Changed again, then removed: gone under both IDNOs.
+        assert!(ctl.mutate(&new, |c| c.is_active = !c.is_active));
+        assert!(ctl.remove(&new));
+        assert!(ctl.company(&new).is_none() && ctl.company(&old).is_none());
+        assert_eq!(ctl.total(), 9);
+    }
+
+    #[tokio::test]
+    async fn a_million_companies_cost_nothing_until_asked_for() {
+        let (ctl, app) = site(1_000_000);
+        assert_eq!(ctl.total(), 1_000_000);
+        let v = json_of(&get(&app, "/api/companies?page=10000&size=100").await.2);
+        assert_eq!(v["totalItemCount"], 1_000_000);
+        let last = &v["data"][99];
+        let expected = data::company(42, 999_999);
+        assert_eq!(last["idno"], expected.idno.as_str());
+        let (s, _, b) = get(&app, &format!("/api/companies/{}", expected.idno)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(json_of(&b), render::api_company(&expected));
+        let v = json_of(&get(&app, "/api/companies?page=10001&size=100").await.2);
+        assert_eq!(v["data"], json!([]));
+        // The IDNO of a company past the end is unknown.
+        let beyond = data::idno_for(42, 1_000_000);
+        assert_eq!(
+            get(&app, &format!("/api/companies/{beyond}")).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]
