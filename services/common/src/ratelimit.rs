@@ -132,7 +132,9 @@ fn gcra(now: f64, tat: Option<f64>, quota: Quota) -> (Decision, Option<f64>) {
     let tolerance = interval * f64::from(quota.burst);
     let tat = tat.map_or(now, |t| t.max(now));
     let new_tat = tat + interval;
-    let diff = now - (new_tat - tolerance);
+    // now - (new_tat - tolerance), written so that a burst of 1 (tolerance equal to the
+    // interval) allows a request exactly at its TAT despite rounding.
+    let diff = (now - tat) + (tolerance - interval);
     if diff < 0.0 {
         let decision = Decision {
             allowed: false,
@@ -169,7 +171,7 @@ local tolerance = interval * tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
-local diff = now - (new_tat - tolerance)
+local diff = (now - tat) + (tolerance - interval)
 if diff < 0 then
   return {0, 0, math.ceil(-diff * 1000), math.ceil((tat - now) * 1000)}
 end
@@ -329,6 +331,27 @@ mod tests {
         for i in 0..100 {
             let d = limiter.check_at("k", q, 1000.0 + f64::from(i) * 500.0);
             assert!(d.allowed, "request {i}");
+        }
+    }
+
+    #[test]
+    fn a_burst_of_one_allows_a_request_exactly_on_time() {
+        let q = quota(3.0, 1);
+        // The first request of a key, whatever the clock says.
+        for now in [0.001, 1234.567, 1e9 + 0.3] {
+            assert!(
+                LocalRateLimiter::new().check_at("k", q, now).allowed,
+                "{now}"
+            );
+        }
+        // Then one at each TAT, which a refused caller waits for.
+        let limiter = LocalRateLimiter::new();
+        let mut at = 0.007;
+        for i in 0..30 {
+            assert!(limiter.check_at("k", q, at).allowed, "request {i}");
+            let refused = limiter.check_at("k", q, at);
+            assert!(!refused.allowed);
+            at += refused.retry_after.as_secs_f64() * 1000.0;
         }
     }
 
