@@ -52,7 +52,68 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// Deserialize JSON bytes, turning serde's error into a 400 or a 422 that names the field.
+/// A string holding a NUL character (`\u0000`) is a 422 too: no text column can store one.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_json_unchecked(bytes)?;
+    if has_escaped_nul(bytes) {
+        let field = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| nul_path(&v, String::new()))
+            .unwrap_or_default();
+        return Err(nul_error(field));
+    }
+    Ok(value)
+}
+
+/// 422: a NUL character in a field.
+fn nul_error(field: String) -> ApiError {
+    ApiError::validation(vec![FieldError::new(
+        field,
+        "must not contain NUL characters",
+    )])
+}
+
+/// Whether JSON text has a `\u0000` escape (an escaped backslash before `u0000` is not one).
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The path (`a.b[0]`) of the first string, or object key, holding a NUL character.
+fn nul_path(value: &serde_json::Value, at: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then_some(at),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(v, here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn parse_json_unchecked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -132,6 +193,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
+        // No text column can store a NUL character.
+        if let Some((name, _)) = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_error(name.into_owned()));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)
@@ -160,6 +227,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL character names nothing a database can hold.
+        if parts.uri.path().contains("%00") {
+            return Err(ApiError::not_found("no such resource"));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(PathRejection::FailedToDeserializePathParams(_)) => {
@@ -189,6 +260,24 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         n: u8,
+    }
+
+    #[test]
+    fn a_nul_character_in_a_string_is_422_naming_the_field() {
+        let err = parse_json::<Body>(br#"{"name":"a\u0000b"}"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.field_errors()[0].field, "name");
+        // An escaped backslash followed by "u0000" is text, not a NUL.
+        let ok = parse_json::<Body>(br#"{"name":"a\\u0000b"}"#).unwrap();
+        assert_eq!(ok.name, "a\\u0000b");
+        assert_eq!(
+            nul_path(
+                &serde_json::json!({"a": [1, {"b": "x\u{0}"}]}),
+                String::new()
+            )
+            .as_deref(),
+            Some("a[1].b")
+        );
     }
 
     #[test]

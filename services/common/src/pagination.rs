@@ -12,8 +12,10 @@ pub const MAX_PER_PAGE: u32 = 100;
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 pub struct PageParams {
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use gleaner_common::ApiError;
@@ -102,6 +102,29 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A request the table routes nowhere: 405 with `Allow` when the path is routed for other
+/// methods, else 404.
+fn not_routed(table: &RouteTable, path: &str) -> Response {
+    let allowed = table.allowed_methods(path);
+    if allowed.is_empty() {
+        return ApiError::not_found("no such resource").into_response();
+    }
+    let allow = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this resource",
+    )
+    .into_response();
+    if let Ok(allow) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
 /// Fallback handler: everything the gateway does not answer itself.
 pub async fn proxy(
     State(proxy): State<Proxy>,
@@ -116,11 +139,13 @@ pub async fn proxy(
 
 async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let route = proxy
+    let Some(route) = proxy
         .table
         .resolve(&parts.method, parts.uri.path())
         .cloned()
-        .ok_or_else(|| ApiError::not_found("no such resource"))?;
+    else {
+        return Ok(not_routed(&proxy.table, parts.uri.path()));
+    };
     let upstream = proxy
         .upstreams
         .get(&route.upstream)

@@ -24,8 +24,6 @@ pub const DEFAULT_ROUTES: &str = concat!(
     "GET /api/v1/companies/*/sources scraper bearer; ",
     "GET /api/v1/companies scraper public; ",
     "GET /api/v1/companies/** scraper public; ",
-    "* /api/v1/companies scraper bearer; ",
-    "* /api/v1/companies/** scraper bearer; ",
     "* /api/v1/sources/** scraper bearer; ",
     "* /api/v1/transform scraper bearer; ",
     "* /api/v1/scrape-jobs app bearer; ",
@@ -143,16 +141,101 @@ impl RouteTable {
         self.routes.iter().find(|r| r.matches(method, path))
     }
 
+    /// The methods the table routes for `path`, for the `Allow` of a 405 when a request's
+    /// method is not among them; empty when no entry matches the path, or when one for any
+    /// method (`*`) does. `HEAD` comes with `GET`.
+    pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
+        if is_internal(path) || has_dot_segment(path) {
+            return Vec::new();
+        }
+        let mut allowed = Vec::new();
+        for route in self
+            .routes
+            .iter()
+            .filter(|r| glob(r.pattern.as_bytes(), path.as_bytes()))
+        {
+            let Some(method) = &route.method else {
+                return Vec::new();
+            };
+            let implied = (*method == Method::GET).then_some(Method::HEAD);
+            for m in std::iter::once(method.clone()).chain(implied) {
+                if !allowed.contains(&m) {
+                    allowed.push(m);
+                }
+            }
+        }
+        allowed
+    }
+
     /// The upstream names the table uses.
     pub fn upstreams(&self) -> impl Iterator<Item = &str> {
         self.routes.iter().map(|r| &*r.upstream)
     }
 }
 
-/// `/internal` or below it, in any letter case (an upstream may not care).
+/// `/internal` or below it, in any letter case (an upstream may not care), as written
+/// or as the most lenient server behind the gateway could read it (see `lenient_reading`).
 fn is_internal(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower == "/internal" || lower.starts_with("/internal/")
+    let under = |p: &str| {
+        let lower = p.to_ascii_lowercase();
+        lower == "/internal" || lower.starts_with("/internal/")
+    };
+    under(path) || lenient_reading(path).is_none_or(|p| under(&p))
+}
+
+/// A path with percent-escapes decoded until nothing changes (`%2569` is `%69` is `i`),
+/// backslashes read as slashes, `;parameters` dropped, empty segments collapsed and dot
+/// segments resolved; `None` for a path that is still decoding after a few rounds.
+fn lenient_reading(path: &str) -> Option<String> {
+    const ROUNDS: usize = 4;
+    let mut decoded = path.to_owned();
+    let mut rounds = 0;
+    loop {
+        let next = percent_decode(&decoded);
+        if next == decoded {
+            break;
+        }
+        rounds += 1;
+        if rounds > ROUNDS {
+            return None;
+        }
+        decoded = next;
+    }
+    let decoded = decoded.replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment.split(';').next().unwrap_or_default() {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    Some(format!("/{}", segments.join("/")))
+}
+
+/// Every `%XX` escape decoded once (bytes that are not UTF-8 become U+FFFD).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if let (b'%', Some(h), Some(l)) = (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            // Two hex digits make at most 0xff.
+            out.push(u8::try_from(h * 16 + l).unwrap_or(u8::MAX));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A `.` or `..` segment, written plainly or percent-encoded: a proxy that
@@ -246,6 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn a_path_routed_for_other_methods_lists_them() {
+        let t = table();
+        assert_eq!(
+            t.allowed_methods("/api/v1/companies/1003600000001"),
+            [Method::GET, Method::HEAD]
+        );
+        assert_eq!(
+            t.allowed_methods("/.well-known/jwks.json"),
+            [Method::GET, Method::HEAD]
+        );
+        assert_eq!(resolve(Method::POST, "/api/v1/companies"), None);
+        assert_eq!(resolve(Method::TRACE, "/.well-known/jwks.json"), None);
+        // Any method goes on to the service, which answers 405 itself.
+        assert!(t.allowed_methods("/api/v1/users/me").is_empty());
+        assert!(t.allowed_methods("/api/v2/companies").is_empty());
+        assert!(t.allowed_methods("/internal/v1/runs").is_empty());
+    }
+
+    #[test]
     fn internal_paths_and_unknown_paths_are_never_routed() {
         for path in [
             "/internal/runs",
@@ -262,6 +364,29 @@ mod tests {
         }
         let err = RouteTable::parse("* /internal/** scraper public", &UPSTREAMS).unwrap_err();
         assert!(err.contains("/internal"), "{err}");
+    }
+
+    #[test]
+    fn a_path_a_lenient_server_could_read_as_internal_is_never_routed() {
+        let everything = RouteTable::parse("* /** scraper public", &UPSTREAMS).unwrap();
+        for path in [
+            "/%69nternal/runs",
+            "/%2569nternal/runs",
+            "//internal/runs",
+            "/internal;x/runs",
+            "/x/..;/internal",
+            "/x\\..\\internal",
+            "/api/v1/companies/%252e%252e/%252e%252e/%252e%252e/internal",
+            "/%2525252525252569nternal",
+        ] {
+            assert!(everything.resolve(&Method::GET, path).is_none(), "{path}");
+        }
+        assert!(everything.resolve(&Method::GET, "/internals").is_some());
+        assert!(
+            everything
+                .resolve(&Method::GET, "/api/v1/%69nternal")
+                .is_some()
+        );
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Application {
             .route("/docs/", get(docs::docs_index))
             .route("/docs/{*file}", get(docs::docs_file))
             .route("/openapi/{file}", get(docs::upstream_openapi))
-            .with_state(Docs::new(upstreams, http));
+            .with_state(Docs::new(upstreams, http, table.clone()));
         let ops = Router::new()
             .route("/health", get(health))
             .route("/ready", get(ready::ready))

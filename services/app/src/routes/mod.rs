@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use gleaner_common::ApiError;
 use gleaner_common::auth::{AuthUser, Role, bearer_token};
-use gleaner_common::openapi::BearerAuth;
+use gleaner_common::openapi::{BearerAuth, StandardResponses};
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -47,6 +47,9 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
+/// The answers every operation can give (each needs PostgreSQL).
+const RESPONSES: StandardResponses = StandardResponses::ALL;
+
 /// The app service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -64,7 +67,7 @@ impl FromRequestParts<AppState> for Operator {
         crate::watchlist::WatchedCompany, crate::watchlist::Notification, crate::watchlist::Change,
         watchlist::MarkRead,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RESPONSES),
     tags((name = "scrape-jobs", description = "Scrape jobs (operator)"),
          (name = "scrape-runs", description = "Scrape runs and their progress (operator)"),
          (name = "watchlist", description = "Watched companies and change notifications")),

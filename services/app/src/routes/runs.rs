@@ -41,17 +41,43 @@ pub struct RunErrorView {
     pub message: String,
 }
 
+/// A run status, as the `status` filter takes it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatusFilter {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<RunStatusFilter> for RunStatus {
+    fn from(status: RunStatusFilter) -> Self {
+        match status {
+            RunStatusFilter::Queued => RunStatus::Queued,
+            RunStatusFilter::Running => RunStatus::Running,
+            RunStatusFilter::Succeeded => RunStatus::Succeeded,
+            RunStatusFilter::Failed => RunStatus::Failed,
+            RunStatusFilter::Cancelled => RunStatus::Cancelled,
+        }
+    }
+}
+
 /// Run filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RunFilter {
     /// Only this job's runs.
     pub job: Option<String>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: Option<String>,
+    /// Only runs with this status.
+    #[param(inline)]
+    pub status: Option<RunStatusFilter>,
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 
@@ -70,14 +96,6 @@ pub async fn list_runs(
         per_page: f.per_page,
     }
     .validate()?;
-    if let Some(s) = &f.status
-        && RunStatus::parse(s).is_none()
-    {
-        return Err(ApiError::invalid_field(
-            "status",
-            "must be queued, running, succeeded, failed or cancelled",
-        ));
-    }
     let mut query = vec![
         ("page", page.page.to_string()),
         ("per_page", page.per_page.to_string()),
@@ -86,7 +104,7 @@ pub async fn list_runs(
         query.push(("job", job));
     }
     if let Some(status) = f.status {
-        query.push(("status", status));
+        query.push(("status", RunStatus::from(status).as_str().to_owned()));
     }
     Ok(Json(state.scraper.runs(&op.token, &query).await?))
 }

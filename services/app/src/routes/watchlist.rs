@@ -87,8 +87,10 @@ pub struct NotificationFilter {
     /// Only notifications not yet marked read.
     pub unread: Option<bool>,
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

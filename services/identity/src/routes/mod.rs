@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use gleaner_common::error::POSTGRES;
-use gleaner_common::openapi::BearerAuth;
+use gleaner_common::openapi::{BearerAuth, StandardResponses};
 use gleaner_common::{ApiError, FieldError};
 use utoipa::OpenApi;
 
@@ -37,6 +37,11 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The answers every operation can give; the key set is served from memory.
+const RESPONSES: StandardResponses = StandardResponses {
+    served_from_memory: &["/.well-known/jwks.json"],
+};
+
 /// The identity service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
@@ -51,7 +56,7 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
         gleaner_common::auth::Role, crate::users::User, crate::tokens::TokenPair,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RESPONSES),
     tags((name = "auth", description = "Registration, login and tokens"),
          (name = "users", description = "Accounts and administration")),
 )]

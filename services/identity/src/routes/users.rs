@@ -127,8 +127,10 @@ pub struct UserFilter {
     /// Only this role.
     pub role: Option<Role>,
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

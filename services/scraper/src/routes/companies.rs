@@ -75,8 +75,10 @@ pub struct SearchParams {
     #[param(value_type = Option<String>)]
     pub sort: Option<SortParam>,
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 
@@ -192,8 +194,10 @@ pub async fn company(
 #[serde(deny_unknown_fields)]
 pub struct PageOnly {
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 

@@ -4,7 +4,7 @@ pub mod companies;
 pub mod runs;
 
 use axum::Router;
-use gleaner_common::openapi::BearerAuth;
+use gleaner_common::openapi::{BearerAuth, StandardResponses};
 use utoipa::OpenApi;
 
 use crate::state::AppState;
@@ -15,6 +15,9 @@ pub fn router() -> Router<AppState> {
         .merge(companies::router())
         .merge(runs::router())
 }
+
+/// The answers every operation can give (each needs PostgreSQL).
+const RESPONSES: StandardResponses = StandardResponses::ALL;
 
 /// The scraper service's OpenAPI document.
 #[derive(OpenApi)]
@@ -30,7 +33,7 @@ pub fn router() -> Router<AppState> {
         crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
         crate::store::runs::RunError,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RESPONSES),
     tags((name = "companies", description = "Company search and detail"),
          (name = "sources", description = "Raw documents and re-transform"),
          (name = "runs", description = "Scrape runs")),

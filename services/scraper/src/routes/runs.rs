@@ -89,17 +89,43 @@ pub async fn start_run(
     Ok((StatusCode::ACCEPTED, Json(RunAccepted { run_id })))
 }
 
+/// A run status, as the `status` filter takes it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatusFilter {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<RunStatusFilter> for RunStatus {
+    fn from(status: RunStatusFilter) -> Self {
+        match status {
+            RunStatusFilter::Queued => RunStatus::Queued,
+            RunStatusFilter::Running => RunStatus::Running,
+            RunStatusFilter::Succeeded => RunStatus::Succeeded,
+            RunStatusFilter::Failed => RunStatus::Failed,
+            RunStatusFilter::Cancelled => RunStatus::Cancelled,
+        }
+    }
+}
+
 /// Run filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RunFilter {
     /// Only this job's runs.
     pub job: Option<String>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: Option<String>,
+    /// Only runs with this status.
+    #[param(inline)]
+    pub status: Option<RunStatusFilter>,
     /// Page number, from 1.
+    #[param(minimum = 1)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
 }
 
@@ -117,16 +143,7 @@ pub async fn list_runs(
         per_page: f.per_page,
     }
     .validate()?;
-    let status = match f.status.as_deref().map(RunStatus::parse) {
-        Some(None) => {
-            return Err(ApiError::invalid_field(
-                "status",
-                "must be queued, running, succeeded, failed or cancelled",
-            ));
-        }
-        Some(status) => status,
-        None => None,
-    };
+    let status = f.status.map(RunStatus::from);
     let (items, total) = runs::list(
         &state.db,
         f.job.as_deref(),
