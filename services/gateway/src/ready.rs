@@ -70,11 +70,20 @@ pub struct GatewayReadiness {
     path = "/ready",
     responses(
         (status = 200, description = "Every upstream is ready (Redis may be degraded)", body = GatewayReadiness),
-        (status = 503, description = "An upstream is not ready; the failing ones are named", body = GatewayReadiness),
+        (status = 503, description = "An upstream is not ready, or the gateway is shutting down (`shutdown`); the failing ones are named", body = GatewayReadiness),
     ),
     tag = "ops"
 )]
 pub async fn ready(State(checks): State<ReadyChecks>) -> Response {
+    if gleaner_common::server::is_draining() {
+        // Shutting down: load balancers stop sending here before the port closes.
+        let checks = BTreeMap::from([("shutdown".to_owned(), DependencyStatus::Unavailable)]);
+        let body = GatewayReadiness {
+            status: GatewayStatus::Unavailable,
+            checks,
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let upstreams = futures::future::join_all(checks.upstreams.iter().map(|u| {
         let http = checks.http.clone();
         async move {
