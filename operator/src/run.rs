@@ -1,4 +1,4 @@
-//! One scrape run as a `batch/v1` Job: its deterministic name, the Job the operator wants,
+//! One scrape run as a `batch/v1` Job (an Indexed Job, one pod per shard, for a sharded run):
 //! what an existing Job says about its run, and the scraper's termination summary.
 
 use std::collections::BTreeMap;
