@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DENY ?= $(shell command -v cargo-deny 2>/dev/null || echo $(HOME)/.cache/gleaner/tools/bin/cargo-deny)
 
-.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench clean-state help
+.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench load soak clean-state help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ check: ## Fast compile check
 
 bench: ## Benchmarks (see docs/benchmarks.md)
 	scripts/bench.sh
+
+load: ## 1,024 connections through the gateway for 60 s, then memory after a minute idle (docs/benchmarks.md)
+	scripts/load.sh
+
+soak: ## 10 minutes of steady, moderate load through the gateway: memory must not grow
+	LOAD_DURATION=600 LOAD_CONNECTIONS=32 LOAD_DELAY_MS=100 scripts/load.sh
 
 clean-state: down ## Stop and delete local data (.gleaner/)
 	rm -rf .gleaner

@@ -59,6 +59,12 @@ pub struct Proxy {
     pub metrics: GatewayMetrics,
 }
 
+/// How long an unused upstream connection stays in the pool. The pool looks for
+/// expired connections once per this period, so one is closed 20 to 40 s after its
+/// last use: after a burst the gateway and the services give their connections'
+/// buffers back within a minute.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A pooled HTTP/1.1 keep-alive client with a connect timeout.
 pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
     let mut connector = HttpConnector::new();
@@ -66,7 +72,11 @@ pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
     Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+        // Without a timer the idle timeout is only checked when a connection is
+        // taken out again, so after a burst hundreds of idle connections (and
+        // their buffers, on both ends) stayed open until the next one.
+        .pool_timer(hyper_util::rt::TokioTimer::new())
         .pool_max_idle_per_host(512)
         .build(connector)
 }

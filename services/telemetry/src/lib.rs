@@ -5,6 +5,7 @@
 //!
 //! It has no database, cache or token dependencies, so the operator can use it.
 
+mod allocator;
 mod exposition;
 mod logs;
 mod readiness;

@@ -1,0 +1,58 @@
+//! The memory allocator of every Gleaner binary: jemalloc, configured to give freed
+//! memory back to the operating system on its own.
+//!
+//! With glibc's malloc, each of the many threads a busy service runs (tokio workers,
+//! blocking threads for password hashing and DNS) allocates from one of up to eight
+//! arenas per core, and memory freed in an arena other than the main one goes back to
+//! the system only when the top of that arena's heap is free: after a load run a
+//! service kept most of its peak resident set while idle. jemalloc purges unused pages
+//! by time instead ("decay"), and its background threads do it even when no thread of
+//! the process allocates any more, which is exactly the idle case.
+//!
+//! It is declared here, in the crate every binary links (the services, `scraper run`,
+//! the demo site, the operator, their tests), so there is one allocator and one
+//! configuration; no other crate may declare a `#[global_allocator]`.
+
+/// The process-wide allocator.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read once when it initialises (before `main`):
+/// - `background_thread:true`: purge on background threads, so an idle process still
+///   returns memory;
+/// - `dirty_decay_ms:5000`: a freed page stays reusable for about five seconds, then
+///   goes back to the system (the default is ten);
+/// - `muzzy_decay_ms:0`: returned pages are released at once with `MADV_DONTNEED`
+///   rather than lazily with `MADV_FREE`, which the kernel would keep counting in the
+///   resident set until it runs short of memory.
+///
+/// `MALLOC_CONF` in the environment is read after these and overrides them.
+/// (jemalloc is built with the `_rjem_` prefix, so this is its `malloc_conf` symbol.)
+#[used]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0\0";
+
+#[cfg(test)]
+mod tests {
+    use tikv_jemalloc_ctl::{background_thread, epoch, opt, raw, stats};
+
+    #[test]
+    fn jemalloc_runs_with_the_configured_decay_and_background_threads() {
+        // The options took effect: the symbol above was linked and read.
+        assert!(opt::background_thread::read().unwrap());
+        // Both are `ssize_t` in jemalloc.
+        let dirty: isize = unsafe { raw::read(b"opt.dirty_decay_ms\0") }.unwrap();
+        let muzzy: isize = unsafe { raw::read(b"opt.muzzy_decay_ms\0") }.unwrap();
+        assert_eq!((dirty, muzzy), (5000, 0));
+        assert!(background_thread::read().unwrap());
+        // And this allocator serves Rust's allocations: 64 MiB allocated here show up
+        // in jemalloc's own count.
+        epoch::advance().unwrap();
+        let before = stats::allocated::read().unwrap();
+        let block = vec![1u8; 64 << 20];
+        epoch::advance().unwrap();
+        let during = stats::allocated::read().unwrap();
+        assert!(during >= before + (64 << 20), "{before} -> {during}");
+        drop(block);
+    }
+}
