@@ -3,7 +3,6 @@
 //! `degraded` (still 200); once Redis is back the limits are shared again,
 //! without a restart.
 
-#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
