@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
                         document_id: id,
                         parser_version: PARSER_VERSION,
                         run_id: None,
+                        shard: None,
                     };
                     companies::upsert(&db, &record, &from).await?;
                     raw::mark_parsed(&db, id, PARSER_VERSION).await?;

@@ -6,13 +6,11 @@
 //! status, never by the socket error's text, so run reports cannot map a network.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 use bytes::Bytes;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use reqwest::StatusCode;
 use reqwest::header::{
     CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
@@ -21,6 +19,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tracing::Instrument;
 
 use crate::egress::{Egress, refusal_in};
+use crate::limit::HostLimiter;
 use crate::metrics::ScraperMetrics;
 use crate::source::DocumentKind;
 
@@ -34,8 +33,6 @@ pub const USER_AGENT: &str = concat!(
 pub const ROBOTS_AGENT: &str = "GleanerBot";
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Fraction of `requestsPerSecond` actually used.
-const PACING: f64 = 0.9;
 /// Longest wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
@@ -135,7 +132,7 @@ enum RobotsRules {
 pub struct Fetcher {
     client: reqwest::Client,
     politeness: Politeness,
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: Arc<HostLimiter>,
     in_flight: Semaphore,
     robots: Mutex<HashMap<String, Arc<RobotsRules>>>,
     metrics: ScraperMetrics,
@@ -227,17 +224,13 @@ impl Fetcher {
         metrics: ScraperMetrics,
         source: &str,
     ) -> anyhow::Result<Self> {
-        // A ceiling: one request per period, no burst. Paced at 90% of the
-        // limit so that scheduling and network jitter between us and the
-        // site never squeeze more than the limit into one second there.
-        let period =
-            Duration::from_secs_f64(1.0 / (PACING * politeness.requests_per_second.max(0.001)));
-        let quota = Quota::with_period(period)
-            .ok_or_else(|| anyhow::anyhow!("requestsPerSecond gives a zero period"))?
-            .allow_burst(NonZeroU32::MIN);
+        // A ceiling for this process alone; a sharded run replaces it (`with_limiter`).
+        let limiter =
+            HostLimiter::local(politeness.requests_per_second, 1, metrics.clone(), source)
+                .map_err(|e| anyhow::anyhow!("requestsPerSecond: {e}"))?;
         Ok(Self {
             client: http_client(politeness.request_timeout, egress)?,
-            limiter: RateLimiter::keyed(quota),
+            limiter: Arc::new(limiter),
             in_flight: Semaphore::new(politeness.concurrency.max(1)),
             robots: Mutex::new(HashMap::new()),
             politeness,
@@ -245,6 +238,12 @@ impl Fetcher {
             source: source.to_string(),
             egress: egress.clone(),
         })
+    }
+
+    /// Count requests against `limiter` (the ceiling shared by the shards of a run).
+    pub fn with_limiter(mut self, limiter: Arc<HostLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Fetch `url` politely; `validators` make it conditional.
@@ -335,7 +334,7 @@ impl Fetcher {
                 message: "fetcher closed".into(),
             });
         };
-        self.limiter.until_key_ready(&host_key(url)).await;
+        self.limiter.until_ready(&host_key(url)).await;
         let mut request = self.client.get(url.clone());
         if let Some(etag) = &validators.etag {
             request = request.header(IF_NONE_MATCH, etag);

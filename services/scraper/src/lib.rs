@@ -6,6 +6,7 @@ pub mod company;
 pub mod config;
 pub mod egress;
 pub mod fetch;
+pub mod limit;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;

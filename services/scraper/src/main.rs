@@ -48,7 +48,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One run, as a Kubernetes Job runs it; returns the exit code.
+/// How long a run waits for Redis at the start.
+const REDIS_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// One run (or one shard of it), as a Kubernetes Job runs it; returns the exit code.
 async fn run(settings: RunSettings) -> anyhow::Result<i32> {
     let spec: RunSpec =
         serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
@@ -68,9 +71,23 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
             .collect();
         anyhow::bail!("SCRAPEJOB_SPEC is invalid: {}", list.join("; "));
     }
+    let shard = settings
+        .shard()
+        .map_err(|e| anyhow::anyhow!("shard: {e}"))?;
+    if spec.shards > 1 && spec.shards != shard.count() {
+        anyhow::bail!(
+            "spec.shards is {} but this process is shard {shard} (set --shard i/{} or SCRAPE_SHARDS={})",
+            spec.shards,
+            spec.shards,
+            spec.shards
+        );
+    }
     let run_id = match settings.run_id.as_deref() {
         Some(id) => run_id_from(id)?,
-        None => uuid::Uuid::new_v4(),
+        None if shard.is_whole() => uuid::Uuid::new_v4(),
+        None => anyhow::bail!(
+            "shard {shard}: the shards of a run need the same SCRAPE_RUN_ID (or --run-id)"
+        ),
     };
     let db = gleaner_common::db::lazy_pool(
         settings.database_url.expose_secret(),
@@ -80,7 +97,22 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
         .run(&db)
         .await
         .context("DATABASE_URL: cannot reach or migrate the database")?;
-    let pipeline = Pipeline::new(db, ScraperMetrics::unregistered()).with_egress(egress);
+    let mut pipeline = Pipeline::new(db, ScraperMetrics::unregistered()).with_egress(egress);
+    if let Some(url) = &settings.redis_url {
+        let redis = gleaner_common::redis::connect(url.expose_secret(), 2).await?;
+        // Shards share the limit from the first request when Redis answers in time;
+        // until it does, this shard keeps to its share of the rate.
+        use fred::interfaces::ClientLike as _;
+        if tokio::time::timeout(REDIS_CONNECT_WAIT, redis.wait_for_connect())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "REDIS_URL: Redis does not answer yet; limiting requests in memory until it does"
+            );
+        }
+        pipeline = pipeline.with_redis(redis);
+    }
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -94,7 +126,7 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
     let summary = {
         use tracing::Instrument;
         pipeline
-            .scrape(run_id, &settings.job, &spec, cancel)
+            .scrape_shard(run_id, &settings.job, &spec, shard, cancel)
             .instrument(span)
             .await?
     };

@@ -15,6 +15,7 @@ pub struct ScraperMetrics {
     transform_errors: IntCounterVec,
     runs: IntCounterVec,
     run_duration: HistogramVec,
+    ratelimit_local: IntCounterVec,
 }
 
 impl ScraperMetrics {
@@ -65,6 +66,14 @@ impl ScraperMetrics {
             ]),
             &["source"],
         )?;
+        let ratelimit_local = IntCounterVec::new(
+            Opts::new(
+                "scraper_ratelimit_local_total",
+                "Requests a shard allowed by its in-memory share of the rate because Redis was unreachable",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(ratelimit_local.clone()))?;
         registry.register(Box::new(documents.clone()))?;
         registry.register(Box::new(fetch_duration.clone()))?;
         registry.register(Box::new(bytes.clone()))?;
@@ -82,6 +91,7 @@ impl ScraperMetrics {
             }
             transform_errors.with_label_values(&[source]);
             bytes.with_label_values(&[source]);
+            ratelimit_local.with_label_values(&[source]);
         }
         Ok(Self {
             documents,
@@ -91,6 +101,7 @@ impl ScraperMetrics {
             transform_errors,
             runs,
             run_duration,
+            ratelimit_local,
         })
     }
 
@@ -117,6 +128,9 @@ impl ScraperMetrics {
     }
     pub(crate) fn transform_error(&self, source: &str) {
         self.transform_errors.with_label_values(&[source]).inc();
+    }
+    pub(crate) fn ratelimit_local(&self, source: &str) {
+        self.ratelimit_local.with_label_values(&[source]).inc();
     }
     pub(crate) fn run(&self, source: &str, result: &str, d: Duration) {
         self.runs.with_label_values(&[source, result]).inc();

@@ -3,15 +3,25 @@
 //!
 //! What to fetch and how to read it comes from the run's [`Source`]; the pipeline
 //! itself knows no site.
+//!
+//! A sharded run (`scraper run --shard i/N`, or the pods of an Indexed Job) is N
+//! processes with one run id. Which targets a shard takes is decided only by
+//! [`Shard::owns_page`] and [`Shard::owns_idno`]: shard `i` fetches list pages `from + i`,
+//! `from + i + N`, ... and scrapes every company they list, except a company also named
+//! in `targets.idnos`, which is skipped on the list page and scraped by the shard that
+//! owns its IDNO's hash (whatever page lists it). So every company is scraped once, by
+//! one shard. All shards count their requests to a host against one limit
+//! ([`crate::limit`]) and their work into their own row of the run ([`crate::run`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use fred::prelude::Pool;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use gleaner_scrapejob::Idno;
+use gleaner_scrapejob::{Idno, Shard};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -19,8 +29,9 @@ use uuid::Uuid;
 
 use crate::egress::Egress;
 use crate::fetch::{Fetcher, Outcome, Politeness, Validators};
+use crate::limit::HostLimiter;
 use crate::metrics::ScraperMetrics;
-use crate::run::{Ending, NewRun, Run};
+use crate::run::{Ending, NewRun, Run, Tally};
 use crate::source::{Document, DocumentKind, Parsed, Source, SourceName, Sources};
 use crate::spec::RunSpec;
 use crate::store::companies::{self, Provenance, Write};
@@ -39,6 +50,8 @@ pub struct Pipeline {
     min_backoff: Duration,
     /// Where runs may connect.
     egress: Egress,
+    /// Where the shards of a run share their per-host rate limit.
+    redis: Option<Pool>,
 }
 
 /// What one scrape works with.
@@ -74,7 +87,15 @@ impl Pipeline {
             sources: Sources::builtin(),
             min_backoff: Duration::from_millis(500),
             egress: Egress::default(),
+            redis: None,
         }
+    }
+
+    /// Share each run's per-host rate limit through `redis` (with every other process
+    /// running a shard of the same run).
+    pub fn with_redis(mut self, redis: Pool) -> Self {
+        self.redis = Some(redis);
+        self
     }
 
     /// Connect only where `egress` allows.
@@ -108,12 +129,56 @@ impl Pipeline {
         spec: &RunSpec,
         cancel: CancellationToken,
     ) -> anyhow::Result<RunSummary> {
-        let span = tracing::info_span!("scrape.run", run_id = %run_id, job = %job, trace_id = tracing::field::Empty);
+        self.scrape_shard(run_id, job, spec, Shard::WHOLE, cancel)
+            .await
+    }
+
+    /// Run one shard of a scrape to the end; the summary is this shard's. A run id
+    /// that exists is resumed (the shard skips what it finished before).
+    pub async fn scrape_shard(
+        &self,
+        run_id: Uuid,
+        job: &str,
+        spec: &RunSpec,
+        shard: Shard,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<RunSummary> {
+        let span = tracing::info_span!("scrape.run", run_id = %run_id, job = %job, shard = %shard, trace_id = tracing::field::Empty);
         let (trace_id, _) = gleaner_common::telemetry::trace_ids(&span);
         span.record("trace_id", trace_id.as_str());
-        self.scrape_in_span(run_id, job, spec, cancel)
+        // Boxed: the future of a whole run is deep.
+        Box::pin(self.scrape_in_span(run_id, job, spec, shard, cancel))
             .instrument(span)
             .await
+    }
+
+    /// The per-host limit of one shard of `run_id`.
+    fn host_limiter(
+        &self,
+        run_id: Uuid,
+        spec: &RunSpec,
+        shard: Shard,
+    ) -> anyhow::Result<Option<HostLimiter>> {
+        let rate = spec.requests_per_second;
+        let source = spec.source.as_str();
+        let metrics = self.metrics.clone();
+        let limiter = match &self.redis {
+            Some(redis) => Some(HostLimiter::shared(
+                redis.clone(),
+                run_id,
+                rate,
+                shard.count(),
+                metrics,
+                source,
+            )),
+            None if !shard.is_whole() => {
+                Some(HostLimiter::local(rate, shard.count(), metrics, source))
+            }
+            None => None,
+        };
+        limiter
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("requestsPerSecond: {e}"))
     }
 
     async fn scrape_in_span(
@@ -121,10 +186,11 @@ impl Pipeline {
         run_id: Uuid,
         job: &str,
         spec: &RunSpec,
+        shard: Shard,
         cancel: CancellationToken,
     ) -> anyhow::Result<RunSummary> {
         let source = self.sources.get(spec.source)?;
-        let fetcher = Fetcher::new(
+        let mut fetcher = Fetcher::new(
             Politeness {
                 concurrency: spec.concurrency as usize,
                 requests_per_second: spec.requests_per_second,
@@ -137,8 +203,11 @@ impl Pipeline {
             self.metrics.clone(),
             spec.source.as_str(),
         )?;
+        if let Some(limiter) = self.host_limiter(run_id, spec, shard)? {
+            fetcher = fetcher.with_limiter(Arc::new(limiter));
+        }
         let new = NewRun::scrape(run_id, job, spec)?;
-        let run = Run::start(&self.db, &self.metrics, new).await?;
+        let run = Run::start(&self.db, &self.metrics, new, shard).await?;
         let scrape = Scrape {
             run: &run,
             source: source.as_ref(),
@@ -157,16 +226,23 @@ impl Pipeline {
         Ok(run.finish(ending).await)
     }
 
-    /// Walk the IDNOs and list pages, `concurrency` companies at a time.
+    /// Walk this shard's IDNOs and list pages, `concurrency` companies at a time.
     /// Only one list page of IDNOs is held at once, so memory stays flat.
     async fn scrape_targets(&self, s: &Scrape<'_>) -> sqlx::Result<()> {
         let limit = s.spec.concurrency.max(1) as usize;
-        let mut queue: VecDeque<Idno> = s.spec.idnos().into();
+        let shard = s.run.shard();
+        let named: Vec<Idno> = s.spec.idnos();
+        let named_set: HashSet<&Idno> = named.iter().collect();
+        let mut queue: VecDeque<Idno> = named
+            .iter()
+            .filter(|idno| shard.owns_idno(idno))
+            .cloned()
+            .collect();
         let mut pages = s
             .spec
             .targets
             .list_pages
-            .map(|p| p.from..=p.to)
+            .map(|p| (p.from..=p.to).filter(move |page| shard.owns_page(p.from, *page)))
             .into_iter()
             .flatten();
         let mut seen = HashSet::new();
@@ -174,12 +250,14 @@ impl Pipeline {
         loop {
             while in_flight.len() < limit {
                 if let Some(idno) = queue.pop_front() {
-                    if seen.insert(idno.clone()) {
-                        in_flight.push(self.process_company(s, idno));
+                    if seen.insert(idno.clone()) && !s.run.is_done(idno.as_str()) {
+                        in_flight.push(self.company(s, idno));
                     }
                 } else if let Some(page) = pages.next() {
                     let doc = s.source.list_page(s.spec, page);
-                    queue.extend(self.list_page(s, &doc).await?);
+                    let listed = self.list_page(s, &doc).await?;
+                    // A company named in the targets is its IDNO owner's, wherever listed.
+                    queue.extend(listed.into_iter().filter(|i| !named_set.contains(i)));
                 } else {
                     break;
                 }
@@ -191,13 +269,43 @@ impl Pipeline {
         }
     }
 
-    async fn process_company(&self, s: &Scrape<'_>, idno: Idno) -> sqlx::Result<()> {
-        self.company(s, &idno).await?;
-        s.run.progress().await
+    /// A registry list page: stored, and its IDNOs returned. A page this run listed
+    /// before it was stopped is read back from its stored copy, not fetched again.
+    async fn list_page(&self, s: &Scrape<'_>, doc: &Document) -> sqlx::Result<Vec<Idno>> {
+        if s.run.is_done(&doc.url)
+            && let Some(listed) = self.stored_list(s.source, &doc.url).await?
+        {
+            return Ok(listed);
+        }
+        let tally = Tally::default();
+        let (listed, done) = self.fetch_list_page(s, &tally, doc).await?;
+        s.run
+            .commit(&tally, done.then_some(doc.url.as_str()))
+            .await?;
+        Ok(listed)
     }
 
-    /// A registry list page: stored, and its IDNOs returned.
-    async fn list_page(&self, s: &Scrape<'_>, doc: &Document) -> sqlx::Result<Vec<Idno>> {
+    /// The IDNOs of the stored copy of list page `url`, if it parses.
+    async fn stored_list(&self, source: &dyn Source, url: &str) -> sqlx::Result<Option<Vec<Idno>>> {
+        let Some(latest) = raw::latest(&self.db, url).await? else {
+            return Ok(None);
+        };
+        let Some(doc) = raw::get(&self.db, latest.id).await? else {
+            return Ok(None);
+        };
+        Ok(match source.parse(DocumentKind::CompanyList, &doc.body) {
+            Ok(Parsed::List(idnos)) => Some(idnos),
+            _ => None,
+        })
+    }
+
+    /// Fetch, store and read a list page; whether it was read (so it is done).
+    async fn fetch_list_page(
+        &self,
+        s: &Scrape<'_>,
+        tally: &Tally,
+        doc: &Document,
+    ) -> sqlx::Result<(Vec<Idno>, bool)> {
         let run = s.run;
         match s
             .fetcher
@@ -205,15 +313,15 @@ impl Pipeline {
             .await
         {
             Outcome::Fetched(fetched) => {
-                run.count(|c| c.pages_fetched += 1);
-                run.document();
+                tally.count(|c| c.pages_fetched += 1);
+                tally.document();
                 let stored =
                     raw::store(&self.db, &doc.url, doc.kind, None, &fetched, Some(run.id()))
                         .await?;
                 let id = match stored {
                     Stored::New(id) => id,
                     Stored::Unchanged(id) => {
-                        run.count(|c| c.pages_unchanged += 1);
+                        tally.count(|c| c.pages_unchanged += 1);
                         id
                     }
                 };
@@ -225,32 +333,34 @@ impl Pipeline {
                     idno: None,
                     body: &fetched.body,
                 };
-                self.transform(run, s.source, &stored).await
+                Ok((self.transform(run, tally, s.source, &stored).await?, true))
             }
             Outcome::NotFound => {
-                run.error(&doc.url, "not_found", "list page not found");
-                Ok(vec![])
+                tally.error(&doc.url, "not_found", "list page not found");
+                Ok((vec![], false))
             }
-            Outcome::NotModified => Ok(vec![]),
+            Outcome::NotModified => Ok((vec![], false)),
             Outcome::Disallowed => {
-                run.error(&doc.url, "disallowed", "robots.txt disallows this URL");
-                Ok(vec![])
+                tally.error(&doc.url, "disallowed", "robots.txt disallows this URL");
+                Ok((vec![], false))
             }
             Outcome::Failed { kind, message } => {
-                run.error(&doc.url, &kind, &message);
-                Ok(vec![])
+                tally.error(&doc.url, &kind, &message);
+                Ok((vec![], false))
             }
         }
     }
 
-    /// One company: the first of its record documents that exists, then the others.
-    async fn company(&self, s: &Scrape<'_>, idno: &Idno) -> sqlx::Result<()> {
+    /// One company: the first of its record documents that exists, then the others;
+    /// then its counts are committed and it is noted done.
+    async fn company(&self, s: &Scrape<'_>, idno: Idno) -> sqlx::Result<()> {
         let span = tracing::info_span!("scrape.company", idno = %idno);
         async {
-            let docs = s.source.company_documents(s.spec, idno);
+            let tally = Tally::default();
+            let docs = s.source.company_documents(s.spec, &idno);
             let mut missing = None;
             for doc in &docs.record {
-                match self.document(s, doc, idno).await? {
+                match self.document(s, &tally, doc, &idno).await? {
                     DocResult::Done => {
                         missing = None;
                         break;
@@ -259,7 +369,7 @@ impl Pipeline {
                 }
             }
             if let Some(url) = missing {
-                s.run.error(
+                tally.error(
                     url,
                     "not_found",
                     "no document of the source knows this company",
@@ -267,9 +377,9 @@ impl Pipeline {
             }
             for doc in &docs.extra {
                 // An extra document that does not exist (404) is normal.
-                self.document(s, doc, idno).await?;
+                self.document(s, &tally, doc, &idno).await?;
             }
-            Ok(())
+            s.run.commit(&tally, Some(idno.as_str())).await
         }
         .instrument(span)
         .await
@@ -279,6 +389,7 @@ impl Pipeline {
     async fn document(
         &self,
         s: &Scrape<'_>,
+        tally: &Tally,
         doc: &Document,
         idno: &Idno,
     ) -> sqlx::Result<DocResult> {
@@ -288,8 +399,8 @@ impl Pipeline {
         let validators = latest.as_ref().map(|l| l.validators()).unwrap_or_default();
         match s.fetcher.fetch(&doc.url, doc.kind, &validators).await {
             Outcome::Fetched(fetched) => {
-                run.count(|c| c.pages_fetched += 1);
-                run.document();
+                tally.count(|c| c.pages_fetched += 1);
+                tally.document();
                 let stored = raw::store(
                     &self.db,
                     &doc.url,
@@ -309,44 +420,50 @@ impl Pipeline {
                             idno: Some(idno.as_str()),
                             body: &fetched.body,
                         };
-                        self.transform(run, s.source, &stored).await?;
+                        self.transform(run, tally, s.source, &stored).await?;
                     }
                     Stored::Unchanged(id) => {
-                        run.count(|c| c.pages_unchanged += 1);
+                        tally.count(|c| c.pages_unchanged += 1);
                         if !latest.is_some_and(|l| l.id == id && l.is_transformed(version)) {
-                            self.transform_stored(run, s.source, id).await?;
+                            self.transform_stored(run, tally, s.source, id).await?;
                         }
                     }
                 }
                 Ok(DocResult::Done)
             }
             Outcome::NotModified => {
-                run.count(|c| {
+                tally.count(|c| {
                     c.pages_fetched += 1;
                     c.pages_unchanged += 1;
                 });
-                run.document();
+                tally.document();
                 if let Some(l) = latest
                     && !l.is_transformed(version)
                 {
-                    self.transform_stored(run, s.source, l.id).await?;
+                    self.transform_stored(run, tally, s.source, l.id).await?;
                 }
                 Ok(DocResult::Done)
             }
             Outcome::NotFound => Ok(DocResult::NotFound),
             Outcome::Disallowed => {
-                run.error(&doc.url, "disallowed", "robots.txt disallows this URL");
+                tally.error(&doc.url, "disallowed", "robots.txt disallows this URL");
                 Ok(DocResult::Done)
             }
             Outcome::Failed { kind: why, message } => {
-                run.error(&doc.url, &why, &message);
+                tally.error(&doc.url, &why, &message);
                 Ok(DocResult::Done)
             }
         }
     }
 
     /// Transform a stored document by id.
-    async fn transform_stored(&self, run: &Run, source: &dyn Source, id: i64) -> sqlx::Result<()> {
+    async fn transform_stored(
+        &self,
+        run: &Run,
+        tally: &Tally,
+        source: &dyn Source,
+        id: i64,
+    ) -> sqlx::Result<()> {
         let Some(doc) = raw::get(&self.db, id).await? else {
             return Ok(());
         };
@@ -361,7 +478,7 @@ impl Pipeline {
             idno: doc.idno.as_deref(),
             body: &doc.body,
         };
-        self.transform(run, source, &stored).await?;
+        self.transform(run, tally, source, &stored).await?;
         Ok(())
     }
 
@@ -369,12 +486,13 @@ impl Pipeline {
     async fn transform(
         &self,
         run: &Run,
+        tally: &Tally,
         source: &dyn Source,
         doc: &StoredDoc<'_>,
     ) -> sqlx::Result<Vec<Idno>> {
         let span =
             tracing::debug_span!("transform", document_id = doc.id, kind = doc.kind.as_str());
-        self.transform_in_span(run, source, doc)
+        self.transform_in_span(run, tally, source, doc)
             .instrument(span)
             .await
     }
@@ -382,6 +500,7 @@ impl Pipeline {
     async fn transform_in_span(
         &self,
         run: &Run,
+        tally: &Tally,
         source: &dyn Source,
         doc: &StoredDoc<'_>,
     ) -> sqlx::Result<Vec<Idno>> {
@@ -395,12 +514,13 @@ impl Pipeline {
                     document_id: doc.id,
                     parser_version: version,
                     run_id: Some(run.id()),
+                    shard: Some(run.shard().index()),
                 };
                 let write = companies::upsert(&self.db, &record, &provenance).await?;
                 run.metrics().company(run.source(), write.label());
                 match write {
-                    Write::Created => run.count(|c| c.companies_created += 1),
-                    Write::Updated(_) => run.count(|c| c.companies_updated += 1),
+                    Write::Created => tally.count(|c| c.companies_created += 1),
+                    Write::Updated(_) => tally.count(|c| c.companies_updated += 1),
                     Write::Unchanged => {}
                 }
             }
@@ -416,7 +536,7 @@ impl Pipeline {
                 raw::mark_failed(&self.db, doc.id, &e.to_string(), version).await?;
                 run.metrics().transform_error(run.source());
                 tracing::warn!(document_id = doc.id, url = doc.url, error = %e, "transform failed");
-                run.error(doc.url, "parse", &e.to_string());
+                tally.error(doc.url, "parse", &e.to_string());
                 return Ok(listed);
             }
         }
@@ -437,7 +557,7 @@ impl Pipeline {
         async {
             let adapter = self.sources.get(source)?;
             let new = NewRun::transform(run_id, source, since, idno);
-            let run = Run::start(&self.db, &self.metrics, new).await?;
+            let run = Run::start(&self.db, &self.metrics, new, Shard::WHOLE).await?;
             let ending = match self
                 .transform_all(&run, adapter.as_ref(), since, idno)
                 .await
@@ -464,8 +584,9 @@ impl Pipeline {
             .into_iter()
             .partition(|(_, kind)| DocumentKind::parse(kind) != Some(DocumentKind::Financials));
         for (id, _) in company_docs.into_iter().chain(other_docs) {
-            run.document();
-            self.transform_stored(run, source, id).await?;
+            run.pending().document();
+            self.transform_stored(run, run.pending(), source, id)
+                .await?;
             run.progress().await?;
         }
         Ok(())

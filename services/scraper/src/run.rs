@@ -2,11 +2,12 @@
 //! started (running, with a heartbeat), progress written as it goes, finished with a
 //! status and a summary. One place decides the status and records the end.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use gleaner_scrapejob::{RunStatus, RunSummary};
+use gleaner_scrapejob::{RunStatus, RunSummary, Shard};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -14,13 +15,13 @@ use uuid::Uuid;
 use crate::metrics::ScraperMetrics;
 use crate::source::SourceName;
 use crate::spec::RunSpec;
-use crate::store::runs::{self, Counters, RunError, RunKind};
+use crate::store::runs::{self, Counters, RunError, RunKind, ShardRecord};
 
-/// Errors kept per run.
+/// Errors kept per shard of a run.
 const MAX_ERRORS: usize = 200;
 /// A running run refreshes its heartbeat this often.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(30);
-/// Progress is written at most this often.
+/// Pending counts (of a re-transform) are written at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// What a run is, before it starts.
@@ -107,18 +108,82 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A started run: counts what happens and writes it to its row.
+/// What one piece of work (a company, a list page) counted, before it is committed.
+#[derive(Debug, Default)]
+pub struct Tally {
+    inner: Mutex<TallyInner>,
+}
+
+#[derive(Debug, Default)]
+struct TallyInner {
+    counters: Counters,
+    /// Documents received (fetched, or read back from the store by a re-transform).
+    documents: i64,
+    errors: Vec<RunError>,
+}
+
+impl Tally {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TallyInner> {
+        // A poisoned lock only means a panic elsewhere mid-update of plain numbers.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Update the counters.
+    pub fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.lock().counters);
+    }
+
+    /// One more document received (with the failures, the base of the "more than half
+    /// failed" rule).
+    pub fn document(&self) {
+        self.lock().documents += 1;
+    }
+
+    /// A document failed: counted, and listed (the first 200 of the shard).
+    pub fn error(&self, url: &str, kind: &str, message: &str) {
+        let mut t = self.lock();
+        t.counters.pages_failed += 1;
+        if t.errors.len() < MAX_ERRORS {
+            t.errors.push(RunError {
+                url: url.to_string(),
+                kind: kind.to_string(),
+                message: message.to_string(),
+            });
+        }
+    }
+
+    fn take(&self) -> TallyInner {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+/// What a shard has committed so far (this process and any before it).
+#[derive(Debug, Default)]
+struct Committed {
+    counters: Counters,
+    documents: i64,
+    errors: usize,
+}
+
+/// A started run (one shard of it): counts what happens and writes it to its row.
+///
+/// Work is committed in pieces (a company, a list page): its page counters and errors
+/// are added to the shard's row in the transaction that notes it done, and a company
+/// write counts itself in its own transaction. A shard stopped at any point and started
+/// again with the same run id skips what was done and counts nothing twice.
 pub struct Run {
     db: PgPool,
     metrics: ScraperMetrics,
     id: Uuid,
+    shard: Shard,
     source: SourceName,
     started: Instant,
     started_at: DateTime<Utc>,
-    counters: Mutex<Counters>,
-    /// Documents received (fetched, or read back from the store by a re-transform).
-    documents: Mutex<i64>,
-    errors: Mutex<Vec<RunError>>,
+    committed: Mutex<Committed>,
+    /// Work not part of a company or list page (a re-transform's documents).
+    pending: Tally,
+    /// What the run finished before this process started.
+    done: HashSet<String>,
     last_flush: Mutex<Instant>,
     _heartbeat: AbortOnDrop,
 }
@@ -129,15 +194,22 @@ impl Run {
         runs::create(db, new.id, new.job, new.kind, &new.spec).await
     }
 
-    /// Create the run unless it exists, mark it running, and keep it visibly alive
-    /// (a slow, polite run may go minutes between documents) until it is finished.
+    /// Create the run unless it exists, mark it and this shard running, and keep them
+    /// visibly alive (a slow, polite run may go minutes between documents) until the
+    /// shard is finished. A shard that ran before resumes: its counters go on.
     pub async fn start(
         db: &PgPool,
         metrics: &ScraperMetrics,
         new: NewRun<'_>,
+        shard: Shard,
     ) -> sqlx::Result<Run> {
         Self::create(db, &new).await?;
-        runs::start(db, new.id).await?;
+        let before = runs::start_shard(db, new.id, shard).await?;
+        let done = if before.resumed {
+            runs::done_items(db, new.id).await?.into_iter().collect()
+        } else {
+            HashSet::new()
+        };
         let heartbeat = {
             let db = db.clone();
             let id = new.id;
@@ -145,23 +217,34 @@ impl Run {
                 let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
                 loop {
                     tick.tick().await;
-                    if let Err(e) = runs::heartbeat(&db, id).await {
+                    if let Err(e) = runs::heartbeat(&db, id, shard).await {
                         tracing::debug!(error = %e, "run heartbeat failed");
                     }
                 }
             })
         };
-        tracing::info!(kind = new.kind.as_str(), "run started");
+        tracing::info!(
+            kind = new.kind.as_str(),
+            shard = %shard,
+            resumed = before.resumed,
+            done = done.len(),
+            "run started"
+        );
         Ok(Run {
             db: db.clone(),
             metrics: metrics.clone(),
             id: new.id,
+            shard,
             source: new.source,
             started: Instant::now(),
             started_at: Utc::now(),
-            counters: Mutex::new(Counters::default()),
-            documents: Mutex::new(0),
-            errors: Mutex::new(Vec::new()),
+            committed: Mutex::new(Committed {
+                counters: before.counters,
+                documents: i64::from(before.counters.pages_fetched),
+                errors: before.errors,
+            }),
+            pending: Tally::default(),
+            done,
             last_flush: Mutex::new(Instant::now()),
             _heartbeat: AbortOnDrop(heartbeat),
         })
@@ -170,6 +253,11 @@ impl Run {
     /// The run id.
     pub fn id(&self) -> Uuid {
         self.id
+    }
+
+    /// This process's shard of the run.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// The source's name, as in metric labels.
@@ -182,40 +270,51 @@ impl Run {
         &self.metrics
     }
 
-    /// Update the counters.
-    pub fn count(&self, f: impl FnOnce(&mut Counters)) {
-        if let Ok(mut c) = self.counters.lock() {
-            f(&mut c);
+    /// Whether the run finished `item` (an IDNO, a list page URL) before this process.
+    pub fn is_done(&self, item: &str) -> bool {
+        self.done.contains(item)
+    }
+
+    /// The tally of work that is not a company or a list page.
+    pub fn pending(&self) -> &Tally {
+        &self.pending
+    }
+
+    /// Commit a finished piece of work and note `done` as finished (if given).
+    pub async fn commit(&self, tally: &Tally, done: Option<&str>) -> sqlx::Result<()> {
+        let mut work = tally.take();
+        let room = {
+            let c = self.lock_committed();
+            MAX_ERRORS.saturating_sub(c.errors)
+        };
+        work.errors.truncate(room);
+        let pages = Counters {
+            companies_created: 0,
+            companies_updated: 0,
+            ..work.counters
+        };
+        let counted = runs::commit(&self.db, self.id, self.shard, done, &pages, &work.errors)
+            .await
+            .inspect_err(|_| {
+                // Not committed: the counts stay pending for the next commit.
+                let mut t = tally.lock();
+                add(&mut t.counters, &work.counters);
+                t.documents += work.documents;
+            })?;
+        if counted {
+            let mut c = self.lock_committed();
+            add(&mut c.counters, &work.counters);
+            c.documents += work.documents;
+            c.errors += work.errors.len();
         }
+        Ok(())
     }
 
-    /// One more document received (with the failures, the base of the "more than half
-    /// failed" rule).
-    pub fn document(&self) {
-        if let Ok(mut n) = self.documents.lock() {
-            *n += 1;
-        }
+    fn lock_committed(&self) -> std::sync::MutexGuard<'_, Committed> {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A document failed: counted, and listed (the first 200).
-    pub fn error(&self, url: &str, kind: &str, message: &str) {
-        self.count(|c| c.pages_failed += 1);
-        if let Ok(mut errors) = self.errors.lock()
-            && errors.len() < MAX_ERRORS
-        {
-            errors.push(RunError {
-                url: url.to_string(),
-                kind: kind.to_string(),
-                message: message.to_string(),
-            });
-        }
-    }
-
-    fn counters(&self) -> Counters {
-        self.counters.lock().map(|c| *c).unwrap_or_default()
-    }
-
-    /// Write the counters and errors so far, at most every 250 ms.
+    /// Commit the pending tally, at most every 250 ms.
     pub async fn progress(&self) -> sqlx::Result<()> {
         let due = self
             .last_flush
@@ -229,62 +328,63 @@ impl Run {
             })
             .unwrap_or(true);
         if due {
-            self.write_progress().await
+            self.commit(&self.pending, None).await
         } else {
             Ok(())
         }
     }
 
-    async fn write_progress(&self) -> sqlx::Result<()> {
-        let errors = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
-        runs::progress(&self.db, self.id, &self.counters(), &errors).await
-    }
-
-    /// The status this run gets for `ending`, and why it did not succeed.
+    /// The status this shard gets for `ending`, and why it did not succeed.
     fn verdict(&self, ending: Ending) -> (RunStatus, Option<String>) {
-        let failed = i64::from(self.counters().pages_failed);
-        let received = self.documents.lock().map(|n| *n).unwrap_or_default();
-        verdict(ending, received, failed)
+        let c = self.lock_committed();
+        verdict(ending, c.documents, i64::from(c.counters.pages_failed))
     }
 
-    /// Record the end of the run and count it; its summary goes out even when the
+    /// Record the end of this shard (and of the run when it was the last) and count it;
+    /// its summary (this shard's, since it first started) goes out even when the
     /// database is gone.
     pub async fn finish(self, ending: Ending) -> RunSummary {
+        if let Err(e) = self.commit(&self.pending, None).await {
+            tracing::error!(error = %e, "cannot record the last counts of the run");
+        }
         let (status, failure) = self.verdict(ending);
-        let recorded = async {
-            self.write_progress().await?;
-            runs::finish(&self.db, self.id, status, failure.as_deref()).await
-        }
-        .await;
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "cannot record the end of the run");
-        }
+        let recorded =
+            runs::finish_shard(&self.db, self.id, self.shard, status, failure.as_deref()).await;
         self.metrics
             .run(self.source(), status.as_str(), self.started.elapsed());
-        let counters = self.counters();
+        let summary = match recorded {
+            Ok(record) => record.summary(self.id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the end of the run");
+                ShardRecord {
+                    status,
+                    counters: self.lock_committed().counters,
+                    started_at: self.started_at,
+                    finished_at: Some(Utc::now()),
+                    failure: failure.clone(),
+                }
+                .summary(self.id)
+            }
+        };
         tracing::info!(
             status = status.as_str(),
-            pages_fetched = counters.pages_fetched,
-            pages_failed = counters.pages_failed,
-            companies_created = counters.companies_created,
-            companies_updated = counters.companies_updated,
+            shard = %self.shard,
+            pages_fetched = summary.pages_fetched,
+            pages_failed = summary.pages_failed,
+            companies_created = summary.companies_created,
+            companies_updated = summary.companies_updated,
             "run finished"
         );
-        let count = |n: i32| u64::try_from(n).unwrap_or(0);
-        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        RunSummary {
-            run_id: self.id.to_string(),
-            status,
-            started_at: Some(stamp(self.started_at)),
-            finished_at: Some(stamp(Utc::now())),
-            pages_fetched: count(counters.pages_fetched),
-            pages_unchanged: count(counters.pages_unchanged),
-            pages_failed: count(counters.pages_failed),
-            companies_created: count(counters.companies_created),
-            companies_updated: count(counters.companies_updated),
-            failure,
-        }
+        summary
     }
+}
+
+fn add(total: &mut Counters, more: &Counters) {
+    total.pages_fetched += more.pages_fetched;
+    total.pages_unchanged += more.pages_unchanged;
+    total.pages_failed += more.pages_failed;
+    total.companies_created += more.companies_created;
+    total.companies_updated += more.companies_updated;
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub struct Provenance<'a> {
     pub document_id: i64,
     pub parser_version: i32,
     pub run_id: Option<Uuid>,
+    /// The shard of the run that writes (its counters count the write in the same
+    /// transaction).
+    pub shard: Option<u32>,
 }
 
 /// What an upsert did.
@@ -129,6 +132,9 @@ pub async fn upsert(
             .bind(&record.idno)
             .execute(&mut *tx)
             .await?;
+        if let (Some(run), Some(shard)) = (from.run_id, from.shard) {
+            crate::store::runs::count_company(&mut tx, run, shard, true).await?;
+        }
         tx.commit().await?;
         return Ok(Write::Created);
     }
@@ -185,6 +191,9 @@ pub async fn upsert(
         }),
     )
     .await?;
+    if let (Some(run), Some(shard)) = (from.run_id, from.shard) {
+        crate::store::runs::count_company(&mut tx, run, shard, false).await?;
+    }
     tx.commit().await?;
     Ok(Write::Updated(changes))
 }

@@ -1,7 +1,8 @@
-//! Scrape runs: one row per run, counters updated as it goes.
+//! Scrape runs: one row per run, and one per shard of it (a run that is not sharded has
+//! one, shard 0) holding that shard's counters and errors, added up when a run is read.
 
 use chrono::{DateTime, Utc};
-use gleaner_scrapejob::RunStatus;
+use gleaner_scrapejob::{RunStatus, RunSummary, Shard};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -107,8 +108,24 @@ impl<'r> sqlx::FromRow<'r, PgRow> for ScrapeRun {
     }
 }
 
-const COLUMNS: &str = "id, job, status, started_at, finished_at, pages_fetched, pages_unchanged, \
-    pages_failed, companies_created, companies_updated, errors";
+/// A run's columns; the counters and errors of a run with shard rows are theirs added up.
+const COLUMNS: &str = "r.id, r.job, r.status, r.started_at, r.finished_at, \
+    COALESCE(s.pages_fetched, r.pages_fetched) AS pages_fetched, \
+    COALESCE(s.pages_unchanged, r.pages_unchanged) AS pages_unchanged, \
+    COALESCE(s.pages_failed, r.pages_failed) AS pages_failed, \
+    COALESCE(s.companies_created, r.companies_created) AS companies_created, \
+    COALESCE(s.companies_updated, r.companies_updated) AS companies_updated, \
+    COALESCE(s.errors, r.errors) AS errors";
+
+/// Runs with their shards added up (none: the run row's own counters).
+const FROM: &str = "scrape_runs r LEFT JOIN LATERAL ( \
+    SELECT sum(x.pages_fetched)::int AS pages_fetched, sum(x.pages_unchanged)::int AS pages_unchanged, \
+      sum(x.pages_failed)::int AS pages_failed, sum(x.companies_created)::int AS companies_created, \
+      sum(x.companies_updated)::int AS companies_updated, \
+      (SELECT COALESCE(jsonb_agg(e.err ORDER BY e.shard, e.n), '[]'::jsonb) FROM ( \
+         SELECT y.shard, t.err, t.n FROM scrape_run_shards y, jsonb_array_elements(y.errors) WITH ORDINALITY AS t(err, n) \
+         WHERE y.run_id = r.id ORDER BY y.shard, t.n LIMIT 200) e) AS errors \
+    FROM scrape_run_shards x WHERE x.run_id = r.id HAVING count(*) > 0) s ON true";
 
 /// Create a queued run, or leave an existing one with this id alone (resume); true when
 /// this call created it.
@@ -133,76 +150,266 @@ pub async fn create(
     .map(|done| done.rows_affected() == 1)
 }
 
-/// Mark running. A restarted run starts its counters afresh; the data it
-/// stored before is found again as unchanged documents.
-pub async fn start(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+/// What a shard starts from: nothing, or what it did before it was stopped.
+#[derive(Debug, Clone, Default)]
+pub struct ShardStart {
+    /// Counters so far (zero for a new shard).
+    pub counters: Counters,
+    /// Errors listed so far.
+    pub errors: usize,
+    /// Whether the shard had run before (a resume).
+    pub resumed: bool,
+}
+
+fn shard_no(shard: Shard) -> i32 {
+    i32::try_from(shard.index()).unwrap_or(i32::MAX)
+}
+
+/// Mark the run and this shard of it running. A shard started again keeps its counters
+/// and errors: what it does now adds to them.
+pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<ShardStart> {
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE scrape_runs SET status = $2, started_at = COALESCE(started_at, now()), \
-           finished_at = NULL, failure = NULL, heartbeat_at = now(), pages_fetched = 0, pages_unchanged = 0, \
-           pages_failed = 0, companies_created = 0, companies_updated = 0, errors = '[]' WHERE id = $1",
+           finished_at = NULL, failure = NULL, heartbeat_at = now(), shards = $3 WHERE id = $1",
     )
     .bind(id)
+    .bind(RunStatus::Running.as_str())
+    .bind(i32::try_from(shard.count()).unwrap_or(i32::MAX))
+    .execute(&mut *tx)
+    .await?;
+    let row = sqlx::query(
+        "INSERT INTO scrape_run_shards (run_id, shard, status) VALUES ($1, $2, $3) \
+         ON CONFLICT (run_id, shard) DO UPDATE SET status = $3, finished_at = NULL, failure = NULL, \
+           heartbeat_at = now() \
+         RETURNING pages_fetched, pages_unchanged, pages_failed, companies_created, companies_updated, \
+           jsonb_array_length(errors) AS errors, (xmax <> 0) AS resumed",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
+    .bind(RunStatus::Running.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ShardStart {
+        counters: counters_of(&row)?,
+        errors: usize::try_from(row.try_get::<i32, _>("errors")?).unwrap_or(0),
+        resumed: row.try_get("resumed")?,
+    })
+}
+
+fn counters_of(row: &PgRow) -> sqlx::Result<Counters> {
+    Ok(Counters {
+        pages_fetched: row.try_get("pages_fetched")?,
+        pages_unchanged: row.try_get("pages_unchanged")?,
+        pages_failed: row.try_get("pages_failed")?,
+        companies_created: row.try_get("companies_created")?,
+        companies_updated: row.try_get("companies_updated")?,
+    })
+}
+
+/// What a run has finished already (`done` items: IDNOs and list page URLs).
+pub async fn done_items(db: &PgPool, id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT item FROM scrape_run_done WHERE run_id = $1")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+/// Add the page counters of finished work (and its errors) to the shard's row, and
+/// note `done` as finished, in one transaction. When `done` was finished already
+/// nothing is added and false is returned. Company counters are not added here: the
+/// company's own write counts them ([`count_company`]).
+pub async fn commit(
+    db: &PgPool,
+    id: Uuid,
+    shard: Shard,
+    done: Option<&str>,
+    delta: &Counters,
+    errors: &[RunError],
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    if let Some(item) = done {
+        let inserted = sqlx::query(
+            "INSERT INTO scrape_run_done (run_id, item) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(item)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+    }
+    sqlx::query(
+        "UPDATE scrape_run_shards SET pages_fetched = pages_fetched + $3, \
+           pages_unchanged = pages_unchanged + $4, pages_failed = pages_failed + $5, \
+           errors = errors || $6, heartbeat_at = now() WHERE run_id = $1 AND shard = $2",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
+    .bind(delta.pages_fetched)
+    .bind(delta.pages_unchanged)
+    .bind(delta.pages_failed)
+    .bind(serde_json::to_value(errors).unwrap_or_else(|_| Value::Array(vec![])))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One company written by shard `shard` of run `id`: counted in the transaction `tx`
+/// that wrote it, so a run stopped at any point counts it exactly once.
+pub async fn count_company(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    shard: u32,
+    created: bool,
+) -> sqlx::Result<()> {
+    let column = if created {
+        "companies_created"
+    } else {
+        "companies_updated"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE scrape_run_shards SET {column} = {column} + 1 WHERE run_id = $1 AND shard = $2"
+    )))
+    .bind(id)
+    .bind(i32::try_from(shard).unwrap_or(i32::MAX))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Note that the shard (and so the run) is alive.
+pub async fn heartbeat(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH s AS (UPDATE scrape_run_shards SET heartbeat_at = now() WHERE run_id = $1 AND shard = $2) \
+         UPDATE scrape_runs SET heartbeat_at = now() WHERE id = $1 AND status = $3",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
     .bind(RunStatus::Running.as_str())
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Write the counters and errors so far.
-pub async fn progress(
-    db: &PgPool,
-    id: Uuid,
-    c: &Counters,
-    errors: &[RunError],
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE scrape_runs SET pages_fetched = $2, pages_unchanged = $3, pages_failed = $4, \
-           companies_created = $5, companies_updated = $6, errors = $7, heartbeat_at = now() WHERE id = $1",
-    )
-    .bind(id)
-    .bind(c.pages_fetched)
-    .bind(c.pages_unchanged)
-    .bind(c.pages_failed)
-    .bind(c.companies_created)
-    .bind(c.companies_updated)
-    .bind(serde_json::to_value(errors).unwrap_or_default())
-    .execute(db)
-    .await?;
-    Ok(())
+/// A shard as recorded.
+#[derive(Debug, Clone)]
+pub struct ShardRecord {
+    /// Its status.
+    pub status: RunStatus,
+    /// Its counters.
+    pub counters: Counters,
+    /// When it first started.
+    pub started_at: DateTime<Utc>,
+    /// When it last finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed.
+    pub failure: Option<String>,
 }
 
-/// Note that the run is alive (between progress writes).
-pub async fn heartbeat(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE scrape_runs SET heartbeat_at = now() WHERE id = $1 AND status = $2")
-        .bind(id)
-        .bind(RunStatus::Running.as_str())
-        .execute(db)
-        .await?;
-    Ok(())
+impl ShardRecord {
+    /// The shard as a run summary.
+    pub fn summary(&self, run_id: Uuid) -> RunSummary {
+        let count = |n: i32| u64::try_from(n).unwrap_or(0);
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        RunSummary {
+            run_id: run_id.to_string(),
+            status: self.status,
+            started_at: Some(stamp(self.started_at)),
+            finished_at: self.finished_at.map(stamp),
+            pages_fetched: count(self.counters.pages_fetched),
+            pages_unchanged: count(self.counters.pages_unchanged),
+            pages_failed: count(self.counters.pages_failed),
+            companies_created: count(self.counters.companies_created),
+            companies_updated: count(self.counters.companies_updated),
+            failure: self.failure.clone(),
+        }
+    }
 }
 
-/// Mark finished with `status` (`succeeded`, `failed` or `cancelled`).
-pub async fn finish(
+/// Mark the shard finished with `status`, and the run with what its shards come to
+/// ([`RunSummary::combine`]: running until every shard has finished, failed when one
+/// failed). Returns the shard as recorded.
+pub async fn finish_shard(
     db: &PgPool,
     id: Uuid,
+    shard: Shard,
     status: RunStatus,
     failure: Option<&str>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<ShardRecord> {
+    let mut tx = db.begin().await?;
+    // One shard at a time decides the run's status.
+    let shards: Option<i32> =
+        sqlx::query_scalar("SELECT shards FROM scrape_runs WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     sqlx::query(
-        "UPDATE scrape_runs SET status = $2, failure = $3, finished_at = now(), heartbeat_at = now() WHERE id = $1",
+        "UPDATE scrape_run_shards SET status = $3, failure = $4, finished_at = now(), heartbeat_at = now() \
+         WHERE run_id = $1 AND shard = $2",
     )
     .bind(id)
+    .bind(shard_no(shard))
     .bind(status.as_str())
     .bind(failure)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let rows = sqlx::query(
+        "SELECT shard, status, started_at, finished_at, failure, pages_fetched, pages_unchanged, \
+           pages_failed, companies_created, companies_updated FROM scrape_run_shards WHERE run_id = $1 \
+         ORDER BY shard",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut summaries = Vec::with_capacity(rows.len());
+    let mut mine = None;
+    for row in &rows {
+        let status: String = row.try_get("status")?;
+        let record = ShardRecord {
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+            counters: counters_of(row)?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            failure: row.try_get("failure")?,
+        };
+        summaries.push(record.summary(id));
+        if row.try_get::<i32, _>("shard")? == shard_no(shard) {
+            mine = Some(record);
+        }
+    }
+    // Shards that never started are queued: the run is not over.
+    let expected = usize::try_from(shards.unwrap_or(1)).unwrap_or(1);
+    let queued = RunSummary::new(id.to_string(), RunStatus::Queued);
+    let missing = expected.saturating_sub(summaries.len());
+    let run = RunSummary::combine(
+        summaries
+            .iter()
+            .chain(std::iter::repeat_n(&queued, missing)),
+    );
+    if let Some(run) = &run {
+        sqlx::query(
+            "UPDATE scrape_runs SET status = $2, failure = $3, \
+               finished_at = CASE WHEN $4 THEN now() ELSE NULL END, heartbeat_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(run.status.as_str())
+        .bind(run.failure.as_deref())
+        .bind(run.status.is_final())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    mine.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// One run.
 pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<ScrapeRun>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM scrape_runs WHERE id = $1"
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.id = $1"
     )))
     .bind(id)
     .fetch_optional(db)
@@ -217,9 +424,9 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<ScrapeRun>, i64)> {
-    let filter = "($1::text IS NULL OR job = $1) AND ($2::text IS NULL OR status = $2)";
+    let filter = "($1::text IS NULL OR r.job = $1) AND ($2::text IS NULL OR r.status = $2)";
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM scrape_runs WHERE {filter} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+        "SELECT {COLUMNS} FROM {FROM} WHERE {filter} ORDER BY r.created_at DESC, r.id LIMIT $3 OFFSET $4"
     )))
     .bind(job)
     .bind(status.map(RunStatus::as_str))
@@ -228,7 +435,7 @@ pub async fn list(
     .fetch_all(db)
     .await?;
     let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM scrape_runs WHERE {filter}"
+        "SELECT count(*) FROM scrape_runs r WHERE {filter}"
     )))
     .bind(job)
     .bind(status.map(RunStatus::as_str))

@@ -23,7 +23,7 @@ async fn robots_txt_is_honoured_for_our_agent() {
     assert_eq!(app.count("SELECT count(*) FROM financials").await, 0);
     assert_eq!(summary.pages_failed, 5);
     let kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT e->>'kind' FROM scrape_runs, jsonb_array_elements(errors) e",
+        "SELECT DISTINCT e->>'kind' FROM scrape_run_shards, jsonb_array_elements(errors) e",
     )
     .fetch_all(&app.db)
     .await
