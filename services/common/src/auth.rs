@@ -103,9 +103,12 @@ pub enum TokenError {
     /// Revoked by logout, session revocation or user disablement.
     #[error("token has been revoked")]
     Revoked,
-    /// Keys or revocation list unreachable.
+    /// The signing keys (JWKS) cannot be fetched.
     #[error("cannot verify tokens now: {0}")]
     Unavailable(String),
+    /// The revocation list (Redis) cannot be read.
+    #[error("cannot check revocations now: {0}")]
+    RevocationsUnavailable(String),
 }
 
 impl From<TokenError> for ApiError {
@@ -113,6 +116,9 @@ impl From<TokenError> for ApiError {
         match e {
             TokenError::Unavailable(cause) => {
                 ApiError::unavailable("token verification", anyhow::anyhow!(cause))
+            }
+            TokenError::RevocationsUnavailable(cause) => {
+                ApiError::unavailable(crate::error::REDIS, anyhow::anyhow!(cause))
             }
             TokenError::Revoked => ApiError::unauthorized("the token has been revoked"),
             other => {
@@ -330,7 +336,7 @@ impl TokenVerifier {
             match revocations.is_revoked(&claims).await {
                 Ok(false) => {}
                 Ok(true) => return Err(TokenError::Revoked),
-                Err(e) => return Err(TokenError::Unavailable(e.to_string())),
+                Err(e) => return Err(TokenError::RevocationsUnavailable(e.to_string())),
             }
         }
         Ok(claims)

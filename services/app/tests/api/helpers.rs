@@ -199,10 +199,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_on(backend: Backend) -> TestApp {
-    try_spawn(backend).await.expect("the app starts")
+    spawn_app_with(backend, |_| {}).await
 }
 
-async fn try_spawn(backend: Backend) -> anyhow::Result<TestApp> {
+/// An app whose settings `hook` changes before it is built.
+pub async fn spawn_app_with(backend: Backend, hook: impl FnOnce(&mut Settings)) -> TestApp {
+    try_spawn(backend, hook).await.expect("the app starts")
+}
+
+async fn try_spawn(backend: Backend, hook: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     gleaner_common::install_crypto_provider();
     gleaner_testkit::init_logs();
     let db = fresh_database().await?;
@@ -213,7 +218,7 @@ async fn try_spawn(backend: Backend) -> anyhow::Result<TestApp> {
     let scraper = FakeScraper::default();
     let scraper_url = scraper.serve().await?;
     let stream = format!("test-events-{}", Uuid::new_v4().simple());
-    let settings = Settings {
+    let mut settings = Settings {
         listen_addr: "127.0.0.1:0".into(),
         database_url: SecretString::from(db.url.clone()),
         database_max_connections: 5,
@@ -239,6 +244,7 @@ async fn try_spawn(backend: Backend) -> anyhow::Result<TestApp> {
         scheduler_interval: Duration::from_secs(3600),
         run_events_poll: Duration::from_millis(20),
     };
+    hook(&mut settings);
     let operator = signer.token(Role::Operator);
     let (kube_client, kube) = match backend {
         Backend::Database => (None, None),
