@@ -4,7 +4,9 @@
 //! - the registry list pages `from + i`, `from + i + N`, ... (pages split evenly, round
 //!   robin), and every company listed on them that is not also named in `targets.idnos`;
 //! - the companies named in `targets.idnos` whose IDNO hashes to `i` (FNV-1a 64 of the 13
-//!   digits, modulo N).
+//!   digits, mixed by MurmurHash3's 64-bit finalizer, modulo N; FNV-1a alone keeps its
+//!   low bits to the digits' parity, which an IDNO's check digit fixes, so an even N
+//!   would leave half the shards without companies).
 //!
 //! So a company belongs to exactly one shard as long as the registry lists it once, and the
 //! shards fetch each list page once between them. The hash is part of the format: changing
@@ -102,13 +104,19 @@ impl Shard {
     }
 }
 
-/// FNV-1a 64 of `key`, modulo `count` (stable across versions and platforms).
+/// FNV-1a 64 of `key`, mixed (MurmurHash3 fmix64), modulo `count` (stable across
+/// versions and platforms).
 fn shard_of(key: &str, count: u32) -> u32 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0100_0000_01b3;
-    let hash = key
+    let mut hash = key
         .bytes()
         .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^= hash >> 33;
     (hash % u64::from(count.max(1))) as u32
 }
 
@@ -177,6 +185,35 @@ mod tests {
             for n in 0..500 {
                 let id = idno(1_003_600_000_000 + n * 7919);
                 assert_eq!(shards.iter().filter(|s| s.owns_idno(&id)).count(), 1);
+            }
+        }
+    }
+
+    /// An IDNO as the registry writes them: 12 digits and a check digit (weights 7, 3, 1).
+    fn with_check_digit(first12: u64) -> Idno {
+        let digits = format!("{first12:012}");
+        let sum: u32 = digits
+            .bytes()
+            .enumerate()
+            .map(|(k, d)| u32::from(d - b'0') * [7, 3, 1][k % 3])
+            .sum();
+        idno(first12 * 10 + u64::from(sum % 10))
+    }
+
+    #[test]
+    fn registry_idnos_spread_over_every_shard() {
+        for count in [2, 4, 8] {
+            let shards: Vec<Shard> = (0..count).map(|i| Shard::new(i, count).unwrap()).collect();
+            let ids: Vec<Idno> = (0..4000)
+                .map(|n| with_check_digit(100_360_000_000 + n * 37))
+                .collect();
+            let even = 4000 / count as usize;
+            for s in &shards {
+                let owned = ids.iter().filter(|id| s.owns_idno(id)).count();
+                assert!(
+                    (even * 8 / 10..even * 12 / 10).contains(&owned),
+                    "{s}: {owned}"
+                );
             }
         }
     }
