@@ -272,10 +272,12 @@ for name in ("ops", "users", "addresses", "hot user", "hot address"):
                 failures.append(f"{name}: key {k} sent {s / seconds:.1f}/s (under the quota) and got {c[429]} 429s")
     else:
         s, p = sent[0], passed[0]
-        expected = min(s, rate * seconds)
         print(f"  {name}: sent {s:,} = {s / seconds:.1f}/s, passed {p:,} "
               f"(quota {burst} + {rate:g}/s x {seconds:.1f} s = {bound:.0f}), refused {keys[0][1][429]:,}")
-        if p < 0.9 * expected:
+        # Sending at twice the rate or more, a key must get (nearly) its whole quota:
+        # the limiter refuses what is beyond it, not more. (Closer to the rate, bursts
+        # of arrivals queued elsewhere are refused legitimately.)
+        if s >= 2 * bound and p < 0.9 * rate * seconds:
             failures.append(f"{name}: only {p} passed, the quota allows {bound:.0f}")
 limiter = open(f"{work}/limiter.txt").read().strip()
 print("gateway limiter: " + (" ".join(limiter.split()) or "no metrics"))
