@@ -8,3 +8,4 @@ mod egress;
 mod faults;
 mod pipeline;
 mod second_source;
+mod shards;
