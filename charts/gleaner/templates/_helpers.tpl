@@ -258,6 +258,9 @@ spec:
               protocol: TCP
           env:
             {{- include "gleaner.commonEnv" (dict "root" $root "component" .component "port" $v.port "logLevel" $v.logLevel) | nindent 12 }}
+            # SIGTERM: /ready 503 and still accepting for this long, then drain (values.yaml).
+            - name: SHUTDOWN_DELAY
+              value: {{ $root.Values.shutdownDelay | quote }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
