@@ -6,38 +6,16 @@ use gleaner_scrapejob::ConcurrencyPolicy;
 use uuid::Uuid;
 
 /// The latest occurrence of `cron` in `(since, now]`: the run that is due now. Occurrences
-/// missed while the app was down collapse into this one (at most one catch-up run).
+/// missed while the app was down collapse into this one (at most one catch-up run), found
+/// by one backward search from `now` however long the outage, so a sparse schedule (every
+/// minute on Sundays) is not left at an older occurrence by a bounded forward walk.
 pub fn due_occurrence(
     cron: &Cron,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let mut due = None;
-    let mut from = since;
-    // Bounded: a five-field cron fires at most once a minute, and a long outage needs
-    // only the latest occurrence, found by jumping ahead below.
-    for _ in 0..10_000 {
-        match cron.find_next_occurrence(&from, false) {
-            Ok(t) if t <= now => {
-                due = Some(t);
-                from = t;
-            }
-            _ => return due,
-        }
-    }
-    // Still behind after many steps: jump to a minute before now and look again.
-    let near = now - chrono::Duration::minutes(1);
-    if near > from {
-        from = near;
-        while let Ok(t) = cron.find_next_occurrence(&from, false) {
-            if t > now {
-                break;
-            }
-            due = Some(t);
-            from = t;
-        }
-    }
-    due
+    let latest = cron.find_previous_occurrence(&now, true).ok()?;
+    (latest > since).then_some(latest)
 }
 
 /// The next occurrence of `cron` after `now`.
@@ -135,6 +113,25 @@ mod tests {
             due_occurrence(&every_minute, since, at(5, 7)),
             Some(at(5, 7))
         );
+    }
+
+    #[test]
+    fn a_long_outage_of_a_sparse_schedule_gives_its_latest_occurrence() {
+        // Every minute on Sundays, down for 110 days: 10,080 occurrences missed.
+        let sundays = parse_cron("* * * * 0").expect("cron");
+        let since = Utc
+            .with_ymd_and_hms(2013, 2, 26, 13, 48, 38)
+            .single()
+            .expect("time");
+        let now = since + chrono::Duration::seconds(9_540_682);
+        let due = due_occurrence(&sundays, since, now).expect("due");
+        assert_eq!(
+            due,
+            Utc.with_ymd_and_hms(2013, 6, 16, 23, 59, 0)
+                .single()
+                .expect("time")
+        );
+        assert!(sundays.find_next_occurrence(&due, false).expect("next") > now);
     }
 
     #[test]
