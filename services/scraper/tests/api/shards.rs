@@ -204,6 +204,10 @@ async fn four_shard_processes_keep_one_ceiling_and_add_up_to_a_one_pod_run() {
     }
     // At the site: one polite client, every company once, every list page once.
     let peak = site.max_requests_in_window(Duration::from_secs(1));
+    eprintln!(
+        "4 shards at 20/s: {} requests, at most {peak} in one second",
+        site.requests().len()
+    );
     assert!(peak <= 20, "{peak} requests in one second at 20/s");
     assert_each_company_fetched_once(&site);
     let list_fetches = site
@@ -284,6 +288,10 @@ async fn shards_losing_redis_keep_the_ceiling_at_their_share_and_lose_nothing() 
         assert_eq!(s.status, "succeeded", "{s:?}");
     }
     let peak = site.max_requests_in_window(Duration::from_secs(1));
+    eprintln!(
+        "4 shards at 20/s losing Redis: {} requests, at most {peak} in one second",
+        site.requests().len()
+    );
     assert!(peak <= 20, "{peak} requests in one second at 20/s");
     assert_each_company_fetched_once(&site);
     assert_complete(&db, &site).await;
