@@ -67,12 +67,16 @@ pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A pooled HTTP/1.1 keep-alive client with a connect timeout.
 pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
+    pooled_client(connect_timeout, UPSTREAM_IDLE_TIMEOUT)
+}
+
+fn pooled_client(connect_timeout: Duration, idle_timeout: Duration) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
     Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+        .pool_idle_timeout(idle_timeout)
         // Without a timer the idle timeout is only checked when a connection is
         // taken out again, so after a burst hundreds of idle connections (and
         // their buffers, on both ends) stayed open until the next one.
@@ -423,5 +427,57 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "gleaner.example");
+    }
+
+    #[tokio::test]
+    async fn an_idle_upstream_connection_is_closed_by_the_pool_without_another_request() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        // An upstream that answers one keep-alive request, then waits for the
+        // gateway's side to close the connection.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut request = Vec::new();
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            // EOF: the pool closed the idle connection on its own.
+            socket.read(&mut buf).await.unwrap()
+        });
+
+        let client = pooled_client(Duration::from_secs(2), Duration::from_millis(200));
+        let response = client
+            .request(
+                Request::get(format!("http://{addr}/"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // Read to the end, so the connection goes back to the pool (a body dropped
+        // half-read would close it).
+        let body = axum::body::to_bytes(Body::new(response.into_body()), 16)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"ok");
+        // The client is kept (its pool holds the connection) and sends nothing more.
+        // A deadline, not a timing assertion: without the pool's timer the connection
+        // stayed open until the next request, and this waited in vain.
+        let read = tokio::time::timeout(Duration::from_secs(30), upstream)
+            .await
+            .expect("the idle connection was never closed")
+            .unwrap();
+        assert_eq!(read, 0);
+        drop(client);
     }
 }
