@@ -48,6 +48,8 @@ pub struct Pipeline {
     sources: Sources,
     /// Base of retry backoff (tests shorten it).
     min_backoff: Duration,
+    /// Time limit of one request (tests shorten it).
+    request_timeout: Duration,
     /// Where runs may connect.
     egress: Egress,
     /// Where the shards of a run share their per-host rate limit.
@@ -86,6 +88,7 @@ impl Pipeline {
             metrics,
             sources: Sources::builtin(),
             min_backoff: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
             egress: Egress::default(),
             redis: None,
         }
@@ -118,6 +121,12 @@ impl Pipeline {
     /// Shorter retry backoff (tests).
     pub fn with_min_backoff(mut self, d: Duration) -> Self {
         self.min_backoff = d;
+        self
+    }
+
+    /// Shorter time limit per request (tests).
+    pub fn with_request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
         self
     }
 
@@ -196,7 +205,7 @@ impl Pipeline {
                 requests_per_second: spec.requests_per_second,
                 max_retries: spec.max_retries,
                 respect_robots_txt: spec.respect_robots_txt,
-                request_timeout: Duration::from_secs(30),
+                request_timeout: self.request_timeout,
                 min_backoff: self.min_backoff,
             },
             &self.egress,
