@@ -530,3 +530,48 @@ async fn a_flapping_site_is_retried_within_max_retries_and_failures_are_counted(
     assert_eq!(kinds.len(), failed.len());
     assert!(kinds.iter().all(|k| *k == "http_503" || *k == "http_429"));
 }
+
+#[tokio::test]
+async fn the_shared_limit_falls_back_to_memory_and_returns_to_redis_when_it_answers() {
+    use fred::interfaces::{ClientLike as _, KeysInterface as _};
+    use gleaner_scraper::limit::{HostLimiter, PREFIX};
+    use gleaner_scraper::metrics::ScraperMetrics;
+
+    let mut redis = TestRedis::start().await.unwrap();
+    let pool = gleaner_common::redis::connect(&redis.url(), 1)
+        .await
+        .unwrap();
+    pool.wait_for_connect().await.unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = ScraperMetrics::register(&registry).unwrap();
+    let run = Uuid::new_v4();
+    let limiter = HostLimiter::shared(pool.clone(), run, 100.0, 4, metrics, "openmoney").unwrap();
+    let local_count = || {
+        registry
+            .gather()
+            .iter()
+            .find(|f| f.get_name() == "scraper_ratelimit_local_total")
+            .map_or(0.0, |f| f.get_metric()[0].get_counter().get_value())
+    };
+    limiter.until_ready("http://site:80").await;
+    assert!(!limiter.is_local());
+    let key = format!("{PREFIX}{run}:http://site:80");
+    let exists: i64 = pool.exists(&key).await.unwrap();
+    assert_eq!(exists, 1, "the run's key for the host is in Redis");
+    assert_eq!(local_count(), 0.0);
+
+    redis.stop();
+    limiter.until_ready("http://site:80").await;
+    assert!(limiter.is_local());
+    assert_eq!(local_count(), 1.0);
+
+    redis.restart().await.unwrap();
+    gleaner_testkit::eventually(Duration::from_secs(30), || async {
+        limiter.until_ready("http://site:80").await;
+        (!limiter.is_local()).then_some(())
+    })
+    .await
+    .unwrap();
+    let exists: i64 = pool.exists(&key).await.unwrap();
+    assert_eq!(exists, 1, "counted in Redis again");
+}
