@@ -322,7 +322,8 @@ fn limited(body: Body, too_large: Arc<AtomicBool>) -> Body {
 }
 
 /// `X-Forwarded-For` gets the peer appended. `X-Forwarded-Proto` and
-/// `-Host` are kept from a trusted proxy in front, set by the gateway otherwise.
+/// `-Host` are kept from a trusted proxy in front, set by the gateway otherwise;
+/// `Forwarded` and `X-Real-IP` are kept only from a trusted proxy.
 fn forwarded_headers(
     headers: &mut HeaderMap,
     peer: SocketAddr,
@@ -363,6 +364,12 @@ fn forwarded_headers(
                 headers.remove(XFH);
             }
         }
+    }
+    // The same claims in other spellings: from a client they are not facts, and a service
+    // or a tool behind the gateway that reads them must not be told them.
+    if !from_trusted_proxy {
+        headers.remove(header::FORWARDED);
+        headers.remove("x-real-ip");
     }
 }
 
@@ -411,8 +418,15 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         h.insert("x-forwarded-host", HeaderValue::from_static("evil"));
+        h.insert(
+            "forwarded",
+            HeaderValue::from_static("for=1.2.3.4;proto=https"),
+        );
+        h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
         let host = Some(HeaderValue::from_static("gleaner.example"));
         forwarded_headers(&mut h, peer, host.clone(), TrustedProxies(0), &uri);
+        assert!(!h.contains_key("forwarded"));
+        assert!(!h.contains_key("x-real-ip"));
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "gleaner.example");
@@ -423,7 +437,12 @@ mod tests {
             "x-forwarded-host",
             HeaderValue::from_static("gleaner.example"),
         );
+        h.insert(
+            "forwarded",
+            HeaderValue::from_static("for=1.2.3.4;proto=https"),
+        );
         forwarded_headers(&mut h, peer, host, TrustedProxies(1), &uri);
+        assert_eq!(h["forwarded"], "for=1.2.3.4;proto=https");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "gleaner.example");

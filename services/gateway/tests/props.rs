@@ -362,7 +362,8 @@ proptest! {
     /// Whatever a client says about proxies, connections and itself, the
     /// gateway answers without a 5xx, and what reaches a service carries no
     /// hop-by-hop header, the client's address as the last `X-Forwarded-For`
-    /// entry and `X-Forwarded-Proto: http` (no trusted proxy in front).
+    /// entry, `X-Forwarded-Proto: http`, `-Host` as the gateway was addressed,
+    /// and no `Forwarded` or `X-Real-IP` (no trusted proxy in front).
     #[test]
     fn hostile_headers_get_an_answer_and_are_cleaned_on_the_way(
         path in prop::sample::select(vec![
@@ -411,6 +412,15 @@ proptest! {
                 "{forwarded_for}"
             );
             prop_assert_eq!(seen.headers["x-forwarded-proto"].as_str(), "http");
+            if !sent.contains_key("host") {
+                prop_assert_eq!(
+                    seen.headers["x-forwarded-host"].as_str(),
+                    gw.base.trim_start_matches("http://")
+                );
+            }
+            // What a client claims about proxies in other headers is not passed on.
+            prop_assert!(!seen.headers.contains_key("forwarded"), "{:?}", seen.headers);
+            prop_assert!(!seen.headers.contains_key("x-real-ip"), "{:?}", seen.headers);
         }
     }
 }
