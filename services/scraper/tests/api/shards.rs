@@ -550,7 +550,7 @@ async fn the_shared_limit_falls_back_to_memory_and_returns_to_redis_when_it_answ
         registry
             .gather()
             .iter()
-            .find(|f| f.get_name() == "scraper_ratelimit_local_total")
+            .find(|f| f.name() == "scraper_ratelimit_local_total")
             .map_or(0.0, |f| f.get_metric()[0].get_counter().get_value())
     };
     limiter.until_ready("http://site:80").await;
