@@ -48,7 +48,7 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
             ("JWT_AUDIENCE", gleaner_testkit::AUDIENCE.into()),
             ("SCRAPER_URL", idle_scraper().await),
             ("APP_JOBS_BACKEND", "database".into()),
-            ("SHUTDOWN_DELAY", "2s".into()),
+            ("SHUTDOWN_DELAY", "3s".into()),
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     )

@@ -67,7 +67,7 @@ async fn sigterm_delivers_every_held_response_then_exits_zero() {
             ("REDIS_URL", redis.url()),
             ("RATE_LIMIT_BURST", "1000".into()),
             ("RATE_LIMIT_PER_SECOND", "1000".into()),
-            ("SHUTDOWN_DELAY", "1s".into()),
+            ("SHUTDOWN_DELAY", "3s".into()),
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     )

@@ -41,7 +41,7 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
             ("JWT_SIGNING_KEY_FILE", key_file.display().to_string()),
             ("BCRYPT_COST", "4".into()),
             ("REGISTRATIONS_PER_ADDRESS", "1000".into()),
-            ("SHUTDOWN_DELAY", "2s".into()),
+            ("SHUTDOWN_DELAY", "3s".into()),
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     )

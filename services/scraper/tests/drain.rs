@@ -35,7 +35,7 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
             ("JWKS_URL", signer.jwks_url().to_owned()),
             ("JWT_ISSUER", gleaner_testkit::ISSUER.into()),
             ("JWT_AUDIENCE", gleaner_testkit::AUDIENCE.into()),
-            ("SHUTDOWN_DELAY", "2s".into()),
+            ("SHUTDOWN_DELAY", "3s".into()),
             ("OTEL_SDK_DISABLED", "true".into()),
         ],
     )
