@@ -215,7 +215,8 @@ async fn without_redis_the_gateway_limits_in_memory_and_says_so() {
     assert_eq!(body["checks"]["identity"], "ok");
     let metrics = gw.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains("gateway_rate_limiter_local 1"),
+        // The sample line, not the HELP line (whose text starts with "1 while").
+        metrics.lines().any(|l| l == "gateway_rate_limiter_local 1"),
         "{metrics}"
     );
 }
