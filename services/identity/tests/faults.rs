@@ -246,3 +246,27 @@ async fn a_slow_database_is_waited_for_and_a_silent_one_is_a_503_not_a_hang() {
     .await
     .expect("registration works again");
 }
+
+#[tokio::test]
+async fn a_silent_redis_is_a_503_naming_it_not_a_hang() {
+    let f = spawn_faulty().await;
+    // Connections stay open and Redis never answers: the command timeout answers.
+    f.redis.blackhole();
+    let r = f
+        .app
+        .http
+        .post(f.app.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    assert_names(r, "Redis").await;
+
+    f.redis.restore();
+    eventually(RECOVERY, || async {
+        (f.app.login("admin", ADMIN_PASSWORD).await.status() == StatusCode::OK).then_some(())
+    })
+    .await
+    .expect("logins work again");
+}
