@@ -330,9 +330,9 @@ impl ShardRecord {
     }
 }
 
-/// Mark the shard finished with `status`, and the run with what its shards come to
-/// ([`RunSummary::combine`]: running until every shard has finished, failed when one
-/// failed). Returns the shard as recorded.
+/// Mark the shard finished with `status`, and the run with what its shards come to:
+/// running until every shard has finished, then [`RunSummary::combine`]'s verdict
+/// (failed when one failed). Returns the shard as recorded.
 pub async fn finish_shard(
     db: &PgPool,
     id: Uuid,
@@ -385,11 +385,18 @@ pub async fn finish_shard(
     let expected = usize::try_from(shards.unwrap_or(1)).unwrap_or(1);
     let queued = RunSummary::new(id.to_string(), RunStatus::Queued);
     let missing = expected.saturating_sub(summaries.len());
-    let run = RunSummary::combine(
+    let mut run = RunSummary::combine(
         summaries
             .iter()
             .chain(std::iter::repeat_n(&queued, missing)),
     );
+    // The run shows running until its last shard has finished.
+    if let Some(run) = run.as_mut()
+        && (missing > 0 || summaries.iter().any(|s| !s.status.is_final()))
+    {
+        run.status = RunStatus::Running;
+        run.failure = None;
+    }
     if let Some(run) = &run {
         sqlx::query(
             "UPDATE scrape_runs SET status = $2, failure = $3, \

@@ -575,3 +575,80 @@ async fn the_shared_limit_falls_back_to_memory_and_returns_to_redis_when_it_answ
     let exists: i64 = pool.exists(&key).await.unwrap();
     assert_eq!(exists, 1, "counted in Redis again");
 }
+
+#[tokio::test]
+async fn a_run_is_running_until_every_shard_finished_and_fails_when_one_failed() {
+    use gleaner_scrapejob::{RunStatus, Shard};
+    use gleaner_scraper::store::runs::{Counters, RunKind};
+
+    let (_url, db) = database().await;
+    let id = Uuid::new_v4();
+    runs::create(&db, id, "job", RunKind::Scrape, &json!({}))
+        .await
+        .unwrap();
+    let shard = |i| Shard::new(i, 3).unwrap();
+    for i in 0..2 {
+        let start = runs::start_shard(&db, id, shard(i)).await.unwrap();
+        assert!(!start.resumed);
+    }
+    let pages = |n| Counters {
+        pages_fetched: n,
+        pages_failed: 1,
+        ..Counters::default()
+    };
+    let error = |kind: &str| runs::RunError {
+        url: "http://site/x".into(),
+        kind: kind.into(),
+        message: "m".into(),
+    };
+    assert!(
+        runs::commit(&db, id, shard(0), Some("a"), &pages(5), &[error("a")])
+            .await
+            .unwrap()
+    );
+    // Done already: counted once.
+    assert!(
+        !runs::commit(&db, id, shard(0), Some("a"), &pages(5), &[error("a")])
+            .await
+            .unwrap()
+    );
+    assert!(
+        runs::commit(&db, id, shard(1), Some("b"), &pages(7), &[error("b")])
+            .await
+            .unwrap()
+    );
+    runs::finish_shard(&db, id, shard(0), RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+    let run = runs::get(&db, id).await.unwrap().unwrap();
+    // Shard 1 still runs, shard 2 has not started: running.
+    assert_eq!(run.status, "running");
+    assert_eq!(run.finished_at, None);
+    assert_eq!((run.pages_fetched, run.pages_failed), (12, 2));
+    assert_eq!(run.errors.as_array().map(Vec::len), Some(2));
+    runs::finish_shard(&db, id, shard(1), RunStatus::Failed, Some("timed out"))
+        .await
+        .unwrap();
+    assert_eq!(
+        runs::get(&db, id).await.unwrap().unwrap().status,
+        "running",
+        "shard 2 has not run"
+    );
+    // The last shard starts (a resume of the run for it: counters kept for the others).
+    let start = runs::start_shard(&db, id, shard(2)).await.unwrap();
+    assert!(!start.resumed);
+    let again = runs::start_shard(&db, id, shard(0)).await.unwrap();
+    assert!(again.resumed);
+    assert_eq!(again.counters.pages_fetched, 5);
+    assert_eq!(runs::done_items(&db, id).await.unwrap().len(), 2);
+    runs::finish_shard(&db, id, shard(0), RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+    runs::finish_shard(&db, id, shard(2), RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+    let run = runs::get(&db, id).await.unwrap().unwrap();
+    assert_eq!(run.status, "failed");
+    assert!(run.finished_at.is_some());
+    assert_eq!(run.pages_fetched, 12);
+}
