@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -312,6 +314,74 @@ fn a_token_naming_a_huge_unknown_kid_is_refused_as_an_unknown_key() {
         b64(&[0u8; 64]),
     );
     assert!(matches!(verify(&token), Err(TokenError::UnknownKey)));
+}
+
+/// A verifier that fetches the signer's JWKS from a loopback server counting its fetches.
+struct JwksVerifier {
+    verifier: TokenVerifier,
+    fetches: Arc<AtomicUsize>,
+    started: Instant,
+}
+
+fn jwks_verifier() -> &'static JwksVerifier {
+    static VERIFIER: OnceLock<JwksVerifier> = OnceLock::new();
+    VERIFIER.get_or_init(|| {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let jwks = tokens().signer.jwks().clone();
+        let counted = fetches.clone();
+        let app = Router::new().route(
+            "/jwks.json",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        let url = runtime().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let port = listener.local_addr().expect("a bound address").port();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            format!("http://127.0.0.1:{port}/jwks.json")
+        });
+        gleaner_common::install_crypto_provider();
+        let verifier =
+            TokenVerifier::with_jwks(&url, reqwest::Client::new(), ISSUER, AUDIENCE, None);
+        JwksVerifier {
+            verifier,
+            fetches,
+            started: Instant::now(),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Tokens naming made-up key ids are refused, and however many arrive
+    /// they cannot make the verifier hammer the issuer: at most one JWKS
+    /// fetch to start and one per refetch interval (10 s) after it.
+    #[test]
+    fn unknown_key_ids_do_not_hammer_the_issuer(
+        kid in prop_oneof![".{0,40}", (1usize..100_000).prop_map(|n| "k".repeat(n))],
+        payload in arb_payload(),
+    ) {
+        let v = jwks_verifier();
+        let mut header = serde_json::Map::new();
+        header.insert("alg".into(), json!("EdDSA"));
+        header.insert("kid".into(), json!(kid));
+        let token = format!(
+            "{}.{}.{}",
+            b64(&serde_json::to_vec(&Value::Object(header)).expect("a header serialises")),
+            b64(&payload),
+            b64(&[7u8; 64]),
+        );
+        prop_assert!(runtime().block_on(v.verifier.verify(&token)).is_err());
+        let intervals = v.started.elapsed().as_secs() / 10;
+        let fetches = v.fetches.load(Ordering::SeqCst);
+        prop_assert!(fetches as u64 <= 2 + intervals, "{fetches} JWKS fetches");
+    }
 }
 
 // ---------------------------------------------------------------------------
