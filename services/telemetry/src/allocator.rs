@@ -45,14 +45,16 @@ mod tests {
         let muzzy: isize = unsafe { raw::read(b"opt.muzzy_decay_ms\0") }.unwrap();
         assert_eq!((dirty, muzzy), (5000, 0));
         assert!(background_thread::read().unwrap());
-        // And this allocator serves Rust's allocations: 64 MiB allocated here show up
-        // in jemalloc's own count.
-        epoch::advance().unwrap();
-        let before = stats::allocated::read().unwrap();
+        // And this allocator serves Rust's allocations: while 64 MiB allocated here
+        // are alive, jemalloc counts at least that much (whatever other tests in the
+        // process allocate or free meanwhile).
         let block = vec![1u8; 64 << 20];
         epoch::advance().unwrap();
-        let during = stats::allocated::read().unwrap();
-        assert!(during >= before + (64 << 20), "{before} -> {during}");
+        let allocated = stats::allocated::read().unwrap();
+        assert!(
+            allocated >= block.len(),
+            "jemalloc counts {allocated} bytes"
+        );
         drop(block);
     }
 }
