@@ -53,8 +53,15 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
 
 /// Deserialize JSON bytes, turning serde's error into a 400 or a 422 that names the field.
 /// A string holding a NUL character (`\u0000`) is a 422 too: no text column can store one.
+/// Every request body is a JSON object; serde would also read a struct from an array.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = parse_json_unchecked(bytes)?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "",
+            "the body must be a JSON object",
+        )]));
+    }
     if has_escaped_nul(bytes) {
         let field = serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
@@ -278,6 +285,13 @@ mod tests {
             .as_deref(),
             Some("a[1].b")
         );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_422() {
+        let err = parse_json::<Body>(br#" ["a", null]"#).unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(parse_json::<Body>(br#" {"name": "a"}"#).is_ok());
     }
 
     #[test]

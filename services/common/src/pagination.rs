@@ -12,7 +12,7 @@ pub const MAX_PER_PAGE: u32 = 100;
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 pub struct PageParams {
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page, 1..=100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -18,7 +18,7 @@ pub const DEFAULT_ROUTES: &str = concat!(
     "POST /api/v1/auth/register identity public; ",
     "POST /api/v1/auth/login identity public; ",
     "POST /api/v1/auth/refresh identity public; ",
-    "* /api/v1/auth/** identity bearer; ",
+    "POST /api/v1/auth/logout identity bearer; ",
     "* /api/v1/users identity bearer; ",
     "* /api/v1/users/** identity bearer; ",
     "GET /api/v1/companies/*/sources scraper bearer; ",
@@ -341,6 +341,7 @@ mod tests {
         );
         assert_eq!(resolve(Method::POST, "/api/v1/companies"), None);
         assert_eq!(resolve(Method::TRACE, "/.well-known/jwks.json"), None);
+        assert_eq!(t.allowed_methods("/api/v1/auth/login"), [Method::POST]);
         // Any method goes on to the service, which answers 405 itself.
         assert!(t.allowed_methods("/api/v1/users/me").is_empty());
         assert!(t.allowed_methods("/api/v2/companies").is_empty());

@@ -85,7 +85,7 @@ pub async fn list_jobs(
 /// One scrape job (operator).
 #[utoipa::path(get, path = "/api/v1/scrape-jobs/{name}", tag = "scrape-jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "Job name")),
-    responses((status = 200, body = Job), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = Job), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn get_job(
     State(state): State<AppState>,
     _op: Operator,
@@ -99,7 +99,7 @@ pub async fn get_job(
 #[utoipa::path(patch, path = "/api/v1/scrape-jobs/{name}", tag = "scrape-jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "Job name")),
     request_body(content = Object, description = "Spec fields to change"),
-    responses((status = 200, body = Job), (status = 404, body = gleaner_common::error::Problem),
+    responses((status = 200, body = Job), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
         (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn patch_job(
     State(state): State<AppState>,
@@ -113,7 +113,7 @@ pub async fn patch_job(
 /// Delete a job; runs in progress finish on their own (operator).
 #[utoipa::path(delete, path = "/api/v1/scrape-jobs/{name}", tag = "scrape-jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "Job name")),
-    responses((status = 204), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 204), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn delete_job(
     State(state): State<AppState>,
     _op: Operator,
@@ -126,7 +126,7 @@ pub async fn delete_job(
 /// Start a run of the job now, whatever its schedule or suspension (operator).
 #[utoipa::path(post, path = "/api/v1/scrape-jobs/{name}/runs", tag = "scrape-jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "Job name")),
-    responses((status = 202, body = crate::scraper::RunView), (status = 404, body = gleaner_common::error::Problem),
+    responses((status = 202, body = crate::scraper::RunView), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
         (status = 503, body = gleaner_common::error::Problem)))]
 pub async fn start_run(
     State(state): State<AppState>,

@@ -74,7 +74,7 @@ pub struct RunFilter {
     #[param(inline)]
     pub status: Option<RunStatusFilter>,
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]
@@ -112,7 +112,7 @@ pub async fn list_runs(
 /// One run (operator).
 #[utoipa::path(get, path = "/api/v1/scrape-runs/{id}", tag = "scrape-runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Run id")),
-    responses((status = 200, body = RunView), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = RunView), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn get_run(
     State(state): State<AppState>,
     op: Operator,
@@ -134,7 +134,7 @@ pub async fn get_run(
     params(("id" = Uuid, Path, description = "Run id"),
         ("Last-Event-ID" = Option<i64>, Header, description = "The id of the last event received")),
     responses((status = 200, description = "text/event-stream of `progress` and `end` events carrying the run", content_type = "text/event-stream"),
-        (status = 404, body = gleaner_common::error::Problem)))]
+        (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn run_events(
     State(state): State<AppState>,
     op: Operator,

@@ -87,7 +87,7 @@ pub struct NotificationFilter {
     /// Only notifications not yet marked read.
     pub unread: Option<bool>,
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]

@@ -41,10 +41,11 @@ pub fn router() -> Router<AppState> {
 pub struct RegisterRequest {
     /// Email address (unique, case-insensitive).
     pub email: String,
-    /// `^[A-Za-z0-9_.-]{3,32}$`, unique (case-insensitive).
+    /// 3 to 32 letters, digits, `_`, `.` or `-`; unique (case-insensitive).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// 8 to 1024 characters, not a common password.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub password: SecretString,
     /// Full name.
     pub full_name: Option<String>,
@@ -145,6 +146,13 @@ fn parse_login(headers: &HeaderMap, body: &[u8]) -> ApiResult<LoginRequest> {
     if has_form_content_type(headers) {
         let form: LoginForm = serde_urlencoded::from_bytes(body)
             .map_err(|e| ApiError::invalid_field("form", e.to_string()))?;
+        // No text column can store a NUL character.
+        if form.username.contains('\0') {
+            return Err(ApiError::invalid_field(
+                "username",
+                "must not contain NUL characters",
+            ));
+        }
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
             return Err(ApiError::bad_request(
                 "unsupported grant_type: only \"password\" is accepted",

@@ -90,7 +90,7 @@ pub struct ChangePassword {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
     /// The new password (same rules as registration).
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub new_password: SecretString,
 }
 
@@ -127,7 +127,7 @@ pub struct UserFilter {
     /// Only this role.
     pub role: Option<Role>,
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]
@@ -188,7 +188,7 @@ pub struct AdminUpdate {
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
     request_body = AdminUpdate,
-    responses((status = 200, body = User), (status = 404, body = gleaner_common::error::Problem),
+    responses((status = 200, body = User), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
         (status = 409, description = "Would leave no active admin", body = gleaner_common::error::Problem)))]
 pub async fn admin_update(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn admin_update(
 /// Delete a user (admin); their tokens die and `user.deleted` is published.
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    responses((status = 204), (status = 404, body = gleaner_common::error::Problem),
+    responses((status = 204), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
         (status = 409, description = "Would leave no active admin", body = gleaner_common::error::Problem)))]
 pub async fn delete_user(
     State(state): State<AppState>,

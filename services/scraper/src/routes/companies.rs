@@ -72,10 +72,10 @@ pub struct SearchParams {
     /// Registered on or before (YYYY-MM-DD).
     pub registered_to: Option<NaiveDate>,
     /// `name`, `-registered_at` or `relevance` (default: relevance with `q`, else name).
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub sort: Option<SortParam>,
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]
@@ -194,7 +194,7 @@ pub async fn company(
 #[serde(deny_unknown_fields)]
 pub struct PageOnly {
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]
@@ -235,7 +235,7 @@ pub async fn financials(
 /// Raw documents behind a company (operator).
 #[utoipa::path(get, path = "/api/v1/companies/{idno}/sources", tag = "sources", security(("bearer" = [])),
     params(("idno" = String, Path, description = "13-digit fiscal code"), PageOnly),
-    responses((status = 200, body = Page<SourceDocument>), (status = 403, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = Page<SourceDocument>), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, description = "No such company", body = gleaner_common::error::Problem)))]
 pub async fn sources(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -256,7 +256,7 @@ pub async fn sources(
 /// A raw document, byte for byte, with its content type (operator).
 #[utoipa::path(get, path = "/api/v1/sources/{id}/raw", tag = "sources", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Document id")),
-    responses((status = 200, description = "The stored bytes"), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 200, description = "The stored bytes, with their content type"), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn raw_document(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -291,6 +291,7 @@ pub struct TransformRequest {
     /// Only documents fetched since then.
     pub since: Option<DateTime<Utc>>,
     /// Only this company's documents.
+    #[schema(pattern = "^[0-9]{13}$")]
     pub idno: Option<String>,
 }
 

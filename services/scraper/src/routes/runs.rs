@@ -44,7 +44,7 @@ pub struct StartRun {
 /// Start a scrape now; it runs in the background (operator).
 #[utoipa::path(post, path = "/internal/v1/runs", tag = "runs", security(("bearer" = [])),
     request_body = StartRun,
-    responses((status = 202, body = RunAccepted), (status = 409, body = gleaner_common::error::Problem),
+    responses((status = 202, body = RunAccepted), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 409, body = gleaner_common::error::Problem),
         (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn start_run(
     State(state): State<AppState>,
@@ -122,7 +122,7 @@ pub struct RunFilter {
     #[param(inline)]
     pub status: Option<RunStatusFilter>,
     /// Page number, from 1.
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
     pub page: Option<u32>,
     /// Items per page (≤ 100).
     #[param(minimum = 1, maximum = 100)]
@@ -131,7 +131,7 @@ pub struct RunFilter {
 
 /// Runs, newest first (operator).
 #[utoipa::path(get, path = "/api/v1/scrape-runs", tag = "runs", security(("bearer" = [])), params(RunFilter),
-    responses((status = 200, body = Page<ScrapeRun>)))]
+    responses((status = 200, body = Page<ScrapeRun>), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem)))]
 pub async fn list_runs(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -158,7 +158,7 @@ pub async fn list_runs(
 /// One run (operator).
 #[utoipa::path(get, path = "/api/v1/scrape-runs/{id}", tag = "runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Run id")),
-    responses((status = 200, body = ScrapeRun), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = ScrapeRun), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn get_run(
     State(state): State<AppState>,
     auth: AuthUser,
