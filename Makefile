@@ -14,7 +14,7 @@ up: ## Start PostgreSQL, Redis and every service in the background
 down: ## Stop what `make up` started
 	@scripts/down.sh
 
-test: fmt-check arch chart unit-test image-test lint deny ## The whole suite (what CI runs)
+test: fmt-check arch chart unit-test image-test api-fuzz lint deny ## The whole suite (what CI runs)
 
 arch: ## Fail when a crate breaks the dependency directions (docs/architecture.md)
 	CARGO=$(CARGO) scripts/check-architecture.sh
@@ -27,6 +27,9 @@ unit-test: ## Unit and integration tests against a throwaway PostgreSQL and Redi
 
 images: ## Every container image, with podman (no Docker daemon, no registry)
 	CARGO=$(CARGO) scripts/images.sh
+
+api-fuzz: ## schemathesis against every service's documented API, directly and through the gateway
+	CARGO=$(CARGO) scripts/schemathesis.sh
 
 image-test: ## Run every image as the chart does: /health, no shell, a scrape run
 	CARGO=$(CARGO) scripts/test-images.sh
