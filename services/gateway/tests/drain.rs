@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use gleaner_testkit::{InFlight, ServiceProcess, TestRedis, TestSigner, eventually};
-use serde_json::Value;
 use tokio::sync::watch;
 
 /// Requests held by the upstream at SIGTERM.
@@ -50,41 +49,22 @@ async fn holding_upstream() -> HoldingUpstream {
 
 #[tokio::test]
 async fn sigterm_delivers_every_held_response_then_exits_zero() {
-    gleaner_common::install_crypto_provider();
     let redis = TestRedis::start().await.unwrap();
     let signer = TestSigner::start().await.unwrap();
     let upstream = holding_upstream().await;
-    let mut gateway = ServiceProcess::start(
-        env!("CARGO_BIN_EXE_gateway"),
-        &[],
-        &[
-            ("IDENTITY_URL", upstream.url.clone()),
-            ("SCRAPER_URL", upstream.url.clone()),
-            ("APP_URL", upstream.url.clone()),
-            ("JWKS_URL", signer.jwks_url().to_owned()),
-            ("JWT_ISSUER", gleaner_testkit::ISSUER.into()),
-            ("JWT_AUDIENCE", gleaner_testkit::AUDIENCE.into()),
-            ("REDIS_URL", redis.url()),
-            ("RATE_LIMIT_BURST", "1000".into()),
-            ("RATE_LIMIT_PER_SECOND", "1000".into()),
-            ("SHUTDOWN_DELAY", "3s".into()),
-            ("OTEL_SDK_DISABLED", "true".into()),
-        ],
-    )
-    .await
-    .unwrap();
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        let r = http
-            .get(format!("{}/ready", gateway.base()))
-            .send()
+    let mut env = vec![
+        ("IDENTITY_URL", upstream.url.clone()),
+        ("SCRAPER_URL", upstream.url.clone()),
+        ("APP_URL", upstream.url.clone()),
+        ("REDIS_URL", redis.url()),
+        ("RATE_LIMIT_BURST", "1000".into()),
+        ("RATE_LIMIT_PER_SECOND", "1000".into()),
+    ];
+    env.extend(signer.verifier_env());
+    let mut gateway =
+        ServiceProcess::start_ready_to_drain(env!("CARGO_BIN_EXE_gateway"), &[], &env)
             .await
-            .ok()?;
-        let body: Value = r.json().await.ok()?;
-        (body["status"] == "ready").then_some(())
-    })
-    .await
-    .expect("the gateway becomes ready");
+            .unwrap();
 
     let mut in_flight = Vec::new();
     for i in 0..HELD {
@@ -101,40 +81,14 @@ async fn sigterm_delivers_every_held_response_then_exits_zero() {
     })
     .await
     .expect("every request reaches the upstream");
-    let responses = tokio::spawn(futures::future::join_all(
-        in_flight.into_iter().map(InFlight::response),
-    ));
 
-    gateway.sigterm().await.unwrap();
-    let ready: Value = eventually(Duration::from_secs(10), || async {
-        let r = http
-            .get(format!("{}/ready", gateway.base()))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 503).then_some(())?;
-        r.json().await.ok()
-    })
-    .await
-    .expect("/ready turns 503 on SIGTERM");
-    assert_eq!(ready["checks"]["shutdown"], "unavailable", "{ready}");
     // The port closes while the held requests are still in flight.
-    eventually(Duration::from_secs(30), || async {
-        gateway.refuses_connections().await.then_some(())
-    })
-    .await
-    .expect("new connections are refused once draining");
+    let draining = gateway.sigterm_with_in_flight(in_flight).await.unwrap();
     assert_eq!(upstream.arrived.load(Ordering::SeqCst), HELD);
 
     upstream.release.send_replace(true);
-    let statuses: Vec<u16> = responses
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every held request gets its response").0)
-        .collect();
     assert_eq!(
-        statuses,
+        draining.statuses().await.unwrap(),
         vec![200; HELD],
         "no in-flight request was dropped"
     );

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use gleaner_identity::keys::generate_dev_key_pem;
 use gleaner_identity::startup::MIGRATOR;
-use gleaner_testkit::{
-    FaultProxy, InFlight, ServiceProcess, TestRedis, eventually, fresh_database,
-};
-use serde_json::{Value, json};
+use gleaner_testkit::{InFlight, ProxiedDatabase, ServiceProcess, TestRedis};
+use serde_json::json;
 
 /// Concurrent registrations in flight at SIGTERM.
 const REGISTRATIONS: usize = 12;
@@ -19,48 +17,30 @@ const HEALTH_CHECKS: usize = 12;
 
 #[tokio::test]
 async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
-    gleaner_common::install_crypto_provider();
-    let db = fresh_database().await.unwrap();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let (pg, database_url) = FaultProxy::in_front_of(&db.url).await.unwrap();
+    let db = ProxiedDatabase::start(&MIGRATOR).await.unwrap();
     let redis = TestRedis::start().await.unwrap();
     let key_dir =
         std::env::temp_dir().join(format!("gleaner-drain-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&key_dir).unwrap();
     let key_file = key_dir.join("signing.pem");
     std::fs::write(&key_file, generate_dev_key_pem().unwrap()).unwrap();
-
-    let mut identity = ServiceProcess::start(
+    let mut identity = ServiceProcess::start_ready_to_drain(
         env!("CARGO_BIN_EXE_identity"),
         &["serve"],
         &[
-            ("DATABASE_URL", database_url),
+            ("DATABASE_URL", db.url.clone()),
             ("DATABASE_MAX_CONNECTIONS", "32".into()),
             ("REDIS_URL", redis.url()),
             ("JWT_SIGNING_KEY_FILE", key_file.display().to_string()),
             ("BCRYPT_COST", "4".into()),
             ("REGISTRATIONS_PER_ADDRESS", "1000".into()),
-            ("SHUTDOWN_DELAY", "3s".into()),
-            ("OTEL_SDK_DISABLED", "true".into()),
         ],
     )
     .await
     .unwrap();
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        let r = http
-            .get(format!("{}/ready", identity.base()))
-            .send()
-            .await
-            .ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await
-    .expect("identity becomes ready");
 
     // Every database round trip now takes a while: registrations are slow.
-    pg.slow(Duration::from_millis(150));
+    db.proxy.slow(Duration::from_millis(150));
     let mut in_flight = Vec::new();
     for i in 0..REGISTRATIONS {
         let body = json!({
@@ -88,36 +68,9 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
                 .unwrap(),
         );
     }
-    let responses = tokio::spawn(futures::future::join_all(
-        in_flight.into_iter().map(InFlight::response),
-    ));
 
-    identity.sigterm().await.unwrap();
-    // Draining: readiness fails first, so load balancers stop sending here...
-    let ready: Value = eventually(Duration::from_secs(10), || async {
-        let r = http
-            .get(format!("{}/ready", identity.base()))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 503).then_some(())?;
-        r.json().await.ok()
-    })
-    .await
-    .expect("/ready turns 503 on SIGTERM");
-    assert_eq!(ready["checks"]["shutdown"], "unavailable", "{ready}");
-    // ...then the port closes to new connections.
-    eventually(Duration::from_secs(30), || async {
-        identity.refuses_connections().await.then_some(())
-    })
-    .await
-    .expect("new connections are refused after the drain");
-
-    let responses = responses.await.unwrap();
-    let statuses: Vec<u16> = responses
-        .into_iter()
-        .map(|r| r.expect("every in-flight request gets its response").0)
-        .collect();
+    let draining = identity.sigterm_with_in_flight(in_flight).await.unwrap();
+    let statuses = draining.statuses().await.unwrap();
     let mut expected = vec![201; REGISTRATIONS];
     expected.extend([200; HEALTH_CHECKS]);
     assert_eq!(statuses, expected, "no in-flight request was dropped");
@@ -126,7 +79,7 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
 
     let registered: i64 =
         sqlx::query_scalar("SELECT count(*) FROM users WHERE username LIKE 'drain%'")
-            .fetch_one(&pool)
+            .fetch_one(&db.pool)
             .await
             .unwrap();
     assert_eq!(registered, REGISTRATIONS as i64);

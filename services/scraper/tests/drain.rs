@@ -6,10 +6,7 @@
 use std::time::Duration;
 
 use gleaner_scraper::startup::MIGRATOR;
-use gleaner_testkit::{
-    FaultProxy, InFlight, ServiceProcess, TestRedis, TestSigner, eventually, fresh_database,
-};
-use serde_json::Value;
+use gleaner_testkit::{InFlight, ProxiedDatabase, ServiceProcess, TestRedis, TestSigner};
 
 /// Company reads in flight at SIGTERM.
 const READS: usize = 16;
@@ -18,43 +15,22 @@ const HEALTH_CHECKS: usize = 8;
 
 #[tokio::test]
 async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
-    gleaner_common::install_crypto_provider();
-    let db = fresh_database().await.unwrap();
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    MIGRATOR.run(&pool).await.unwrap();
-    let (pg, database_url) = FaultProxy::in_front_of(&db.url).await.unwrap();
+    let db = ProxiedDatabase::start(&MIGRATOR).await.unwrap();
     let redis = TestRedis::start().await.unwrap();
     let signer = TestSigner::start().await.unwrap();
-    let mut scraper = ServiceProcess::start(
-        env!("CARGO_BIN_EXE_scraper"),
-        &["serve"],
-        &[
-            ("DATABASE_URL", database_url),
-            ("DATABASE_MAX_CONNECTIONS", "32".into()),
-            ("REDIS_URL", redis.url()),
-            ("JWKS_URL", signer.jwks_url().to_owned()),
-            ("JWT_ISSUER", gleaner_testkit::ISSUER.into()),
-            ("JWT_AUDIENCE", gleaner_testkit::AUDIENCE.into()),
-            ("SHUTDOWN_DELAY", "3s".into()),
-            ("OTEL_SDK_DISABLED", "true".into()),
-        ],
-    )
-    .await
-    .unwrap();
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        let r = http
-            .get(format!("{}/ready", scraper.base()))
-            .send()
+    let mut env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("DATABASE_MAX_CONNECTIONS", "32".into()),
+        ("REDIS_URL", redis.url()),
+    ];
+    env.extend(signer.verifier_env());
+    let mut scraper =
+        ServiceProcess::start_ready_to_drain(env!("CARGO_BIN_EXE_scraper"), &["serve"], &env)
             .await
-            .ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await
-    .expect("the scraper becomes ready");
+            .unwrap();
 
     // Every database round trip now takes a while: reads are slow.
-    pg.slow(Duration::from_millis(150));
+    db.proxy.slow(Duration::from_millis(150));
     let mut in_flight = Vec::new();
     for i in 0..READS {
         let path = format!("/api/v1/companies?q=drain{i}");
@@ -71,37 +47,10 @@ async fn sigterm_finishes_every_in_flight_request_then_exits_zero() {
                 .unwrap(),
         );
     }
-    let responses = tokio::spawn(futures::future::join_all(
-        in_flight.into_iter().map(InFlight::response),
-    ));
 
-    scraper.sigterm().await.unwrap();
-    let ready: Value = eventually(Duration::from_secs(10), || async {
-        let r = http
-            .get(format!("{}/ready", scraper.base()))
-            .send()
-            .await
-            .ok()?;
-        (r.status() == 503).then_some(())?;
-        r.json().await.ok()
-    })
-    .await
-    .expect("/ready turns 503 on SIGTERM");
-    assert_eq!(ready["checks"]["shutdown"], "unavailable", "{ready}");
-    eventually(Duration::from_secs(30), || async {
-        scraper.refuses_connections().await.then_some(())
-    })
-    .await
-    .expect("new connections are refused after the drain");
-
-    let statuses: Vec<u16> = responses
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every in-flight request gets its response").0)
-        .collect();
+    let draining = scraper.sigterm_with_in_flight(in_flight).await.unwrap();
     assert_eq!(
-        statuses,
+        draining.statuses().await.unwrap(),
         [vec![200; READS], vec![200; HEALTH_CHECKS]].concat(),
         "no in-flight request was dropped"
     );

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+mod drain;
 mod faultproxy;
 mod kube_api;
 mod postgres;
@@ -19,6 +20,7 @@ mod process;
 mod redis;
 mod signer;
 
+pub use drain::{Draining, ProxiedDatabase};
 pub use faultproxy::{Fault, FaultProxy, url_via_port};
 pub use kube_api::{FakeKubeApi, Seen};
 pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};

@@ -70,6 +70,16 @@ impl TestSigner {
         &self.jwks_url
     }
 
+    /// The settings that make a service verify this signer's tokens:
+    /// `JWKS_URL`, `JWT_ISSUER` and `JWT_AUDIENCE`.
+    pub fn verifier_env(&self) -> [(&'static str, String); 3] {
+        [
+            ("JWKS_URL", self.jwks_url.clone()),
+            ("JWT_ISSUER", ISSUER.to_owned()),
+            ("JWT_AUDIENCE", AUDIENCE.to_owned()),
+        ]
+    }
+
     /// The JWKS document.
     pub fn jwks(&self) -> &Value {
         &self.jwks
