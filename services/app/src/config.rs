@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use gleaner_common::settings::{
-    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_http_url,
-    parse_listen_addr,
+    AdminSettings, VerifierSettings, env, parse_duration, parse_http_url, parse_listen_addr,
 };
 use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
@@ -37,15 +36,9 @@ pub struct Settings {
     /// Redis URL (events, token revocations).
     #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: SecretString,
-    /// Identity's JWKS URL.
-    #[arg(long, env = env::JWKS_URL, value_parser = parse_http_url)]
-    pub jwks_url: String,
-    /// Expected `iss` of access tokens.
-    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
-    pub jwt_issuer: String,
-    /// Expected `aud` of access tokens.
-    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
-    pub jwt_audience: String,
+    /// How access tokens are verified (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`).
+    #[command(flatten)]
+    pub verifier: VerifierSettings,
     /// Log settings.
     #[command(flatten)]
     pub log: LogSettings,
@@ -55,16 +48,9 @@ pub struct Settings {
     /// The identity service's root URL (the scheduler logs in there).
     #[arg(long, env = env::IDENTITY_URL, value_parser = parse_http_url)]
     pub identity_url: Option<String>,
-    /// Account the scheduler acts as when it starts and follows runs (operator or admin).
-    #[arg(
-        long,
-        env = env::GLEANER_ADMIN_EMAIL,
-        default_value = "admin@gleaner.local"
-    )]
-    pub admin_email: String,
-    /// That account's password; without it (or IDENTITY_URL) scheduled runs cannot start.
-    #[arg(long, env = env::GLEANER_ADMIN_PASSWORD, hide_env_values = true)]
-    pub admin_password: Option<SecretString>,
+    /// The account the scheduler acts as when it starts and follows runs (`GLEANER_ADMIN_*`).
+    #[command(flatten)]
+    pub admin: AdminSettings,
     /// Where scrape jobs are kept: auto, database or kubernetes.
     #[arg(long, env = "APP_JOBS_BACKEND", value_enum, default_value_t = JobsBackendKind::Auto)]
     pub jobs_backend: JobsBackendKind,
@@ -144,7 +130,7 @@ mod tests {
         assert_eq!(s.consumer_group, "app");
         assert_eq!(s.claim_idle, Duration::from_secs(60));
         assert_eq!(s.scheduler_interval, Duration::from_secs(5));
-        assert!(s.identity_url.is_none() && s.admin_password.is_none());
+        assert!(s.identity_url.is_none() && s.admin.password.is_none());
         let forced = parse(&["--jobs-backend=database"]).expect("valid settings");
         assert!(!forced.uses_kubernetes());
         assert!(

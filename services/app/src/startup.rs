@@ -45,10 +45,10 @@ pub struct Application {
 impl Application {
     /// Build everything and bind the listener; fails on bad settings.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let credentials = match (&settings.identity_url, &settings.admin_password) {
+        let credentials = match (&settings.identity_url, &settings.admin.password) {
             (Some(identity_url), Some(password)) => ServiceCredentials::Login {
                 identity_url: identity_url.clone(),
-                username: settings.admin_email.clone(),
+                username: settings.admin.email.clone(),
                 password: password.clone(),
             },
             _ => ServiceCredentials::None,
@@ -78,10 +78,10 @@ impl Application {
             .build()
             .context("building the JWKS client")?;
         let verifier = Arc::new(TokenVerifier::with_jwks(
-            &settings.jwks_url,
+            &settings.verifier.jwks_url,
             http,
-            &settings.jwt_issuer,
-            &settings.jwt_audience,
+            &settings.verifier.jwt_issuer,
+            &settings.verifier.jwt_audience,
             Some(Revocations::new(redis.clone(), "gleaner:")),
         ));
         let scraper = ScraperClient::new(&settings.scraper_url)?;

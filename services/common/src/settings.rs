@@ -41,6 +41,50 @@ pub const DEFAULT_JWT_ISSUER: &str = "gleaner";
 /// Default `aud` of access tokens.
 pub const DEFAULT_JWT_AUDIENCE: &str = "gleaner-api";
 
+/// How a service verifies access tokens: where identity publishes its keys and
+/// which `iss` and `aud` a token must carry. `#[command(flatten)]` it into a
+/// service's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifierSettings {
+    /// Identity's JWKS URL.
+    #[arg(long, env = env::JWKS_URL, value_parser = parse_http_url)]
+    pub jwks_url: String,
+    /// Expected `iss` of access tokens.
+    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
+    pub jwt_issuer: String,
+    /// Expected `aud` of access tokens.
+    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
+    pub jwt_audience: String,
+}
+
+/// The admin account from `GLEANER_ADMIN_*`: identity creates it on start when
+/// no admin exists, and the app's scheduler logs in as it to start and follow
+/// runs. `#[command(flatten)]` it into a service's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminSettings {
+    /// The admin account's email (identity creates it when no admin exists; the
+    /// app's scheduler acts as it, which may also be an operator's account).
+    #[arg(
+        id = "admin_email",
+        long = "admin-email",
+        env = env::GLEANER_ADMIN_EMAIL,
+        default_value = DEFAULT_ADMIN_EMAIL
+    )]
+    pub email: String,
+    /// That account's password; without it identity creates no admin and the
+    /// app cannot start scheduled runs (nor without `IDENTITY_URL`).
+    #[arg(
+        id = "admin_password",
+        long = "admin-password",
+        env = env::GLEANER_ADMIN_PASSWORD,
+        hide_env_values = true
+    )]
+    pub password: Option<SecretString>,
+}
+
+/// Default `GLEANER_ADMIN_EMAIL`.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@gleaner.local";
+
 /// Settings of a service's `migrate` command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MigrateSettings {
@@ -102,6 +146,54 @@ mod tests {
         );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        verifier: VerifierSettings,
+        #[command(flatten)]
+        admin: AdminSettings,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        use clap::Parser as _;
+        Cli::try_parse_from(std::iter::once("service").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn verifier_and_admin_settings_have_their_flags_and_defaults() {
+        let cli = parse(&[
+            "--jwks-url=http://identity:8081/.well-known/jwks.json/",
+            "--admin-password=correct horse",
+        ])
+        .expect("valid settings");
+        assert_eq!(
+            cli.verifier.jwks_url,
+            "http://identity:8081/.well-known/jwks.json"
+        );
+        assert_eq!(cli.verifier.jwt_issuer, DEFAULT_JWT_ISSUER);
+        assert_eq!(cli.verifier.jwt_audience, DEFAULT_JWT_AUDIENCE);
+        assert_eq!(cli.admin.email, DEFAULT_ADMIN_EMAIL);
+        assert_eq!(
+            cli.admin.password.as_ref().map(|p| p.expose_secret()),
+            Some("correct horse")
+        );
+        let cli = parse(&[
+            "--jwks-url=https://id.example/jwks",
+            "--jwt-issuer=other",
+            "--jwt-audience=them",
+            "--admin-email=root@example.md",
+        ])
+        .expect("valid settings");
+        assert_eq!(cli.verifier.jwt_issuer, "other");
+        assert_eq!(cli.verifier.jwt_audience, "them");
+        assert_eq!(cli.admin.email, "root@example.md");
+        assert!(cli.admin.password.is_none());
+        let err = parse(&["--jwks-url=identity:8081"])
+            .err()
+            .expect("not an http URL");
+        assert!(err.to_string().contains("jwks-url"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gleaner_common::settings::{
-    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_listen_addr,
+    AdminSettings, DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_listen_addr,
 };
 use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
@@ -58,16 +58,9 @@ pub struct Settings {
     /// bcrypt cost (4..=31).
     #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
     pub bcrypt_cost: u32,
-    /// First admin's email, created on start when no admin exists.
-    #[arg(
-        long,
-        env = env::GLEANER_ADMIN_EMAIL,
-        default_value = "admin@gleaner.local"
-    )]
-    pub admin_email: String,
-    /// First admin's password; without it no admin is created.
-    #[arg(long, env = env::GLEANER_ADMIN_PASSWORD, hide_env_values = true)]
-    pub admin_password: Option<SecretString>,
+    /// The first admin, created on start when no admin exists (`GLEANER_ADMIN_*`).
+    #[command(flatten)]
+    pub admin: AdminSettings,
     /// Deployment mode.
     #[arg(long, env = "GLEANER_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,

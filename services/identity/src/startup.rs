@@ -161,10 +161,10 @@ gleaner_common::impl_service!(Application, Settings);
 /// The first admin from `GLEANER_ADMIN_*`, validated now so that a bad
 /// setting stops the start instead of failing later.
 fn admin_bootstrap(settings: &Settings) -> anyhow::Result<Option<AdminSeed>> {
-    let Some(password) = &settings.admin_password else {
+    let Some(password) = &settings.admin.password else {
         return Ok(None);
     };
-    let email = Email::parse(&settings.admin_email)
+    let email = Email::parse(&settings.admin.email)
         .map_err(|e| anyhow::anyhow!("GLEANER_ADMIN_EMAIL: {}", e.message))?;
     let password = NewPassword::parse(password, "GLEANER_ADMIN_PASSWORD")
         .map_err(|e| anyhow::anyhow!("GLEANER_ADMIN_PASSWORD: {}", e.message))?;

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use gleaner_common::settings::{
-    DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_http_url, parse_listen_addr,
-};
+use gleaner_common::settings::{VerifierSettings, env, parse_listen_addr};
 use gleaner_common::telemetry::LogSettings;
 use gleaner_scrapejob::Shard;
 use gleaner_scrapejob::env as run_env;
@@ -27,15 +25,9 @@ pub struct Settings {
     /// Redis URL (outbox relay, token revocations).
     #[arg(long, env = env::REDIS_URL, hide_env_values = true)]
     pub redis_url: SecretString,
-    /// Identity's JWKS URL.
-    #[arg(long, env = env::JWKS_URL, value_parser = parse_http_url)]
-    pub jwks_url: String,
-    /// Expected `iss` of access tokens.
-    #[arg(long, env = env::JWT_ISSUER, default_value = DEFAULT_JWT_ISSUER)]
-    pub jwt_issuer: String,
-    /// Expected `aud` of access tokens.
-    #[arg(long, env = env::JWT_AUDIENCE, default_value = DEFAULT_JWT_AUDIENCE)]
-    pub jwt_audience: String,
+    /// How access tokens are verified (`JWKS_URL`, `JWT_ISSUER`, `JWT_AUDIENCE`).
+    #[command(flatten)]
+    pub verifier: VerifierSettings,
     /// Log settings.
     #[command(flatten)]
     pub log: LogSettings,

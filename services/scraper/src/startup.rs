@@ -57,10 +57,10 @@ impl Application {
             .build()
             .context("building the JWKS client")?;
         let verifier = Arc::new(TokenVerifier::with_jwks(
-            &settings.jwks_url,
+            &settings.verifier.jwks_url,
             http,
-            &settings.jwt_issuer,
-            &settings.jwt_audience,
+            &settings.verifier.jwt_issuer,
+            &settings.verifier.jwt_audience,
             Some(Revocations::new(redis.clone(), "gleaner:")),
         ));
         let relay = OutboxRelay::new(

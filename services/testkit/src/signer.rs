@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use gleaner_common::auth::{ACCESS_TOKEN_TYPE, ALGORITHM, AccessClaims, Role};
+use gleaner_common::settings::VerifierSettings;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -78,6 +79,15 @@ impl TestSigner {
             ("JWT_ISSUER", ISSUER.to_owned()),
             ("JWT_AUDIENCE", AUDIENCE.to_owned()),
         ]
+    }
+
+    /// Settings that make a service built in the test verify this signer's tokens.
+    pub fn verifier_settings(&self) -> VerifierSettings {
+        VerifierSettings {
+            jwks_url: self.jwks_url.clone(),
+            jwt_issuer: ISSUER.to_owned(),
+            jwt_audience: AUDIENCE.to_owned(),
+        }
     }
 
     /// The JWKS document.

@@ -13,6 +13,7 @@ use gleaner_app::jobs::scheduler::Scheduler;
 use gleaner_app::service_auth::ServiceCredentials;
 use gleaner_app::startup::{Application, MIGRATOR};
 use gleaner_common::auth::Role;
+use gleaner_common::settings::AdminSettings;
 use gleaner_testkit::{FakeKubeApi, TestRedis, TestSigner, fresh_database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -223,14 +224,14 @@ async fn try_spawn(backend: Backend, hook: impl FnOnce(&mut Settings)) -> anyhow
         database_url: SecretString::from(db.url.clone()),
         database_max_connections: 5,
         redis_url: SecretString::from(redis.url()),
-        jwks_url: signer.jwks_url().to_owned(),
-        jwt_issuer: gleaner_testkit::ISSUER.into(),
-        jwt_audience: gleaner_testkit::AUDIENCE.into(),
+        verifier: signer.verifier_settings(),
         log: gleaner_common::telemetry::LogSettings::default(),
         scraper_url,
         identity_url: None,
-        admin_email: "admin@gleaner.local".into(),
-        admin_password: None,
+        admin: AdminSettings {
+            email: "admin@gleaner.local".into(),
+            password: None,
+        },
         jobs_backend: match backend {
             Backend::Database => JobsBackendKind::Database,
             Backend::Kubernetes => JobsBackendKind::Kubernetes,

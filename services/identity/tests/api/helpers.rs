@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gleaner_common::settings::AdminSettings;
 use gleaner_identity::config::{Environment, Settings};
 use gleaner_identity::keys::generate_dev_key_pem;
 use gleaner_identity::startup::{Application, MIGRATOR};
@@ -73,10 +74,12 @@ impl Builder {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 86400),
             bcrypt_cost: 4,
-            admin_email: ADMIN_EMAIL.into(),
-            admin_password: self
-                .admin
-                .then(|| SecretString::from(ADMIN_PASSWORD.to_string())),
+            admin: AdminSettings {
+                email: ADMIN_EMAIL.into(),
+                password: self
+                    .admin
+                    .then(|| SecretString::from(ADMIN_PASSWORD.to_string())),
+            },
             environment: Environment::Development,
             // As behind the gateway: one proxy appends the client to X-Forwarded-For.
             trusted_proxies: 1,
