@@ -12,15 +12,16 @@
 # each anonymous, with the user's token and with an admin's token. A bounded number of
 # examples per operation and a fixed seed keep it short and repeatable. Any server error
 # or any response that breaks the documented schema (status, content type, headers, body)
-# fails the target. Reports: target/schemathesis/ (JUnit XML per run, service logs).
+# fails the target. Reports: $CARGO_TARGET_DIR/schemathesis/ (output and JUnit XML per run,
+# the documents as served, service logs).
 #
 #   scripts/schemathesis.sh            the whole run
 #   scripts/schemathesis.sh install    only install schemathesis (CI does this first)
 #
 # Settings: SCHEMATHESIS_EXAMPLES (examples per operation and phase, default 10),
 # SCHEMATHESIS_SEED (default 20261201), SCHEMATHESIS_ONLY (a regex of run names to keep,
-# e.g. `identity` or `gateway-app-user`), SCHEMATHESIS_BIN_DIR (use the binaries there
-# instead of building them).
+# e.g. `identity` or `gateway-app-user`), SCHEMATHESIS_JOBS (runs at once, default 2),
+# SCHEMATHESIS_BIN_DIR (use the binaries there instead of building them).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 here="$root/scripts"
