@@ -67,6 +67,7 @@ pub struct AdminSettings {
     #[arg(
         id = "admin_email",
         long = "admin-email",
+        value_name = "ADMIN_EMAIL",
         env = env::GLEANER_ADMIN_EMAIL,
         default_value = DEFAULT_ADMIN_EMAIL
     )]
@@ -76,6 +77,7 @@ pub struct AdminSettings {
     #[arg(
         id = "admin_password",
         long = "admin-password",
+        value_name = "ADMIN_PASSWORD",
         env = env::GLEANER_ADMIN_PASSWORD,
         hide_env_values = true
     )]
