@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod redis;
 pub mod request_context;
+pub mod runs;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

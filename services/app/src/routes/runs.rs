@@ -9,13 +9,14 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use gleaner_common::pagination::PageParams;
+use gleaner_common::runs::RunFilter;
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
 use gleaner_scrapejob::RunStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Operator;
@@ -39,46 +40,6 @@ pub struct RunErrorView {
     pub kind: String,
     /// What happened.
     pub message: String,
-}
-
-/// A run status, as the `status` filter takes it.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatusFilter {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl From<RunStatusFilter> for RunStatus {
-    fn from(status: RunStatusFilter) -> Self {
-        match status {
-            RunStatusFilter::Queued => RunStatus::Queued,
-            RunStatusFilter::Running => RunStatus::Running,
-            RunStatusFilter::Succeeded => RunStatus::Succeeded,
-            RunStatusFilter::Failed => RunStatus::Failed,
-            RunStatusFilter::Cancelled => RunStatus::Cancelled,
-        }
-    }
-}
-
-/// Run filters.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct RunFilter {
-    /// Only this job's runs.
-    pub job: Option<String>,
-    /// Only runs with this status.
-    #[param(inline)]
-    pub status: Option<RunStatusFilter>,
-    /// Page number, from 1.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295.0)]
-    pub page: Option<u32>,
-    /// Items per page (≤ 100).
-    #[param(minimum = 1, maximum = 100)]
-    pub per_page: Option<u32>,
 }
 
 /// Runs, newest first (operator).
