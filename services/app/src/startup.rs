@@ -2,11 +2,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
-use gleaner_common::auth::{Revocations, TokenVerifier};
 use gleaner_common::observe::HttpMetrics;
 use gleaner_common::server::{self, ReadinessCheck};
 use prometheus::Registry;
@@ -73,17 +71,7 @@ impl Application {
         let stream_redis = gleaner_common::redis::connect(redis_url, 1).await?;
         let registry = Registry::new();
         let http_metrics = HttpMetrics::register(SERVICE, &registry)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .context("building the JWKS client")?;
-        let verifier = Arc::new(TokenVerifier::with_jwks(
-            &settings.verifier.jwks_url,
-            http,
-            &settings.verifier.jwt_issuer,
-            &settings.verifier.jwt_audience,
-            Some(Revocations::new(redis.clone(), "gleaner:")),
-        ));
+        let verifier = Arc::new(settings.verifier.verifier(redis.clone())?);
         let scraper = ScraperClient::new(&settings.scraper_url)?;
         let service = ServiceToken::new(credentials)?;
         let kube = match kube {

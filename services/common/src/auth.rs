@@ -143,6 +143,10 @@ redis.call('SET', KEYS[1], s, 'EX', ARGV[1])
 return s
 "#;
 
+/// The prefix of every Redis key of the platform's own (sessions, revocations,
+/// token generations): identity writes under it, every verifier reads under it.
+pub const REDIS_PREFIX: &str = "gleaner:";
+
 /// Redis keys that revoke tokens. Written by identity, read by every verifier.
 ///
 /// Every record lives as long as the tokens it revokes can still be accepted:

@@ -57,6 +57,31 @@ pub struct VerifierSettings {
     pub jwt_audience: String,
 }
 
+impl VerifierSettings {
+    /// A verifier of access tokens against identity's JWKS (fetched with a 5 s
+    /// timeout), with identity's revocation records in `redis`.
+    pub fn verifier(
+        &self,
+        redis: fred::prelude::Pool,
+    ) -> anyhow::Result<crate::auth::TokenVerifier> {
+        use anyhow::Context as _;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("building the JWKS client")?;
+        Ok(crate::auth::TokenVerifier::with_jwks(
+            &self.jwks_url,
+            http,
+            &self.jwt_issuer,
+            &self.jwt_audience,
+            Some(crate::auth::Revocations::new(
+                redis,
+                crate::auth::REDIS_PREFIX,
+            )),
+        ))
+    }
+}
+
 /// The admin account from `GLEANER_ADMIN_*`: identity creates it on start when
 /// no admin exists, and the app's scheduler logs in as it to start and follow
 /// runs. `#[command(flatten)]` it into a service's settings.

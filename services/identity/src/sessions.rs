@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Key prefix shared with the token verifiers' revocation records.
-pub const PREFIX: &str = "gleaner:";
+pub const PREFIX: &str = gleaner_common::auth::REDIS_PREFIX;
 
 /// What happened to a presented refresh token.
 #[derive(Debug, PartialEq, Eq)]
