@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DENY ?= $(shell command -v cargo-deny 2>/dev/null || echo $(HOME)/.cache/gleaner/tools/bin/cargo-deny)
 
-.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench load soak clean-state help
+.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench bench-scale load soak clean-state help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,8 +49,11 @@ deny: ## Licences, bans and sources of every dependency
 check: ## Fast compile check
 	$(CARGO) check --workspace --all-targets
 
-bench: ## Benchmarks (see docs/benchmarks.md)
+bench: ## Benchmarks (see docs/benchmarks.md and docs/scale.md)
 	scripts/bench.sh
+
+bench-scale: ## The full registry: 100,000 companies crawled with 1, 2 and 4 shards (docs/scale.md)
+	scripts/bench-scale.sh
 
 load: ## 1,024 connections through the gateway for 60 s, then memory after a minute idle (docs/benchmarks.md)
 	scripts/load.sh

@@ -4,10 +4,12 @@
 //! only towards loopback.
 //!
 //! Environment: `DATABASE_URL`, `SCRAPEJOB_SPEC` (its `requestsPerSecond` is ignored),
-//! `TERMINATION_LOG` (where the summary goes).
+//! `TERMINATION_LOG` (where the summary goes). For one shard of a run, as
+//! `scripts/bench-scale.sh` starts them: `JOB_COMPLETION_INDEX` and `SCRAPE_SHARDS`, and the
+//! same `SCRAPE_RUN_ID` (a UUID) in every shard.
 
 use anyhow::Context as _;
-use gleaner_scrapejob::env;
+use gleaner_scrapejob::{Shard, env};
 use gleaner_scraper::egress::{Egress, EgressSettings};
 use gleaner_scraper::metrics::ScraperMetrics;
 use gleaner_scraper::pipeline::Pipeline;
@@ -31,13 +33,19 @@ async fn main() -> anyhow::Result<()> {
     MIGRATOR.run(&db).await.context("cannot migrate")?;
     let pipeline = Pipeline::new(db, ScraperMetrics::unregistered())
         .with_egress(Egress::new(EgressSettings::local().policy()));
+    let var = |name: &str| std::env::var(name).ok();
+    let shard = Shard::from_env_values(
+        var(env::JOB_COMPLETION_INDEX).as_deref(),
+        var(env::SCRAPE_SHARDS).as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("shard: {e}"))?;
+    let run_id = match var(env::SCRAPE_RUN_ID) {
+        Some(id) => uuid::Uuid::parse_str(&id).context("SCRAPE_RUN_ID is not a UUID")?,
+        None if shard.is_whole() => uuid::Uuid::new_v4(),
+        None => anyhow::bail!("the shards of a run need the same SCRAPE_RUN_ID"),
+    };
     let summary = pipeline
-        .scrape(
-            uuid::Uuid::new_v4(),
-            "bench",
-            &spec,
-            CancellationToken::new(),
-        )
+        .scrape_shard(run_id, "bench", &spec, shard, CancellationToken::new())
         .await?;
     let line = summary.to_line();
     println!("{line}");

@@ -264,7 +264,16 @@ impl Pipeline {
                     }
                 } else if let Some(page) = pages.next() {
                     let doc = s.source.list_page(s.spec, page);
-                    let listed = self.list_page(s, &doc).await?;
+                    // The companies in flight go on while the page is read: committing
+                    // the page waits for the run's row, which their transactions hold.
+                    let read = self.list_page(s, &doc);
+                    tokio::pin!(read);
+                    let listed = loop {
+                        tokio::select! {
+                            listed = &mut read => break listed?,
+                            Some(result) = in_flight.next(), if !in_flight.is_empty() => result?,
+                        }
+                    };
                     // A company named in the targets is its IDNO owner's, wherever listed.
                     queue.extend(listed.into_iter().filter(|i| !named_set.contains(i)));
                 } else {
