@@ -117,15 +117,25 @@ const COLUMNS: &str = "r.id, r.job, r.status, r.started_at, r.finished_at, \
     COALESCE(s.companies_updated, r.companies_updated) AS companies_updated, \
     COALESCE(s.errors, r.errors) AS errors";
 
-/// Runs with their shards added up (none: the run row's own counters).
+/// Runs with their shards added up (none: the run row's own counters); a shard's counters
+/// are its row's plus its tally rows'.
 const FROM: &str = "scrape_runs r LEFT JOIN LATERAL ( \
-    SELECT sum(x.pages_fetched)::int AS pages_fetched, sum(x.pages_unchanged)::int AS pages_unchanged, \
-      sum(x.pages_failed)::int AS pages_failed, sum(x.companies_created)::int AS companies_created, \
-      sum(x.companies_updated)::int AS companies_updated, \
+    SELECT (sum(x.pages_fetched) + COALESCE(tl.pages_fetched, 0))::int AS pages_fetched, \
+      (sum(x.pages_unchanged) + COALESCE(tl.pages_unchanged, 0))::int AS pages_unchanged, \
+      (sum(x.pages_failed) + COALESCE(tl.pages_failed, 0))::int AS pages_failed, \
+      (sum(x.companies_created) + COALESCE(tl.companies_created, 0))::int AS companies_created, \
+      (sum(x.companies_updated) + COALESCE(tl.companies_updated, 0))::int AS companies_updated, \
       (SELECT COALESCE(jsonb_agg(e.err ORDER BY e.shard, e.n), '[]'::jsonb) FROM ( \
          SELECT y.shard, t.err, t.n FROM scrape_run_shards y, jsonb_array_elements(y.errors) WITH ORDINALITY AS t(err, n) \
          WHERE y.run_id = r.id ORDER BY y.shard, t.n LIMIT 200) e) AS errors \
-    FROM scrape_run_shards x WHERE x.run_id = r.id HAVING count(*) > 0) s ON true";
+    FROM scrape_run_shards x LEFT JOIN LATERAL ( \
+      SELECT sum(pages_fetched) AS pages_fetched, sum(pages_unchanged) AS pages_unchanged, \
+        sum(pages_failed) AS pages_failed, sum(companies_created) AS companies_created, \
+        sum(companies_updated) AS companies_updated \
+      FROM scrape_run_tally WHERE run_id = r.id) tl ON true \
+    WHERE x.run_id = r.id \
+    GROUP BY tl.pages_fetched, tl.pages_unchanged, tl.pages_failed, tl.companies_created, tl.companies_updated \
+    HAVING count(*) > 0) s ON true";
 
 /// Create a queued run, or leave an existing one with this id alone (resume); true when
 /// this call created it.
@@ -190,9 +200,28 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
     .bind(RunStatus::Running.as_str())
     .fetch_one(&mut *tx)
     .await?;
+    let tally = sqlx::query(
+        "SELECT COALESCE(sum(pages_fetched), 0)::int AS pages_fetched, \
+           COALESCE(sum(pages_unchanged), 0)::int AS pages_unchanged, \
+           COALESCE(sum(pages_failed), 0)::int AS pages_failed, \
+           COALESCE(sum(companies_created), 0)::int AS companies_created, \
+           COALESCE(sum(companies_updated), 0)::int AS companies_updated \
+         FROM scrape_run_tally WHERE run_id = $1 AND shard = $2",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
+    let (own, tally) = (counters_of(&row)?, counters_of(&tally)?);
     Ok(ShardStart {
-        counters: counters_of(&row)?,
+        counters: Counters {
+            pages_fetched: own.pages_fetched + tally.pages_fetched,
+            pages_unchanged: own.pages_unchanged + tally.pages_unchanged,
+            pages_failed: own.pages_failed + tally.pages_failed,
+            companies_created: own.companies_created + tally.companies_created,
+            companies_updated: own.companies_updated + tally.companies_updated,
+        },
         errors: usize::try_from(row.try_get::<i32, _>("errors")?).unwrap_or(0),
         resumed: row.try_get("resumed")?,
     })
@@ -242,18 +271,27 @@ pub async fn commit(
         }
     }
     sqlx::query(
-        "UPDATE scrape_run_shards SET pages_fetched = pages_fetched + $3, \
-           pages_unchanged = pages_unchanged + $4, pages_failed = pages_failed + $5, \
-           errors = errors || $6, heartbeat_at = now() WHERE run_id = $1 AND shard = $2",
+        "INSERT INTO scrape_run_tally (run_id, shard, pages_fetched, pages_unchanged, pages_failed) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
     .bind(shard_no(shard))
     .bind(delta.pages_fetched)
     .bind(delta.pages_unchanged)
     .bind(delta.pages_failed)
-    .bind(serde_json::to_value(errors).unwrap_or_else(|_| Value::Array(vec![])))
     .execute(&mut *tx)
     .await?;
+    // Errors are rare: only work that had some touches the shard's row.
+    if !errors.is_empty() {
+        sqlx::query(
+            "UPDATE scrape_run_shards SET errors = errors || $3 WHERE run_id = $1 AND shard = $2",
+        )
+        .bind(id)
+        .bind(shard_no(shard))
+        .bind(serde_json::to_value(errors).unwrap_or_else(|_| Value::Array(vec![])))
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -266,16 +304,15 @@ pub async fn count_company(
     shard: u32,
     created: bool,
 ) -> sqlx::Result<()> {
-    let column = if created {
-        "companies_created"
-    } else {
-        "companies_updated"
-    };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE scrape_run_shards SET {column} = {column} + 1 WHERE run_id = $1 AND shard = $2"
-    )))
+    let (created, updated) = if created { (1, 0) } else { (0, 1) };
+    sqlx::query(
+        "INSERT INTO scrape_run_tally (run_id, shard, companies_created, companies_updated) \
+         VALUES ($1, $2, $3, $4)",
+    )
     .bind(id)
     .bind(i32::try_from(shard).unwrap_or(i32::MAX))
+    .bind(created)
+    .bind(updated)
     .execute(tx)
     .await?;
     Ok(())
@@ -358,9 +395,18 @@ pub async fn finish_shard(
     .execute(&mut *tx)
     .await?;
     let rows = sqlx::query(
-        "SELECT shard, status, started_at, finished_at, failure, pages_fetched, pages_unchanged, \
-           pages_failed, companies_created, companies_updated FROM scrape_run_shards WHERE run_id = $1 \
-         ORDER BY shard",
+        "SELECT x.shard, x.status, x.started_at, x.finished_at, x.failure, \
+           (x.pages_fetched + COALESCE(t.pages_fetched, 0))::int AS pages_fetched, \
+           (x.pages_unchanged + COALESCE(t.pages_unchanged, 0))::int AS pages_unchanged, \
+           (x.pages_failed + COALESCE(t.pages_failed, 0))::int AS pages_failed, \
+           (x.companies_created + COALESCE(t.companies_created, 0))::int AS companies_created, \
+           (x.companies_updated + COALESCE(t.companies_updated, 0))::int AS companies_updated \
+         FROM scrape_run_shards x LEFT JOIN LATERAL ( \
+           SELECT sum(pages_fetched) AS pages_fetched, sum(pages_unchanged) AS pages_unchanged, \
+             sum(pages_failed) AS pages_failed, sum(companies_created) AS companies_created, \
+             sum(companies_updated) AS companies_updated \
+           FROM scrape_run_tally WHERE run_id = x.run_id AND shard = x.shard) t ON true \
+         WHERE x.run_id = $1 ORDER BY x.shard",
     )
     .bind(id)
     .fetch_all(&mut *tx)

@@ -434,7 +434,7 @@ async fn a_flapping_site_is_retried_within_max_retries_and_failures_are_counted(
     // retried, and nothing lost or stored wrong.
     let app = spawn_with(
         40,
-        |p| p.with_request_timeout(Duration::from_millis(500)),
+        |p| p.with_request_timeout(Duration::from_millis(1500)),
         None,
     )
     .await;
@@ -450,7 +450,7 @@ async fn a_flapping_site_is_retried_within_max_retries_and_failures_are_counted(
     app.site
         .set_fault_ratio("/api/companies/", Fault::ServiceUnavailable, 4);
     app.site
-        .set_fault_ratio("/api/fin-data-v1/", Fault::Timeout { secs: 2 }, 5);
+        .set_fault_ratio("/api/fin-data-v1/", Fault::Timeout { secs: 4 }, 5);
     // Then the list page answers 500 once.
     app.site.fail_next(1, Fault::ServerError);
     let summary = app.scrape(&spec).await;
