@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DENY ?= $(shell command -v cargo-deny 2>/dev/null || echo $(HOME)/.cache/gleaner/tools/bin/cargo-deny)
 
-.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench bench-scale load soak clean-state help
+.PHONY: up down test arch chart unit-test images image-test fmt fmt-check lint deny check bench bench-scale load soak api-fuzz clean-state help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
