@@ -101,19 +101,6 @@ async fn settle(app: &TestApp, token: &str, total: i64) -> Value {
     .expect("the events become notifications")
 }
 
-async fn assert_names(r: reqwest::Response, dependency: &str) {
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let problem = body(r).await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(dependency),
-        "the 503 names {dependency}: {problem}"
-    );
-}
-
 async fn ready_check(app: &TestApp, dependency: &str) -> (u16, String) {
     let r = app.http.get(app.url("/ready")).send().await.unwrap();
     let status = r.status().as_u16();
@@ -128,7 +115,11 @@ async fn events_delivered_while_postgres_is_cut_notify_exactly_once_after_restor
     watch(&app, &alice).await;
 
     pg.cut().await;
-    assert_names(app.get("/api/v1/notifications", &alice).await, "PostgreSQL").await;
+    gleaner_testkit::assert_unavailable_naming(
+        app.get("/api/v1/notifications", &alice).await,
+        "PostgreSQL",
+    )
+    .await;
     assert_eq!(
         ready_check(&app, "postgres").await,
         (503, "unavailable".into())
@@ -159,7 +150,8 @@ async fn events_published_while_redis_is_cut_are_read_after_restore() {
 
     redis.cut().await;
     // Tokens are checked against the revocation list in Redis.
-    assert_names(app.get("/api/v1/watchlist", &alice).await, "Redis").await;
+    gleaner_testkit::assert_unavailable_naming(app.get("/api/v1/watchlist", &alice).await, "Redis")
+        .await;
     assert_eq!(
         ready_check(&app, "redis").await,
         (503, "unavailable".into())

@@ -134,16 +134,6 @@ impl Faulty {
     }
 }
 
-/// Assert a 503 problem+json whose detail names `dependency`.
-async fn assert_names(r: reqwest::Response, dependency: &str) {
-    let body = assert_problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
-    let detail = body["detail"].as_str().unwrap_or_default();
-    assert!(
-        detail.contains(dependency),
-        "the 503 names {dependency}: {body}"
-    );
-}
-
 #[tokio::test]
 async fn postgres_cut_is_a_503_naming_it_and_every_event_is_published_after_restore() {
     let f = spawn_faulty().await;
@@ -154,8 +144,12 @@ async fn postgres_cut_is_a_503_naming_it_and_every_event_is_published_after_rest
     f.pg.cut().await;
     assert_eq!(f.ready("postgres").await, (503, "unavailable".into()));
     assert_eq!(f.ready("redis").await.1, "ok");
-    assert_names(f.app.register("during").await, "PostgreSQL").await;
-    assert_names(f.app.login("admin", ADMIN_PASSWORD).await, "PostgreSQL").await;
+    gleaner_testkit::assert_unavailable_naming(f.app.register("during").await, "PostgreSQL").await;
+    gleaner_testkit::assert_unavailable_naming(
+        f.app.login("admin", ADMIN_PASSWORD).await,
+        "PostgreSQL",
+    )
+    .await;
 
     f.pg.restore();
     // No restart: the same process answers again once PostgreSQL is back.
@@ -186,7 +180,8 @@ async fn redis_cut_refuses_logins_naming_it_and_registrations_publish_after_rest
 
     f.redis.cut().await;
     assert_eq!(f.ready("redis").await, (503, "unavailable".into()));
-    assert_names(f.app.login("admin", ADMIN_PASSWORD).await, "Redis").await;
+    gleaner_testkit::assert_unavailable_naming(f.app.login("admin", ADMIN_PASSWORD).await, "Redis")
+        .await;
     // Registration needs only PostgreSQL: its outbox row waits for Redis.
     assert_eq!(f.app.register("during").await.status(), StatusCode::CREATED);
     let during = f.user_id("during").await;
@@ -261,7 +256,7 @@ async fn a_silent_redis_is_a_503_naming_it_not_a_hang() {
         .send()
         .await
         .expect("an answer, not a hang");
-    assert_names(r, "Redis").await;
+    gleaner_testkit::assert_unavailable_naming(r, "Redis").await;
 
     f.redis.restore();
     eventually(RECOVERY, || async {

@@ -42,19 +42,6 @@ async fn json_of(app: &TestApp, path: &str) -> Option<Value> {
     r.json().await.ok()
 }
 
-async fn assert_names(r: reqwest::Response, dependency: &str) {
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let problem: Value = r.json().await.unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains(dependency),
-        "the 503 names {dependency}: {problem}"
-    );
-}
-
 async fn ready_check(app: &TestApp, dependency: &str) -> (u16, String) {
     let r = app.get("/ready").await;
     let status = r.status().as_u16();
@@ -79,8 +66,9 @@ async fn postgres_cut_reads_are_503_naming_it_and_unchanged_after_restore() {
         .expect("the company");
 
     pg.cut().await;
-    assert_names(app.get("/api/v1/companies").await, "PostgreSQL").await;
-    assert_names(
+    gleaner_testkit::assert_unavailable_naming(app.get("/api/v1/companies").await, "PostgreSQL")
+        .await;
+    gleaner_testkit::assert_unavailable_naming(
         app.get(&format!("/api/v1/companies/{idno}")).await,
         "PostgreSQL",
     )
@@ -120,7 +108,8 @@ async fn redis_down_public_reads_go_on_and_operator_reads_name_redis() {
 
     app.redis.stop();
     assert_eq!(json_of(&app, "/api/v1/companies").await, Some(list));
-    assert_names(app.get_as(&sources, Role::Operator).await, "Redis").await;
+    gleaner_testkit::assert_unavailable_naming(app.get_as(&sources, Role::Operator).await, "Redis")
+        .await;
     assert_eq!(
         ready_check(&app, "redis").await,
         (503, "unavailable".into())

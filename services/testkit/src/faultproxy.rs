@@ -264,6 +264,28 @@ async fn pipe(
     }
 }
 
+/// Assert that `response` is a 503 problem+json whose detail names `dependency`
+/// (what a service answers while PostgreSQL or Redis is away); returns the problem.
+pub async fn assert_unavailable_naming(
+    response: reqwest::Response,
+    dependency: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.expect("a problem+json body");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(dependency),
+        "the 503 names {dependency}: {problem}"
+    );
+    problem
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

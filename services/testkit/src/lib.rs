@@ -21,7 +21,7 @@ mod redis;
 mod signer;
 
 pub use drain::{Draining, ProxiedDatabase};
-pub use faultproxy::{Fault, FaultProxy, url_via_port};
+pub use faultproxy::{Fault, FaultProxy, assert_unavailable_naming, url_via_port};
 pub use kube_api::{FakeKubeApi, Seen};
 pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};
 pub use process::{InFlight, ServiceProcess};
