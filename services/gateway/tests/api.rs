@@ -277,7 +277,30 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["connection"], "close");
     problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
+    // The refused body was never read, so its connection is closed and not reused:
+    // the same client's next requests go through (they used to meet a broken pipe).
+    for _ in 0..20 {
+        let refused = gw
+            .http
+            .post(gw.url("/api/v1/scrape-jobs"))
+            .bearer_auth(&token)
+            .body(vec![b'x'; 1024 * 1024 + 1])
+            .send()
+            .await;
+        if let Ok(refused) = refused {
+            assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let next = gw
+            .http
+            .get(gw.url("/health"))
+            .send()
+            .await
+            .expect("the request after a 413 is sent on a fresh connection");
+        assert_eq!(next.status(), 200);
+    }
 
     // Without a Content-Length (chunked), the limit holds as the body streams.
     let chunks = futures::stream::iter(
