@@ -524,8 +524,9 @@ pub const COMPLETION_INDEX_KEY: &str = "batch.kubernetes.io/job-completion-index
 /// The scraper's summary of a run from its pods. One pod: [`summary_from_pods`]. A sharded
 /// run: the shards' summaries added up by [`RunSummary::combine`], each shard's read from
 /// the newest pod of its index. A shard whose container ended without a readable final
-/// summary, or that has no pod once the run has finished, counts as failed, with a reason
-/// naming the shard; a shard still going counts as running.
+/// summary, or that has no pod once the run has failed, counts as failed, with a reason
+/// naming the shard; a shard still going counts as running. A Job that succeeded with a
+/// shard's pod gone has no summary: its own verdict is the run's.
 pub fn run_summary(run: &ObservedRun, pods: &[Pod]) -> Option<RunSummary> {
     if run.shards <= 1 {
         return summary_from_pods(pods);
@@ -548,6 +549,12 @@ pub fn run_summary(run: &ObservedRun, pods: &[Pod]) -> Option<RunSummary> {
         if slot.is_none_or(|current| key(pod) > key(current)) {
             *slot = Some(pod);
         }
+    }
+    // Kubernetes says every index succeeded but a shard's pod is already gone (the Job
+    // was cleaned up before the status was written): the Job's verdict stands, as it
+    // does for a one-pod run whose pod is gone, rather than counts that miss a shard.
+    if run.state == RunState::Succeeded && newest.iter().any(Option::is_none) {
+        return None;
     }
     let run_id = run.run_id.clone().unwrap_or_default();
     let finished = run.state != RunState::Active;
@@ -1095,7 +1102,7 @@ mod tests {
         assert_eq!(going.pages_fetched, 5);
         assert_eq!(going.finished_at, None);
 
-        // The Job completed but shard 1's pod wrote nothing readable and shard 2 has no pod.
+        // The Job failed; shard 1's pod wrote nothing readable and shard 2 has no pod.
         let pods = [
             shard_pod(Some(0), t, Some((0, Some(done.as_str())))),
             shard_pod(
@@ -1104,12 +1111,29 @@ mod tests {
                 Some((0, Some("Error: the termination log is gone"))),
             ),
         ];
-        let all = run_summary(&sharded_run(RunState::Succeeded, 3), &pods).unwrap();
+        let all = run_summary(&sharded_run(RunState::Failed, 3), &pods).unwrap();
         assert_eq!(all.status, Failed);
         let failure = all.failure.unwrap();
         assert!(failure.contains("shard 1/3 left no summary"), "{failure}");
         assert!(failure.contains("shard 2/3 has no pod"), "{failure}");
         assert!(!failure.contains("shard 0/3"), "{failure}");
+
+        // The Job completed with every pod there, but shard 1 wrote nothing readable.
+        let pods = [
+            shard_pod(Some(0), t, Some((0, Some(done.as_str())))),
+            shard_pod(Some(1), t, Some((0, Some("garbage")))),
+        ];
+        let all = run_summary(&sharded_run(RunState::Succeeded, 2), &pods).unwrap();
+        assert_eq!(all.status, Failed);
+        assert!(all.failure.unwrap().contains("shard 1/2 left no summary"));
+
+        // The Job completed and shard 1's pod is gone already: Kubernetes' verdict stands
+        // (no summary, as for a one-pod run whose pod is gone), not a failure.
+        let pods = [shard_pod(Some(0), t, Some((0, Some(done.as_str()))))];
+        assert_eq!(
+            run_summary(&sharded_run(RunState::Succeeded, 2), &pods),
+            None
+        );
 
         // A pod still running after the run ended never finished.
         let all = run_summary(
@@ -1166,7 +1190,7 @@ mod tests {
             COMPLETION_INDEX_KEY.to_owned(),
             "0".to_owned(),
         )]));
-        let all = run_summary(&sharded_run(RunState::Succeeded, 1 + 1), &[labelled]).unwrap();
+        let all = run_summary(&sharded_run(RunState::Failed, 1 + 1), &[labelled]).unwrap();
         assert_eq!(all.pages_fetched, 3);
         assert!(all.failure.unwrap().contains("shard 1/2 has no pod"));
     }

@@ -15,10 +15,12 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt as _;
 pub use gleaner_telemetry::shutdown_signal;
 use gleaner_telemetry::{CheckStatus, LogSettings, Readiness, health, metrics_response};
 use prometheus::Registry;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::observe::{HttpMetrics, observe_http};
@@ -323,12 +325,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
+    let streams_end = CancellationToken::new();
+    let end_streams = streams_end.clone();
     let shutdown = async move {
         shutdown.await;
         tracing::info!("listener closed; finishing in-flight requests");
+        end_streams.cancel();
         signalled.notify_one();
     };
-    let router = router.layer(axum::middleware::from_fn(close_connections_while_draining));
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            streams_end,
+            end_event_streams_on_shutdown,
+        ))
+        .layer(axum::middleware::from_fn(close_connections_while_draining));
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -360,6 +370,37 @@ async fn close_connections_while_draining(request: Request, next: Next) -> Respo
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// A Server-Sent Events stream never finishes by itself, so once the listener has
+/// closed it is ended, cleanly, between two chunks: the client sees the stream end,
+/// reconnects (to another pod) with `Last-Event-ID` and misses nothing, and the drain
+/// is not held up until [`DRAIN_TIMEOUT`]. An event cut short by this is discarded
+/// by the client (an event counts only once its blank line has arrived) and sent
+/// again after the reconnect. Other responses are never cut.
+async fn end_event_streams_on_shutdown(
+    State(streams_end): State<CancellationToken>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let is_event_stream = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+        });
+    if !is_event_stream {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let chunks = body
+        .into_data_stream()
+        .take_until(streams_end.cancelled_owned());
+    Response::from_parts(parts, axum::body::Body::from_stream(chunks))
 }
 
 /// Bind a TCP listener, naming the setting on failure.
