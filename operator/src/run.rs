@@ -886,19 +886,30 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn one_shard_is_the_plain_job() {
-        let mut sj = scrapejob("nightly");
-        sj.spec.shards = 1;
-        let run = RunRequest::new("nightly", "uid", Trigger::Initial);
-        let settings = RunSettings {
+    /// Settings whose runs' Redis URL is in Secret `runs-redis`, key `redis-url`.
+    fn settings_with_redis() -> RunSettings {
+        RunSettings {
             redis_secret: Some(SecretRef {
                 name: "runs-redis".into(),
-                key: "url".into(),
+                key: "redis-url".into(),
             }),
             ..RunSettings::default()
-        };
-        let job = desired_job(&sj, &run, &settings, "tp").unwrap();
+        }
+    }
+
+    /// The Job of the initial run of ScrapeJob `nightly` with `shards`.
+    fn sharded_job(shards: u32, settings: &RunSettings) -> Job {
+        let mut sj = scrapejob("nightly");
+        sj.spec.shards = shards;
+        let run = RunRequest::new("nightly", "uid", Trigger::Initial);
+        desired_job(&sj, &run, settings, "tp").unwrap()
+    }
+
+    #[test]
+    fn one_shard_is_the_plain_job() {
+        let settings = settings_with_redis();
+        let job = sharded_job(1, &settings);
+        let run = RunRequest::new("nightly", "uid", Trigger::Initial);
         let spec = job.spec.as_ref().unwrap();
         assert_eq!(spec.completion_mode, None);
         assert_eq!(spec.completions, None);
@@ -913,17 +924,9 @@ mod tests {
 
     #[test]
     fn shards_make_one_indexed_job() {
-        let mut sj = scrapejob("nightly");
-        sj.spec.shards = 4;
+        let settings = settings_with_redis();
+        let job = sharded_job(4, &settings);
         let run = RunRequest::new("nightly", "uid", Trigger::Initial);
-        let settings = RunSettings {
-            redis_secret: Some(SecretRef {
-                name: "runs-redis".into(),
-                key: "redis-url".into(),
-            }),
-            ..RunSettings::default()
-        };
-        let job = desired_job(&sj, &run, &settings, "tp").unwrap();
         let spec = job.spec.as_ref().unwrap();
         assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
         assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
@@ -959,7 +962,7 @@ mod tests {
         assert_eq!(secret.optional, Some(false));
 
         // Without a Redis Secret the shards get no REDIS_URL (each keeps to its share).
-        let job = desired_job(&sj, &run, &RunSettings::default(), "tp").unwrap();
+        let job = sharded_job(4, &RunSettings::default());
         let env = env_of(&job);
         assert_eq!(env["SCRAPE_SHARDS"].value.as_deref(), Some("4"));
         assert!(!env.contains_key("REDIS_URL"));

@@ -789,8 +789,19 @@ fn shard_line(run_id: &str, status: &str, n: u64, failure: Option<&str>) -> Stri
 }
 
 /// Reconciles a ScrapeJob with `shards: 4` whose run's Job ended with `job_status`, its four
-/// pods as given, and returns the status patch.
+/// pods as given, and returns the status patch (an event is published too).
 async fn finished_sharded_run(job_status: Value, pods: impl Fn(&str, &str) -> Vec<Value>) -> Value {
+    sharded_run_status(job_status, pods, true).await
+}
+
+/// Reconciles a ScrapeJob with `shards: 4` whose running run's Job has `job_status` and the
+/// pods `pods(job name, run id)`; returns the status patch. `event`: whether the reconcile
+/// publishes an event (a run that ends does, one that goes on does not).
+async fn sharded_run_status(
+    job_status: Value,
+    pods: impl Fn(&str, &str) -> Vec<Value>,
+    event: bool,
+) -> Value {
     let (ctx, handle) = sharded_context();
     let run = RunRequest::new(NAME, UID, Trigger::Initial);
     let sj = scrapejob(|sj| {
@@ -833,8 +844,10 @@ async fn finished_sharded_run(job_status: Value, pods: impl Fn(&str, &str) -> Ve
                     move |patch| *patched.lock().unwrap() = patch.clone()
                 })
                 .reply(200, sj_reply),
-            expect(Method::POST, events_uri()).reply(201, json!("echo")),
-        ],
+        ]
+        .into_iter()
+        .chain(event.then(|| expect(Method::POST, events_uri()).reply(201, json!("echo"))))
+        .collect(),
     );
     reconcile(Arc::new(sj), ctx).await.unwrap();
     verify(s).await;
@@ -872,6 +885,30 @@ async fn four_succeeded_shards_add_up_in_the_status() {
     // The last shard to finish ends the run.
     assert_eq!(last["finishedAt"], "2026-11-22T03:00:24Z");
     assert!(last.get("message").is_none());
+}
+
+#[tokio::test]
+async fn a_completed_sharded_job_whose_shard_pod_is_gone_keeps_its_verdict() {
+    // Shard 3's pod was cleaned up before this reconcile: Kubernetes saw every index
+    // succeed, so the run succeeded (without counters it can no longer add up).
+    let patch = finished_sharded_run(
+        json!({
+            "startTime": "2026-11-22T03:00:06Z",
+            "completionTime": "2026-11-22T03:00:30Z",
+            "succeeded": 4, "completedIndexes": "0-3",
+            "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-22T03:00:30Z"}]
+        }),
+        |job, run_id| {
+            (0..3u32)
+                .map(|i| shard_pod(job, i, 0, &shard_line(run_id, "succeeded", u64::from(i) + 1, None)))
+                .collect()
+        },
+    )
+    .await;
+    let status = &patch["status"];
+    assert_eq!(status["phase"], "Succeeded", "{status}");
+    assert_eq!(status["lastRun"]["result"], "Succeeded");
+    assert!(status["lastRun"].get("message").is_none(), "{status}");
 }
 
 #[tokio::test]
@@ -928,65 +965,24 @@ async fn one_failed_shard_fails_the_run_in_the_status() {
 
 #[tokio::test]
 async fn a_sharded_run_reports_its_finished_shards_while_it_goes() {
-    let (ctx, handle) = sharded_context();
-    let run = RunRequest::new(NAME, UID, Trigger::Initial);
-    let sj = scrapejob(|sj| {
-        sj.spec.shards = 4;
-        sj.status = Some(ScrapeJobStatus {
-            last_run: Some(LastRun {
-                name: run.job_name.clone(),
-                run_id: Some(run.run_id.clone()),
-                started_at: Some(Time("2026-11-22T03:00:05Z".parse().unwrap())),
-                result: Some(RunResult::Running),
-                ..LastRun::default()
-            }),
-            ..ScrapeJobStatus::default()
-        });
-    });
-    let mut job = owned_job(
-        &run.job_name,
-        &run.run_id,
+    let patch = sharded_run_status(
         json!({"startTime": "2026-11-22T03:00:06Z", "active": 3, "succeeded": 1, "completedIndexes": "2"}),
-    );
-    job["spec"] = json!({"completionMode": "Indexed", "completions": 4, "parallelism": 4,
-        "template": {"spec": {"containers": [{"name": "scraper"}]}}});
-    let mut running = shard_pod(&run.job_name, 0, 0, "");
-    running["status"]["containerStatuses"][0]["state"] = json!({"running": {}});
-    let pods = vec![
-        running,
-        shard_pod(
-            &run.job_name,
-            2,
-            0,
-            &shard_line(&run.run_id, "succeeded", 3, None),
-        ),
-    ];
-    let sj_reply = serde_json::to_value(&sj).unwrap();
-    let s = scenario(
-        handle,
-        vec![
-            expect(Method::GET, jobs_uri()).reply(200, job_list(vec![job])),
-            expect(
-                Method::GET,
-                format!(
-                    "/api/v1/namespaces/{NS}/pods?&labelSelector=batch.kubernetes.io%2Fjob-name%3D{}",
-                    run.job_name
-                ),
-            )
-            .reply(200, json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods})),
-            expect(Method::PATCH, status_uri())
-                .body(|patch| {
-                    let status = &patch["status"];
-                    assert_eq!(status["phase"], "Running");
-                    let last = &status["lastRun"];
-                    assert_eq!(last["result"], "Running");
-                    assert_eq!(last["pagesFetched"], 30);
-                    assert_eq!(last["companiesWritten"], 15);
-                    assert!(last.get("finishedAt").is_none());
-                })
-                .reply(200, sj_reply),
-        ],
-    );
-    reconcile(Arc::new(sj), ctx).await.unwrap();
-    verify(s).await;
+        |job, run_id| {
+            let mut running = shard_pod(job, 0, 0, "");
+            running["status"]["containerStatuses"][0]["state"] = json!({"running": {}});
+            vec![
+                running,
+                shard_pod(job, 2, 0, &shard_line(run_id, "succeeded", 3, None)),
+            ]
+        },
+        false,
+    )
+    .await;
+    let status = &patch["status"];
+    assert_eq!(status["phase"], "Running");
+    let last = &status["lastRun"];
+    assert_eq!(last["result"], "Running");
+    assert_eq!(last["pagesFetched"], 30);
+    assert_eq!(last["companiesWritten"], 15);
+    assert!(last.get("finishedAt").is_none());
 }
