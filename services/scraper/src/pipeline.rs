@@ -217,6 +217,12 @@ impl Pipeline {
         }
         let new = NewRun::scrape(run_id, job, spec)?;
         let run = Run::start(&self.db, &self.metrics, new, shard).await?;
+        if run.succeeded_before() {
+            // Its counts stand; it fetches nothing again (what it finished is no longer
+            // listed once the run has succeeded).
+            tracing::info!("this shard of the run succeeded before; nothing to do");
+            return Ok(run.finish(Ending::Completed).await);
+        }
         let scrape = Scrape {
             run: &run,
             source: source.as_ref(),

@@ -184,6 +184,8 @@ pub struct Run {
     pending: Tally,
     /// What the run finished before this process started.
     done: HashSet<String>,
+    /// Whether this shard had succeeded before (see [`Run::succeeded_before`]).
+    succeeded_before: bool,
     last_flush: Mutex<Instant>,
     _heartbeat: AbortOnDrop,
 }
@@ -245,6 +247,7 @@ impl Run {
             }),
             pending: Tally::default(),
             done,
+            succeeded_before: before.succeeded_before,
             last_flush: Mutex::new(Instant::now()),
             _heartbeat: AbortOnDrop(heartbeat),
         })
@@ -258,6 +261,12 @@ impl Run {
     /// This process's shard of the run.
     pub fn shard(&self) -> Shard {
         self.shard
+    }
+
+    /// Whether this shard had succeeded before this process started it again: its run
+    /// was started again with its id, and there is nothing left to do.
+    pub fn succeeded_before(&self) -> bool {
+        self.succeeded_before
     }
 
     /// The source's name, as in metric labels.

@@ -169,6 +169,9 @@ pub struct ShardStart {
     pub errors: usize,
     /// Whether the shard had run before (a resume).
     pub resumed: bool,
+    /// Whether the shard had succeeded before: a run started again with its id after
+    /// it ended has nothing left to do there.
+    pub succeeded_before: bool,
 }
 
 fn shard_no(shard: Shard) -> i32 {
@@ -187,6 +190,14 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
     .bind(RunStatus::Running.as_str())
     .bind(i32::try_from(shard.count()).unwrap_or(i32::MAX))
     .execute(&mut *tx)
+    .await?;
+    // The run's row first, then the shard's, as in finish_shard.
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM scrape_run_shards WHERE run_id = $1 AND shard = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
+    .fetch_optional(&mut *tx)
     .await?;
     let row = sqlx::query(
         "INSERT INTO scrape_run_shards (run_id, shard, status) VALUES ($1, $2, $3) \
@@ -224,6 +235,7 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
         },
         errors: usize::try_from(row.try_get::<i32, _>("errors")?).unwrap_or(0),
         resumed: row.try_get("resumed")?,
+        succeeded_before: before.as_deref() == Some(RunStatus::Succeeded.as_str()),
     })
 }
 
@@ -394,6 +406,27 @@ pub async fn finish_shard(
     .bind(failure)
     .execute(&mut *tx)
     .await?;
+    // The shard's work is over: its tally rows are folded into its own row, so finished
+    // runs keep no tally rows (a shard started again adds new ones on top).
+    sqlx::query(
+        "WITH t AS (DELETE FROM scrape_run_tally WHERE run_id = $1 AND shard = $2 \
+           RETURNING pages_fetched, pages_unchanged, pages_failed, companies_created, companies_updated), \
+         s AS (SELECT COALESCE(sum(pages_fetched), 0)::int AS pages_fetched, \
+           COALESCE(sum(pages_unchanged), 0)::int AS pages_unchanged, \
+           COALESCE(sum(pages_failed), 0)::int AS pages_failed, \
+           COALESCE(sum(companies_created), 0)::int AS companies_created, \
+           COALESCE(sum(companies_updated), 0)::int AS companies_updated FROM t) \
+         UPDATE scrape_run_shards x SET pages_fetched = x.pages_fetched + s.pages_fetched, \
+           pages_unchanged = x.pages_unchanged + s.pages_unchanged, \
+           pages_failed = x.pages_failed + s.pages_failed, \
+           companies_created = x.companies_created + s.companies_created, \
+           companies_updated = x.companies_updated + s.companies_updated \
+         FROM s WHERE x.run_id = $1 AND x.shard = $2",
+    )
+    .bind(id)
+    .bind(shard_no(shard))
+    .execute(&mut *tx)
+    .await?;
     let rows = sqlx::query(
         "SELECT x.shard, x.status, x.started_at, x.finished_at, x.failure, \
            (x.pages_fetched + COALESCE(t.pages_fetched, 0))::int AS pages_fetched, \
@@ -454,6 +487,14 @@ pub async fn finish_shard(
         .bind(run.status.is_final())
         .execute(&mut *tx)
         .await?;
+        // What a resume would skip matters only until the run has succeeded: started
+        // again with its id, each of its shards then has nothing to do.
+        if run.status == RunStatus::Succeeded {
+            sqlx::query("DELETE FROM scrape_run_done WHERE run_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     tx.commit().await?;
     mine.ok_or(sqlx::Error::RowNotFound)

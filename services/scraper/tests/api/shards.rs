@@ -356,6 +356,50 @@ async fn a_run_killed_and_started_again_with_its_id_resumes_without_duplicates()
         list_fetches, 2,
         "once per run: the killed one and the reference"
     );
+
+    // A finished run keeps its counts on its shard rows, not as tally rows, and no list
+    // of what a resume would skip.
+    let left = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(run_id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        left("SELECT count(*) FROM scrape_run_tally WHERE run_id = $1").await,
+        0
+    );
+    assert_eq!(
+        left("SELECT count(*) FROM scrape_run_done WHERE run_id = $1").await,
+        0
+    );
+    // Started once more with its id, the succeeded run fetches nothing and counts the same.
+    let requests = site.requests().len();
+    let third = summary_of(
+        run_command(&db_url, &spec, run_id, None, None)
+            .spawn()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(third.status, "succeeded", "{third:?}");
+    assert_eq!(
+        (
+            third.pages_fetched,
+            third.companies_created,
+            third.pages_unchanged
+        ),
+        (
+            again.pages_fetched,
+            again.companies_created,
+            again.pages_unchanged
+        )
+    );
+    assert_eq!(site.requests().len(), requests, "nothing fetched again");
+    assert_eq!(count(&db, "SELECT count(*) FROM companies").await, 60);
 }
 
 #[tokio::test]
