@@ -854,21 +854,35 @@ async fn sharded_run_status(
     patched.lock().unwrap().clone()
 }
 
+/// The status of an Indexed Job of 4 that completed: every index succeeded.
+fn completed_job_status() -> Value {
+    json!({
+        "startTime": "2026-11-22T03:00:06Z",
+        "completionTime": "2026-11-22T03:00:30Z",
+        "succeeded": 4, "completedIndexes": "0-3",
+        "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-22T03:00:30Z"}]
+    })
+}
+
+/// Succeeded pods of indexes `0..count`; index i fetched 10 × (i + 1) pages.
+fn succeeded_shard_pods(job: &str, run_id: &str, count: u32) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            shard_pod(
+                job,
+                i,
+                0,
+                &shard_line(run_id, "succeeded", u64::from(i) + 1, None),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn four_succeeded_shards_add_up_in_the_status() {
-    let patch = finished_sharded_run(
-        json!({
-            "startTime": "2026-11-22T03:00:06Z",
-            "completionTime": "2026-11-22T03:00:30Z",
-            "succeeded": 4, "completedIndexes": "0-3",
-            "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-22T03:00:30Z"}]
-        }),
-        |job, run_id| {
-            (0..4u32)
-                .map(|i| shard_pod(job, i, 0, &shard_line(run_id, "succeeded", u64::from(i) + 1, None)))
-                .collect()
-        },
-    )
+    let patch = finished_sharded_run(completed_job_status(), |job, run_id| {
+        succeeded_shard_pods(job, run_id, 4)
+    })
     .await;
     let status = &patch["status"];
     assert_eq!(status["phase"], "Succeeded");
@@ -891,19 +905,9 @@ async fn four_succeeded_shards_add_up_in_the_status() {
 async fn a_completed_sharded_job_whose_shard_pod_is_gone_keeps_its_verdict() {
     // Shard 3's pod was cleaned up before this reconcile: Kubernetes saw every index
     // succeed, so the run succeeded (without counters it can no longer add up).
-    let patch = finished_sharded_run(
-        json!({
-            "startTime": "2026-11-22T03:00:06Z",
-            "completionTime": "2026-11-22T03:00:30Z",
-            "succeeded": 4, "completedIndexes": "0-3",
-            "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-22T03:00:30Z"}]
-        }),
-        |job, run_id| {
-            (0..3u32)
-                .map(|i| shard_pod(job, i, 0, &shard_line(run_id, "succeeded", u64::from(i) + 1, None)))
-                .collect()
-        },
-    )
+    let patch = finished_sharded_run(completed_job_status(), |job, run_id| {
+        succeeded_shard_pods(job, run_id, 3)
+    })
     .await;
     let status = &patch["status"];
     assert_eq!(status["phase"], "Succeeded", "{status}");
