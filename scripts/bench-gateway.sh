@@ -3,7 +3,8 @@
 # and through the gateway, with wrk at 16, 64, 256 and 1,024 connections (release
 # builds, throwaway PostgreSQL and Redis). The gateway checks the token, counts the
 # request in Redis (the limit is lifted so that nothing is refused) and forwards it.
-# Prints one table row per target and level. Then one client sends twice the default
+# Prints one table row per target and level, with the CPU time identity and the gateway
+# each used per request (from /proc, user + system). Then one client sends twice the default
 # rate limit (20 requests a second against 10/s, burst 20) for 60 s to a gateway with
 # the default limits: only 429s beyond the limit, never a 5xx. The method and the last
 # results are in docs/benchmarks.md.
@@ -58,17 +59,24 @@ curl -fsS -o /dev/null -H "authorization: Bearer $token" "http://127.0.0.1:$gw_p
   || die "the token does not pass the gateway"
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-printf '%-8s %6s %10s %9s %9s %7s %8s\n' target conns req/s p50_ms p99_ms errors non2xx
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s="$(getconf CLK_TCK)"
+printf '%-8s %6s %10s %9s %9s %7s %8s %13s %12s\n' target conns req/s p50_ms p99_ms errors non2xx \
+  id_cpu_us/req gw_cpu_us/req
 for conns in $LEVELS; do
   threads=2; [ "$conns" -lt 2 ] && threads=1
   for name in identity gateway; do
     port="$id_port"; [ "$name" = gateway ] && port="$gw_port"
     out="$work/$name-$conns.txt"
+    id_before="$(cpu_ticks "$id_pid")"; gw_before="$(cpu_ticks "$gw_pid")"
     wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -H "authorization: Bearer $token" \
       "http://127.0.0.1:$port/api/v1/users/me" > "$out"
-    python3 - "$name" "$conns" "$out" <<'PY'
+    id_cpu=$(( $(cpu_ticks "$id_pid") - id_before )); gw_cpu=$(( $(cpu_ticks "$gw_pid") - gw_before ))
+    python3 - "$name" "$conns" "$out" "$id_cpu" "$gw_cpu" "$ticks_per_s" <<'PY'
 import re, sys
 name, conns, path = sys.argv[1], sys.argv[2], sys.argv[3]
+id_ticks, gw_ticks, hz = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 text = open(path).read()
 def ms(label):
     m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)", text, re.M)
@@ -79,7 +87,10 @@ def ms(label):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
 non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", text)) else 0
-print(f"{name:<8} {conns:>6} {rps:>10.0f} {ms('50'):>9.2f} {ms('99'):>9.2f} {errors:>7} {non2xx:>8}")
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+per_request = lambda ticks: ticks / hz * 1e6 / max(requests, 1)
+print(f"{name:<8} {conns:>6} {rps:>10.0f} {ms('50'):>9.2f} {ms('99'):>9.2f} {errors:>7} {non2xx:>8}"
+      f" {per_request(id_ticks):>13.0f} {per_request(gw_ticks):>12.0f}")
 PY
   done
   log "gateway RSS after $conns connections: $(( $(rss "$gw_pid") / 1024 )) MiB"
