@@ -77,11 +77,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for attempt in 1 2 3 4 5; do
-  pg_port="$(free_port)"
-  start_postgres "$work/pg" "$pg_port" && break
-  [ "$attempt" = 5 ] && die "PostgreSQL did not start; see $work/pg/server.log"
-done
+start_postgres_on_free_port "$work/pg"
+pg_port="$PG_PORT"
 redis_port="$(free_port)"
 start_redis "$work/redis" "$redis_port"
 redis_url="redis://127.0.0.1:$redis_port"

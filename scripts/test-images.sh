@@ -82,11 +82,8 @@ log "every image runs its binary as 65532:65532 and holds no shell"
 
 # --- PostgreSQL and Redis ------------------------------------------------------------
 ensure_packages postgresql redis-server curl python3
-for attempt in 1 2 3 4 5; do
-  pg_port="$(free_port)"
-  start_postgres "$work/pg" "$pg_port" && break
-  [ "$attempt" = 5 ] && die "PostgreSQL did not start; see $work/pg/server.log"
-done
+start_postgres_on_free_port "$work/pg"
+pg_port="$PG_PORT"
 for attempt in 1 2 3 4 5; do
   redis_port="$(free_port)"
   (start_redis "$work/redis" "$redis_port") && break

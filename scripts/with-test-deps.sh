@@ -13,14 +13,8 @@ work="$(mktemp -d /tmp/gleaner-test-XXXXXX)"
 chmod 755 "$work"
 cleanup() { stop_postgres "$work/pg"; rm -rf "$work"; }
 trap cleanup EXIT
-# A port free when picked may be taken before the server binds it: then our
-# server fails to start (pg_ctl waits for our own data directory's server) and
-# another port is tried.
-for attempt in 1 2 3 4 5; do
-  port="$(free_port)"
-  start_postgres "$work/pg" "$port" && break
-  [ "$attempt" = 5 ] && die "PostgreSQL did not start; see $work/pg/server.log"
-done
+start_postgres_on_free_port "$work/pg"
+port="$PG_PORT"
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${port}/postgres"
 log "test PostgreSQL on port $port"
 "$@"
