@@ -67,13 +67,9 @@ impl HashPool {
 
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
-    // SAFETY: gettid and setpriority take plain integers and touch no memory
-    // of ours; on Linux the nice value is per thread, so this affects only
+    // On Linux the nice value is per thread, so naming this thread's id affects only
     // the calling hashing thread. Failure leaves the default priority.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, HASH_THREAD_NICE);
-    }
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_THREAD_NICE);
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -5,7 +5,7 @@
 //!
 //! It has no database, cache or token dependencies, so the operator can use it.
 
-mod allocator;
+pub mod allocator;
 mod exposition;
 mod logs;
 mod readiness;

@@ -17,7 +17,9 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read once when it initialises (before `main`):
+/// jemalloc's options are compiled into it (`--with-malloc-conf`, set by the
+/// workspace's `.cargo/config.toml` as `JEMALLOC_SYS_WITH_MALLOC_CONF`), so no
+/// `unsafe` symbol export is needed:
 /// - `background_thread:true`: purge on background threads, so an idle process still
 ///   returns memory;
 /// - `dirty_decay_ms:5000`: a freed page stays reusable for about five seconds, then
@@ -27,23 +29,18 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 ///   resident set until it runs short of memory.
 ///
 /// `MALLOC_CONF` in the environment is read after these and overrides them.
-/// (jemalloc is built with the `_rjem_` prefix, so this is its `malloc_conf` symbol.)
-#[used]
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0\0";
+pub const MALLOC_CONF: &str = "background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0";
 
 #[cfg(test)]
 mod tests {
-    use tikv_jemalloc_ctl::{background_thread, epoch, opt, raw, stats};
+    use tikv_jemalloc_ctl::{background_thread, config, epoch, opt, stats};
 
     #[test]
     fn jemalloc_runs_with_the_configured_decay_and_background_threads() {
         // The options took effect: the symbol above was linked and read.
         assert!(opt::background_thread::read().unwrap());
-        // Both are `ssize_t` in jemalloc.
-        let dirty: isize = unsafe { raw::read(b"opt.dirty_decay_ms\0") }.unwrap();
-        let muzzy: isize = unsafe { raw::read(b"opt.muzzy_decay_ms\0") }.unwrap();
-        assert_eq!((dirty, muzzy), (5000, 0));
+        // The build compiled in exactly the documented options.
+        assert_eq!(config::malloc_conf::read().unwrap(), super::MALLOC_CONF);
         assert!(background_thread::read().unwrap());
         // And this allocator serves Rust's allocations: while 64 MiB allocated here
         // are alive, jemalloc counts at least that much (whatever other tests in the
