@@ -2,6 +2,7 @@
 //! telemetry, problem+json errors and extractors, request ids, ops
 //! endpoints, access-token verification, PostgreSQL/Redis set-up and the
 //! transactional outbox relay.
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod client_addr;

@@ -1,21 +1,28 @@
 //! The ScrapeJob vocabulary, defined once for every crate that speaks it: the spec and its
 //! limits, validation, the run summary and status, the settings a run reads, and the egress
 //! policy that says where a run may connect.
+#![warn(missing_docs)]
 
 #[cfg(feature = "crd")]
 pub mod crd;
 pub mod egress;
 pub mod env;
+#[cfg(feature = "cron")]
+pub mod history;
 pub mod idno;
 pub mod limits;
 #[cfg(feature = "cron")]
 pub mod schedule;
+#[cfg(feature = "cron")]
+pub mod scheduling;
 pub mod shard;
 pub mod source_url;
 pub mod spec;
 pub mod summary;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "cron")]
+pub mod trigger;
 
 pub use idno::{Idno, InvalidIdno};
 pub use shard::Shard;

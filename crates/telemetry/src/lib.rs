@@ -4,6 +4,7 @@
 //! text exposition and the shutdown signal.
 //!
 //! It has no database, cache or token dependencies, so the operator can use it.
+#![warn(missing_docs)]
 
 pub mod allocator;
 mod exposition;

@@ -6,6 +6,7 @@
 //! (SIGTERM), a token signer standing in for identity, a loopback
 //! fake Kubernetes API server, and a poll-with-deadline probe for waiting on
 //! something to happen.
+#![warn(missing_docs)]
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
