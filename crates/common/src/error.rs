@@ -16,24 +16,8 @@ pub const POSTGRES: &str = "PostgreSQL";
 /// How a 503 names Redis.
 pub const REDIS: &str = "Redis";
 
-/// One invalid field of a request.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
-    /// JSON path of the field (`email`, `spec.targets`).
-    pub field: String,
-    /// What is wrong with it, in words.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A field error from a path and a message.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// One invalid field of a request: the one definition, shared with spec validation.
+pub use gleaner_scrapejob::FieldError;
 
 /// The problem+json body, as documented in the OpenAPI specs.
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,10 +8,15 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatusFilter {
+    /// Accepted, not started yet.
     Queued,
+    /// In progress.
     Running,
+    /// Went through its targets.
     Succeeded,
+    /// Could not finish.
     Failed,
+    /// Stopped before the end on request.
     Cancelled,
 }
 

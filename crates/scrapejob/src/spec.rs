@@ -260,12 +260,15 @@ fn default_shards() -> u32 {
     SHARDS_DEFAULT
 }
 
-/// One problem with a spec: the field's path (`spec.targets.idnos`) and what is wrong.
+/// One invalid field: its JSON path (`spec.targets.idnos`, `metadata.name`, `email`) and
+/// what is wrong with it. Spec validation reports these, and every service's problem+json
+/// body lists them under `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
-    /// Path of the field, from `spec` (or `metadata.name`).
+    /// JSON path of the field (`email`, `spec.targets`, `metadata.name`).
     pub field: String,
-    /// What is wrong with it.
+    /// What is wrong with it, in words.
     pub message: String,
 }
 

@@ -10,11 +10,7 @@ pub use gleaner_scrapejob::{PageRange as ListPages, ScrapeJobSpec as RunSpec, Ta
 pub fn field_errors(spec: &RunSpec) -> Vec<FieldError> {
     match spec.validate() {
         Ok(()) => Vec::new(),
-        Err(invalid) => invalid
-            .errors
-            .into_iter()
-            .map(|e| FieldError::new(e.field, e.message))
-            .collect(),
+        Err(invalid) => invalid.errors,
     }
 }
 

@@ -160,13 +160,7 @@ pub fn parse_spec(value: Value) -> Result<ScrapeJobSpec, Vec<FieldError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    spec.validate().map_err(|invalid| {
-        invalid
-            .errors
-            .into_iter()
-            .map(|e| FieldError::new(e.field, e.message))
-            .collect::<Vec<_>>()
-    })?;
+    spec.validate().map_err(|invalid| invalid.errors)?;
     Ok(spec)
 }
 
