@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use gleaner_demo_site::{DemoConfig, DemoSite, DemoSiteHandle};
+use gleaner_stack::{Admin, Demo, Service, Tuning, Wiring};
 use gleaner_testkit::{TestDatabase, TestRedis, eventually, free_port, fresh_database};
 
 /// The admin's email on a stack this harness starts.
@@ -25,14 +26,14 @@ const ADMIN_PASSWORD: &str = "e2e-Admin-passphrase-42";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A service process, killed when dropped.
-struct Service {
+struct Process {
     name: &'static str,
     child: Child,
     log: PathBuf,
     url: String,
 }
 
-impl Drop for Service {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -41,7 +42,7 @@ impl Drop for Service {
 
 /// Processes and databases of a stack the harness started.
 struct Local {
-    services: Vec<Service>,
+    services: Vec<Process>,
     redis: TestRedis,
     _databases: Vec<TestDatabase>,
     dir: PathBuf,
@@ -152,89 +153,56 @@ impl Stack {
         let app_db = fresh_database().await?;
         let key = dir.join("signing.pem");
         run(&bin, "identity", &["keygen", "--out", path_str(&key)?], &[])?;
-        for (name, db) in [
-            ("identity", &identity_db),
-            ("scraper", &scraper_db),
-            ("app", &app_db),
-        ] {
-            run(&bin, name, &["migrate"], &[("DATABASE_URL", &db.url)])?;
+        for (service, db) in
+            Service::WITH_DATABASE
+                .into_iter()
+                .zip([&identity_db, &scraper_db, &app_db])
+        {
+            run(
+                &bin,
+                service.name(),
+                &["migrate"],
+                &[("DATABASE_URL", &db.url)],
+            )?;
         }
-        let (identity_port, scraper_port, app_port, gateway_port) =
-            (free_port()?, free_port()?, free_port()?, free_port()?);
-        let url = |p: u16| format!("http://127.0.0.1:{p}");
-        let identity_url = url(identity_port);
-        let scraper_url = url(scraper_port);
-        let app_url = url(app_port);
-        let jwks = format!("{identity_url}/.well-known/jwks.json");
-        let redis_url = redis.url();
+        let mut ports = std::collections::BTreeMap::new();
+        for service in Service::PLATFORM {
+            ports.insert(service, free_port()?);
+        }
+        let wiring = Wiring {
+            host: "127.0.0.1".into(),
+            ports,
+            redis_url: redis.url(),
+            databases: Service::WITH_DATABASE
+                .into_iter()
+                .zip([&identity_db, &scraper_db, &app_db])
+                .map(|(service, db)| (service, db.url.clone()))
+                .collect(),
+            signing_key: path_str(&key)?.to_owned(),
+            admin: Some(Admin {
+                email: ADMIN_EMAIL.into(),
+                password: ADMIN_PASSWORD.into(),
+            }),
+            demo: Demo {
+                companies: 0,
+                seed: 0,
+            },
+            tuning: Tuning::end_to_end(),
+        };
         let mut local = Local {
             services: Vec::new(),
             redis,
             _databases: vec![identity_db, scraper_db, app_db],
             dir: dir.clone(),
         };
-        let common = |port: u16| {
-            let mut env = vec![
-                ("LISTEN_ADDR".to_owned(), format!("127.0.0.1:{port}")),
-                ("REDIS_URL".to_owned(), redis_url.clone()),
-                ("LOG_FORMAT".to_owned(), "json".to_owned()),
-                ("RUST_LOG".to_owned(), "info".to_owned()),
-                ("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()),
-            ];
-            env.retain(|(k, _)| !extra_env.iter().any(|(e, _)| e == k));
+        for service in Service::PLATFORM {
+            let name = service.name();
+            let mut env = wiring.env(service);
             env.extend(extra_env.iter().cloned());
-            env
-        };
-        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
-            list.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
-        let db_url = |i: usize| local._databases[i].url.clone();
-        let mut identity_env = common(identity_port);
-        identity_env.extend(pairs(&[
-            ("DATABASE_URL", &db_url(0)),
-            ("JWT_SIGNING_KEY_FILE", path_str(&key)?),
-            ("GLEANER_ADMIN_EMAIL", ADMIN_EMAIL),
-            ("GLEANER_ADMIN_PASSWORD", ADMIN_PASSWORD),
-            ("BCRYPT_COST", "4"),
-            ("TRUSTED_PROXIES", "1"),
-        ]));
-        let mut scraper_env = common(scraper_port);
-        scraper_env.extend(pairs(&[
-            ("DATABASE_URL", &db_url(1)),
-            ("JWKS_URL", &jwks),
-            ("SCRAPER_ALLOWED_HOSTS", "127.0.0.1,localhost"),
-            ("SCRAPER_ALLOWED_NETWORKS", "127.0.0.0/8"),
-            ("TRUSTED_PROXIES", "1"),
-        ]));
-        let mut app_env = common(app_port);
-        app_env.extend(pairs(&[
-            ("DATABASE_URL", &db_url(2)),
-            ("JWKS_URL", &jwks),
-            ("SCRAPER_URL", &scraper_url),
-            ("IDENTITY_URL", &identity_url),
-            ("GLEANER_ADMIN_EMAIL", ADMIN_EMAIL),
-            ("GLEANER_ADMIN_PASSWORD", ADMIN_PASSWORD),
-            ("TRUSTED_PROXIES", "1"),
-        ]));
-        let mut gateway_env = common(gateway_port);
-        gateway_env.extend(pairs(&[
-            ("JWKS_URL", &jwks),
-            ("IDENTITY_URL", &identity_url),
-            ("SCRAPER_URL", &scraper_url),
-            ("APP_URL", &app_url),
-        ]));
-        for (name, args, env, port) in [
-            ("identity", &["serve"][..], identity_env, identity_port),
-            ("scraper", &["serve"][..], scraper_env, scraper_port),
-            ("app", &["serve"][..], app_env, app_port),
-            ("gateway", &[][..], gateway_env, gateway_port),
-        ] {
             let log = dir.join(format!("{name}.log"));
             let out = File::create(&log)?;
             let child = Command::new(bin.join(name))
-                .args(args)
+                .args(service.serve_args())
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .envs(env)
@@ -242,21 +210,17 @@ impl Stack {
                 .stderr(out)
                 .spawn()
                 .with_context(|| format!("starting {name}"))?;
-            local.services.push(Service {
+            local.services.push(Process {
                 name,
                 child,
                 log,
-                url: url(port),
+                url: wiring.url(service),
             });
         }
         let http = reqwest::Client::new();
-        for (name, port) in [
-            ("identity", identity_port),
-            ("scraper", scraper_port),
-            ("app", app_port),
-            ("gateway", gateway_port),
-        ] {
-            let ready = format!("{}/ready", url(port));
+        for service in Service::PLATFORM {
+            let name = service.name();
+            let ready = format!("{}{}", wiring.url(service), service.ready_path());
             let answered = eventually(READY_TIMEOUT, || {
                 let http = http.clone();
                 let ready = ready.clone();
@@ -281,7 +245,7 @@ impl Stack {
             }
         }
         Ok(Self {
-            gateway: url(gateway_port),
+            gateway: wiring.url(Service::Gateway),
             admin: (ADMIN_EMAIL.to_owned(), ADMIN_PASSWORD.to_owned()),
             demo,
             local: Some(local),
@@ -336,8 +300,7 @@ fn build_binaries(root: &Path) -> anyhow::Result<()> {
     let status = Command::new(cargo)
         .current_dir(root)
         .args(["build", "--quiet", "--bins"])
-        .args(["-p", "gleaner-identity", "-p", "gleaner-scraper"])
-        .args(["-p", "gleaner-app", "-p", "gleaner-gateway"])
+        .args(Service::PLATFORM.iter().flat_map(|s| ["-p", s.package()]))
         .stdout(Stdio::null())
         .status()
         .context("running cargo build")?;
