@@ -1,6 +1,6 @@
 //! The ScrapeJob vocabulary, defined once for every crate that speaks it: the spec and its
-//! limits, validation, the run summary and status, the settings a run reads, and the egress
-//! policy that says where a run may connect.
+//! limits, validation, the run summary and status, the settings a run reads, among them the
+//! egress settings that say where a run may connect.
 #![warn(missing_docs)]
 
 #[cfg(feature = "crd")]
@@ -16,7 +16,6 @@ pub mod schedule;
 #[cfg(feature = "cron")]
 pub mod scheduling;
 pub mod shard;
-pub mod source_url;
 pub mod spec;
 pub mod summary;
 #[cfg(feature = "testing")]
@@ -26,7 +25,7 @@ pub mod trigger;
 
 pub use idno::{Idno, InvalidIdno};
 pub use shard::Shard;
-pub use source_url::{InvalidSourceUrl, SourceUrl};
+pub use gleaner_egress::{InvalidSourceUrl, SourceUrl};
 pub use spec::{
     ConcurrencyPolicy, FieldError, InvalidSpec, PageRange, ScrapeJobSpec, Source, SpecJsonError,
     Targets, validate_name,

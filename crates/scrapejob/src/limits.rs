@@ -4,8 +4,8 @@
 /// Longest ScrapeJob name: it becomes a label value on every Job (63 characters at most).
 pub const NAME_MAX_LEN: usize = 63;
 
-/// Longest `baseUrl` / `apiUrl`.
-pub const URL_MAX_LEN: usize = 2048;
+/// Longest `baseUrl` / `apiUrl` (the egress crate's source URL parser reads them).
+pub use gleaner_egress::source_url::MAX_LEN as URL_MAX_LEN;
 
 /// Fewest requests in flight during a run.
 pub const CONCURRENCY_MIN: u32 = 1;
@@ -66,12 +66,7 @@ pub const SCHEDULE_FIELDS: usize = 5;
 pub const SCHEDULE_PATTERN: &str = r"^\s*\S+(\s+\S+){4}\s*$";
 /// The schema pattern of an IDNO.
 pub const IDNO_PATTERN: &str = "^[0-9]{13}$";
-/// The schema pattern of a source URL: http(s), a host (a name, an IPv4 address or a
-/// bracketed IPv6 address), an optional port from 1 to 65535 (no leading zero) and a path; no user info, no
-/// query, no fragment. [`crate::SourceUrl::parse`] accepts exactly these strings.
-pub const SOURCE_URL_PATTERN: &str = concat!(
-    r"^https?://",
-    r"([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])",
-    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
-    r"(/[^\s?#\\]*)?$"
-);
+/// The schema pattern of a source URL: http(s), a host, an optional port, a path; no user
+/// info, no query, no fragment. [`crate::SourceUrl::parse`] accepts only these strings,
+/// and of them refuses those whose host the URL standard reads as another host.
+pub use gleaner_egress::source_url::PATTERN as SOURCE_URL_PATTERN;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::idno::Idno;
 use crate::limits::*;
-use crate::source_url::SourceUrl;
+use crate::SourceUrl;
 
 /// A recurring or one-off scrape of the company registry, run as Kubernetes Jobs.
 // Several printer columns share a type, which the lint mistakes for repeated attributes.
