@@ -13,6 +13,8 @@ pub mod idno;
 pub mod limits;
 #[cfg(feature = "cron")]
 pub mod schedule;
+#[cfg(feature = "testing")]
+pub mod schedule_cases;
 #[cfg(feature = "cron")]
 pub mod scheduling;
 pub mod shard;
@@ -23,9 +25,9 @@ pub mod testing;
 #[cfg(feature = "cron")]
 pub mod trigger;
 
+pub use gleaner_egress::{InvalidSourceUrl, SourceUrl};
 pub use idno::{Idno, InvalidIdno};
 pub use shard::Shard;
-pub use gleaner_egress::{InvalidSourceUrl, SourceUrl};
 pub use spec::{
     ConcurrencyPolicy, FieldError, InvalidSpec, PageRange, ScrapeJobSpec, Source, SpecJsonError,
     Targets, validate_name,

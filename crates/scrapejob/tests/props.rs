@@ -1,10 +1,13 @@
-//! Property tests for what a ScrapeJob carries in from outside: cron schedules,
+//! Property tests for what a ScrapeJob carries in from outside: cron schedules (and
+//! which occurrence is due, across clock changes and long outages; which runs history keeps),
 //! whole specs as JSON, shard coordinates from a pod's environment or the
 //! command line. Never a panic, and the verdicts agree
 //! with the CRD's schema as the Kubernetes API server applies it.
 
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
+use gleaner_scrapejob::history::{FinishedRun, runs_to_prune};
 use gleaner_scrapejob::limits::{SCHEDULE_MAX_LEN, SCHEDULE_MIN_LEN, SHARDS_MAX};
-use gleaner_scrapejob::schedule::parse_cron;
+use gleaner_scrapejob::schedule::{Schedule, parse_cron};
 use gleaner_scrapejob::{Idno, ScrapeJobSpec, Shard, Targets};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -160,6 +163,201 @@ proptest! {
             let from = chrono::DateTime::from_timestamp(seconds, 0).expect("a time before 2200");
             let next = cron.find_next_occurrence(&from, false);
             prop_assert!(next.is_ok_and(|t| t > from), "{:?} after {}", s, from);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Due occurrences and history: what every backend that runs jobs decides
+
+/// A cron expression from fields every position takes (so most are valid).
+fn arb_cron() -> impl Strategy<Value = String> {
+    let field = |max: u32| {
+        prop_oneof![
+            3 => Just("*".to_owned()),
+            2 => (0..=max).prop_map(|n| n.to_string()),
+            1 => (1..=max.min(30)).prop_map(|n| format!("*/{n}")),
+            1 => (0..=max / 2, max / 2..=max).prop_map(|(a, b)| format!("{a}-{b}")),
+        ]
+    };
+    (field(59), field(23), field(31), field(12), field(7))
+        .prop_map(|(m, h, dom, mon, dow)| format!("{m} {h} {dom} {mon} {dow}"))
+}
+
+/// A time in seconds since the epoch, between 2000 and 2100.
+fn utc(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).expect("a time between 2000 and 2100")
+}
+
+/// 2000-01-01 and 2100-01-01 in seconds since the epoch.
+const Y2000: i64 = 946_684_800;
+const Y2100: i64 = 4_102_444_800;
+
+/// When Europe changes its clocks in `year` and `month` (3 or 10): 01:00 UTC on the last
+/// Sunday of the month.
+fn european_dst_change(year: i32, month: u32) -> DateTime<Utc> {
+    let last_sunday = (25..=31)
+        .rev()
+        .filter_map(|day| NaiveDate::from_ymd_opt(year, month, day))
+        .find(|d| d.weekday() == Weekday::Sun)
+        .expect("a month of 31 days has a last Sunday");
+    Utc.from_utc_datetime(&last_sunday.and_hms_opt(1, 0, 0).expect("01:00"))
+}
+
+/// The latest `hour:minute` UTC at or before `now`, worked out by hand.
+fn latest_daily(hour: u32, minute: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let today =
+        Utc.from_utc_datetime(&now.date_naive().and_hms_opt(hour, minute, 0).expect("time"));
+    if today <= now {
+        today
+    } else {
+        today - Duration::days(1)
+    }
+}
+
+/// The latest minute of a Sunday at or before `now`, worked out by hand.
+fn latest_sunday_minute(now: DateTime<Utc>) -> DateTime<Utc> {
+    let minute = now
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("minute");
+    let back = i64::from(now.weekday().num_days_from_sunday());
+    if back == 0 {
+        return minute;
+    }
+    let sunday = now.date_naive() - Duration::days(back);
+    Utc.from_utc_datetime(&sunday.and_hms_opt(23, 59, 0).expect("23:59"))
+}
+
+/// The latest 29th of February, midnight UTC, at or before `now`, worked out by hand.
+fn latest_leap_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    (0..=8)
+        .map(|back| now.year() - back)
+        .filter_map(|year| NaiveDate::from_ymd_opt(year, 2, 29))
+        .map(|d| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")))
+        .find(|t| *t <= now)
+        .expect("a leap day within eight years")
+}
+
+/// Runs as history pruning sees them: some without a finish time, many sharing one.
+fn arb_runs() -> impl Strategy<Value = Vec<FinishedRun<u32>>> {
+    prop::collection::vec(
+        (
+            any::<bool>(),
+            prop::option::weighted(0.9, 0i64..20),
+            0i64..5,
+        ),
+        0..24,
+    )
+    .prop_map(|runs| {
+        runs.into_iter()
+            .zip(0u32..)
+            .map(|((succeeded, finished, created), id)| FinishedRun {
+                id,
+                succeeded,
+                finished_at: finished.map(|m| utc(Y2000 + m * 60)),
+                created_at: Some(utc(Y2000 + created * 60)),
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// For any schedule the spec check accepts and any window (up to years of downtime),
+    /// the due occurrence lies in the window and no later occurrence does; the next one is
+    /// after now.
+    #[test]
+    fn the_due_occurrence_is_the_latest_in_the_window(
+        cron in arb_cron(),
+        since in Y2000..Y2100,
+        gap in prop_oneof![0i64..7_200, 0i64..400_000_000],
+    ) {
+        let Ok(schedule) = Schedule::parse(&cron) else {
+            return Ok(());
+        };
+        let (since, now) = (utc(since), utc(since) + Duration::seconds(gap));
+        if let Some(due) = schedule.due(since, now) {
+            prop_assert!(since < due && due <= now, "{} outside ({}, {}]", due, since, now);
+            let after = schedule.next_after(due);
+            prop_assert!(after.is_none_or(|t| t > now), "{:?} is later and due too", after);
+        } else if let Some(first) = schedule.next_after(since) {
+            prop_assert!(first > now, "{} was due", first);
+        }
+        if let Some(next) = schedule.next_after(now) {
+            prop_assert!(next > now);
+        }
+    }
+
+    /// Schedules are UTC: a daily schedule down across a European clock change (spring or
+    /// autumn, any year, any time of day) is due at exactly its latest UTC occurrence, and
+    /// its occurrences stay 24 hours apart over the change.
+    #[test]
+    fn an_outage_across_a_clock_change_gives_the_latest_utc_occurrence(
+        year in 2000i32..2100,
+        autumn in any::<bool>(),
+        (hour, minute) in (0u32..24, 0u32..60),
+        before in 1i64..72 * 60,
+        after in 1i64..72 * 60,
+    ) {
+        let change = european_dst_change(year, if autumn { 10 } else { 3 });
+        let since = change - Duration::minutes(before);
+        let now = change + Duration::minutes(after);
+        let schedule = Schedule::parse(&format!("{minute} {hour} * * *")).expect("a daily schedule");
+        let expected = Some(latest_daily(hour, minute, now)).filter(|t| *t > since);
+        let due = schedule.due(since, now);
+        prop_assert_eq!(due, expected);
+        let last = latest_daily(hour, minute, now);
+        prop_assert_eq!(schedule.next_after(last), Some(last + Duration::days(1)));
+        prop_assert_eq!(schedule.next_after(last - Duration::days(1)), Some(last));
+    }
+
+    /// Sparse schedules down for years (every minute on Sundays; the 29th of February,
+    /// which 2100 skips) are due at their latest occurrence, never an older one.
+    #[test]
+    fn a_sparse_schedule_down_for_years_gives_its_latest_occurrence(
+        now in Y2000 + 366 * 86_400..Y2100 + 5 * 366 * 86_400,
+        years in 0i64..20,
+        seconds in 0i64..86_400 * 366,
+    ) {
+        let now = DateTime::from_timestamp(now, 0).expect("a time before 2106");
+        let since = now - Duration::days(365 * years) - Duration::seconds(seconds);
+        let sundays = Schedule::parse("* * * * 0").expect("cron");
+        let expected = Some(latest_sunday_minute(now)).filter(|t| *t > since);
+        prop_assert_eq!(sundays.due(since, now), expected);
+        let leap_day = Schedule::parse("0 0 29 2 *").expect("cron");
+        let expected = Some(latest_leap_day(now)).filter(|t| *t > since);
+        prop_assert_eq!(leap_day.due(since, now), expected);
+    }
+
+    /// History pruning keeps the newest finished runs of each kind, up to the limits,
+    /// prunes only finished runs, and answers the same whatever order the runs come in.
+    #[test]
+    fn history_keeps_the_newest_finished_runs_whatever_their_order(
+        runs in arb_runs(),
+        successful_limit in 0u32..6,
+        failed_limit in 0u32..6,
+    ) {
+        let pruned = runs_to_prune(&runs, successful_limit, failed_limit);
+        let mut reversed = runs.clone();
+        reversed.reverse();
+        prop_assert_eq!(&runs_to_prune(&reversed, successful_limit, failed_limit), &pruned);
+        let newest = |r: &FinishedRun<u32>| (r.finished_at, r.created_at, r.id);
+        for (succeeded, limit) in [(true, successful_limit), (false, failed_limit)] {
+            let finished: Vec<&FinishedRun<u32>> = runs
+                .iter()
+                .filter(|r| r.succeeded == succeeded && r.finished_at.is_some())
+                .collect();
+            let (gone, kept): (Vec<&FinishedRun<u32>>, Vec<&FinishedRun<u32>>) =
+                finished.into_iter().partition(|r| pruned.contains(&r.id));
+            prop_assert_eq!(kept.len(), (gone.len() + kept.len()).min(limit as usize));
+            for (g, k) in gone.iter().flat_map(|g| kept.iter().map(move |k| (g, k))) {
+                prop_assert!(newest(g) < newest(k), "pruned {:?} is newer than kept {:?}", g, k);
+            }
+        }
+        for run in runs.iter().filter(|r| r.finished_at.is_none()) {
+            prop_assert!(!pruned.contains(&run.id), "{:?} has not finished", run);
         }
     }
 }
