@@ -6,6 +6,10 @@ use gleaner_common::settings::{
     AdminSettings, VerifierSettings, env, parse_duration, parse_http_url, parse_listen_addr,
 };
 use gleaner_common::telemetry::LogSettings;
+use gleaner_egress::{AllowedHosts, AllowedNetworks, EgressPolicy};
+use gleaner_scrapejob::egress::{
+    self as run_egress, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS,
+};
 use secrecy::SecretString;
 
 /// Where scrape jobs are kept.
@@ -45,6 +49,14 @@ pub struct Settings {
     /// The scraper service's root URL (runs are started and read there).
     #[arg(long, env = env::SCRAPER_URL, value_parser = parse_http_url)]
     pub scraper_url: String,
+    /// Hosts scrape runs may fetch from (the scraper's and the operator's setting): a job
+    /// whose `baseUrl` or `apiUrl` names another host is refused when created or changed.
+    #[arg(long, env = env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS, value_parser = run_egress::allowed_hosts)]
+    pub scraper_allowed_hosts: AllowedHosts,
+    /// Non-public networks (CIDR) scrape runs may connect to (the scraper's and the
+    /// operator's setting): a job naming a non-public address outside them is refused.
+    #[arg(long, env = env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = run_egress::allowed_networks)]
+    pub scraper_allowed_networks: AllowedNetworks,
     /// The identity service's root URL (the scheduler logs in there).
     #[arg(long, env = env::IDENTITY_URL, value_parser = parse_http_url)]
     pub identity_url: Option<String>,
@@ -85,6 +97,14 @@ impl Settings {
             JobsBackendKind::Database => false,
             JobsBackendKind::Auto => std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
         }
+    }
+
+    /// Where scrape runs may connect: what a job's source URLs are checked against.
+    pub fn scraper_egress(&self) -> EgressPolicy {
+        EgressPolicy::new(
+            self.scraper_allowed_hosts.clone(),
+            self.scraper_allowed_networks.clone(),
+        )
     }
 
     /// The consumer name of this replica.
@@ -131,6 +151,7 @@ mod tests {
         assert_eq!(s.claim_idle, Duration::from_secs(60));
         assert_eq!(s.scheduler_interval, Duration::from_secs(5));
         assert!(s.identity_url.is_none() && s.admin.password.is_none());
+        assert_eq!(s.scraper_egress(), run_egress::default_policy());
         let forced = parse(&["--jobs-backend=database"]).expect("valid settings");
         assert!(!forced.uses_kubernetes());
         assert!(
@@ -147,6 +168,11 @@ mod tests {
             ("--jobs-backend=etcd", "jobs-backend"),
             ("--claim-idle=soon", "claim-idle"),
             ("--listen-addr=8083", "listen-addr"),
+            ("--scraper-allowed-hosts=a b", "SCRAPER_ALLOWED_HOSTS"),
+            (
+                "--scraper-allowed-networks=10.0.0.1/8",
+                "SCRAPER_ALLOWED_NETWORKS",
+            ),
         ] {
             let err = parse(&[arg]).expect_err("refused");
             assert!(err.to_string().contains(name), "{arg}: {err}");

@@ -81,6 +81,7 @@ impl Application {
             )?),
             None => None,
         };
+        let scraper_egress = Arc::new(settings.scraper_egress());
         let (jobs, scheduler): (Arc<dyn JobBackend>, Option<Scheduler>) = match kube {
             Some(client) => {
                 let namespace = settings
@@ -88,10 +89,13 @@ impl Application {
                     .clone()
                     .unwrap_or_else(|| client.default_namespace().to_owned());
                 tracing::info!(%namespace, "scrape jobs are ScrapeJob resources");
-                (Arc::new(KubeJobs::new(client, &namespace)), None)
+                (
+                    Arc::new(KubeJobs::new(client, &namespace, scraper_egress.clone())),
+                    None,
+                )
             }
             None => {
-                let jobs = DatabaseJobs::new(db.clone(), scraper.clone());
+                let jobs = DatabaseJobs::new(db.clone(), scraper.clone(), scraper_egress.clone());
                 let scheduler = Scheduler::new(
                     db.clone(),
                     jobs.clone(),
@@ -113,6 +117,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             jobs,
+            scraper_egress,
             scraper: scraper.clone(),
             verifier,
             run_events_poll: settings.run_events_poll,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use gleaner_common::auth::TokenVerifier;
+use gleaner_egress::EgressPolicy;
 use sqlx::PgPool;
 
 use crate::jobs::JobBackend;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub db: PgPool,
     /// Where scrape jobs live.
     pub jobs: Arc<dyn JobBackend>,
+    /// Where scrape runs may connect: a job's source URLs must be allowed.
+    pub scraper_egress: Arc<EgressPolicy>,
     /// The scraper service.
     pub scraper: ScraperClient,
     /// Access-token verifier.

@@ -1,8 +1,11 @@
 //! Jobs kept in the app's database; runs started on the scraper's internal endpoint.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gleaner_common::pagination::PageRequest;
+use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::ScrapeJobSpec;
 use serde_json::{Map, Value};
 use sqlx::{PgPool, Row};
@@ -37,6 +40,8 @@ impl Trigger {
 pub struct DatabaseJobs {
     db: PgPool,
     scraper: ScraperClient,
+    /// Where the scraper's runs may connect: every stored spec's sources must be allowed.
+    egress: Arc<EgressPolicy>,
 }
 
 const JOB_SELECT: &str = "SELECT j.name, j.spec, \
@@ -47,9 +52,14 @@ const JOB_SELECT: &str = "SELECT j.name, j.spec, \
       (SELECT * FROM job_runs r WHERE r.job = j.name ORDER BY r.created_at DESC LIMIT 1) r ON true";
 
 impl DatabaseJobs {
-    /// A backend on the app's database, starting runs on `scraper`.
-    pub fn new(db: PgPool, scraper: ScraperClient) -> Self {
-        Self { db, scraper }
+    /// A backend on the app's database, starting runs on `scraper`, keeping only specs
+    /// whose sources `egress` allows.
+    pub fn new(db: PgPool, scraper: ScraperClient, egress: Arc<EgressPolicy>) -> Self {
+        Self {
+            db,
+            scraper,
+            egress,
+        }
     }
 
     fn job_from_row(row: &sqlx::postgres::PgRow, now: DateTime<Utc>) -> Result<Job, JobError> {
@@ -229,7 +239,7 @@ impl JobBackend for DatabaseJobs {
                 .await?;
         let mut spec = current.ok_or_else(|| JobError::NotFound(name.to_owned()))?;
         merge_patch(&mut spec, &Value::Object(patch));
-        let parsed = parse_spec(spec).map_err(JobError::Invalid)?;
+        let parsed = parse_spec(spec, &self.egress).map_err(JobError::Invalid)?;
         let canonical = serde_json::to_value(&parsed).map_err(anyhow::Error::from)?;
         sqlx::query(
             "UPDATE scrape_jobs SET spec = $2, generation = generation + 1, updated_at = now() WHERE name = $1",

@@ -1,8 +1,11 @@
 //! Jobs as ScrapeJob resources (in a cluster): the operator runs them, and a run started
 //! through the API is the operator's run-now annotation.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use gleaner_common::pagination::PageRequest;
+use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::ScrapeJobSpec;
 use gleaner_scrapejob::crd::{ScrapeJob, run_id};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -17,13 +20,16 @@ use crate::scraper::RunView;
 #[derive(Clone)]
 pub struct KubeJobs {
     api: Api<ScrapeJob>,
+    /// Where the scraper's runs may connect: every spec written must have allowed sources.
+    egress: Arc<EgressPolicy>,
 }
 
 impl KubeJobs {
-    /// ScrapeJobs in `namespace`.
-    pub fn new(client: Client, namespace: &str) -> Self {
+    /// ScrapeJobs in `namespace`, written only with sources `egress` allows.
+    pub fn new(client: Client, namespace: &str, egress: Arc<EgressPolicy>) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
+            egress,
         }
     }
 }
@@ -135,7 +141,7 @@ impl JobBackend for KubeJobs {
         let mut sj = self.api.get(name).await.map_err(|e| api_error(name, e))?;
         let mut spec = serde_json::to_value(&sj.spec).map_err(anyhow::Error::from)?;
         merge_patch(&mut spec, &Value::Object(patch));
-        sj.spec = parse_spec(spec).map_err(JobError::Invalid)?;
+        sj.spec = parse_spec(spec, &self.egress).map_err(JobError::Invalid)?;
         // A replace carries the resourceVersion read above: a concurrent change is a 409,
         // never lost.
         let replaced = self

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gleaner_common::pagination::PageRequest;
 use gleaner_common::{ApiError, FieldError};
+use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::ScrapeJobSpec;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -142,8 +143,11 @@ pub fn name_errors(name: &str) -> Vec<FieldError> {
     errors
 }
 
-/// A spec from JSON: 422 naming each unknown, mistyped or invalid field (`spec.…`).
-pub fn parse_spec(value: Value) -> Result<ScrapeJobSpec, Vec<FieldError>> {
+/// A spec from JSON: 422 naming each unknown, mistyped or invalid field (`spec.…`), and,
+/// once the spec is otherwise valid, each source URL whose host scrape runs may not reach
+/// (`egress`: the scraper's allowed hosts and networks). A job is refused here whether or
+/// not it is suspended or scheduled, not when its first run starts.
+pub fn parse_spec(value: Value, egress: &EgressPolicy) -> Result<ScrapeJobSpec, Vec<FieldError>> {
     let spec: ScrapeJobSpec = serde_path_to_error::deserialize(&value).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." {
@@ -161,6 +165,10 @@ pub fn parse_spec(value: Value) -> Result<ScrapeJobSpec, Vec<FieldError>> {
         return Err(errors);
     }
     spec.validate().map_err(|invalid| invalid.errors)?;
+    let refused = gleaner_scrapejob::egress::check_spec(egress, &spec);
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     Ok(spec)
 }
 
@@ -235,17 +243,48 @@ mod tests {
 
     #[test]
     fn spec_errors_name_the_field() {
-        let errs =
-            parse_spec(json!({"targets": {"idnos": ["1003600012345"]}, "bogus": 1})).unwrap_err();
+        let openmoney = gleaner_scrapejob::egress::default_policy();
+        let errs = parse_spec(
+            json!({"targets": {"idnos": ["1003600012345"]}, "bogus": 1}),
+            &openmoney,
+        )
+        .unwrap_err();
         assert_eq!(errs[0].field, "spec.bogus");
-        let errs = parse_spec(json!({"targets": {"idnos": ["1003600012345"]}, "concurrency": "x"}))
-            .unwrap_err();
+        let errs = parse_spec(
+            json!({"targets": {"idnos": ["1003600012345"]}, "concurrency": "x"}),
+            &openmoney,
+        )
+        .unwrap_err();
         assert_eq!(errs[0].field, "spec.concurrency");
-        let errs = parse_spec(json!({"targets": {}})).unwrap_err();
+        let errs = parse_spec(json!({"targets": {}}), &openmoney).unwrap_err();
         assert_eq!(errs[0].field, "spec.targets");
         assert!(
-            parse_spec(json!({"targets": {"idnos": ["1003600012345"]}, "schedule": null})).is_ok()
+            parse_spec(
+                json!({"targets": {"idnos": ["1003600012345"]}, "schedule": null}),
+                &openmoney
+            )
+            .is_ok()
         );
+    }
+
+    #[test]
+    fn sources_runs_may_not_reach_are_refused_once_the_spec_is_valid() {
+        let local = gleaner_scrapejob::egress::local_policy();
+        let spec = |base: &str| {
+            json!({"baseUrl": base, "apiUrl": "http://127.0.0.1:9/api", "suspend": true,
+                   "targets": {"idnos": ["1003600012345"]}})
+        };
+        assert!(parse_spec(spec("http://localhost:9/"), &local).is_ok());
+        let errs = parse_spec(spec("http://127.0.0.2:9/"), &local).unwrap_err();
+        assert_eq!(errs[0].field, "spec.baseUrl");
+        assert!(
+            errs[0].message.contains("SCRAPER_ALLOWED_HOSTS"),
+            "{errs:?}"
+        );
+        // A spec with other problems is told those first.
+        let errs = parse_spec(json!({"targets": {"idnos": ["12"]}}), &local).unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["spec.targets.idnos"]);
     }
 
     #[test]

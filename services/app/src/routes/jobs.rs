@@ -49,7 +49,7 @@ pub async fn create_job(
     Json(req): Json<CreateJob>,
 ) -> ApiResult<impl IntoResponse> {
     let mut errors = name_errors(&req.name);
-    let spec = match parse_spec(req.spec) {
+    let spec = match parse_spec(req.spec, &state.scraper_egress) {
         Ok(spec) => Some(spec),
         Err(more) => {
             errors.extend(more);

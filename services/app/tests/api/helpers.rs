@@ -14,6 +14,7 @@ use gleaner_app::service_auth::ServiceCredentials;
 use gleaner_app::startup::{Application, MIGRATOR};
 use gleaner_common::auth::Role;
 use gleaner_common::settings::AdminSettings;
+use gleaner_scrapejob::egress;
 use gleaner_testkit::{FakeKubeApi, TestRedis, TestSigner, fresh_database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -227,6 +228,9 @@ async fn try_spawn(backend: Backend, hook: impl FnOnce(&mut Settings)) -> anyhow
         verifier: signer.verifier_settings(),
         log: gleaner_common::telemetry::LogSettings::default(),
         scraper_url,
+        // The local stack's: 127.0.0.1 and localhost, on loopback.
+        scraper_allowed_hosts: egress::allowed_hosts(egress::LOCAL_ALLOWED_HOSTS)?,
+        scraper_allowed_networks: egress::allowed_networks(egress::LOCAL_ALLOWED_NETWORKS)?,
         identity_url: None,
         admin: AdminSettings {
             email: "admin@gleaner.local".into(),

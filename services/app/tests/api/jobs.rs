@@ -563,3 +563,67 @@ async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation()
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_suspended_job_naming_a_host_runs_may_not_reach_is_refused() {
+    refused_sources(Backend::Database).await;
+}
+
+#[tokio::test]
+async fn a_suspended_scrapejob_naming_a_host_runs_may_not_reach_is_refused() {
+    refused_sources(Backend::Kubernetes).await;
+}
+
+/// The scraper's allowed hosts are checked when a job is created or changed, not when its
+/// first run starts: a suspended job would otherwise wait with a source no run may reach.
+/// An address inside an allowed network is not an allowed host unless it is listed.
+async fn refused_sources(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let mut spec = idno_spec();
+    spec["suspend"] = json!(true);
+    spec["baseUrl"] = json!("http://127.0.0.2:9/");
+    let resp = app.create_job("elsewhere", spec).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem = body(resp).await;
+    assert_eq!(fields(&problem), ["spec.baseUrl"]);
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SCRAPER_ALLOWED_HOSTS")),
+        "{problem}"
+    );
+    let resp = app
+        .get("/api/v1/scrape-jobs/elsewhere", &app.operator)
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let mut spec = idno_spec();
+    spec["suspend"] = json!(true);
+    assert_eq!(
+        app.create_job("paused", spec).await.status(),
+        StatusCode::CREATED
+    );
+    for (patch, field) in [
+        (json!({"baseUrl": "http://127.0.0.2:9/"}), "spec.baseUrl"),
+        (json!({"apiUrl": "http://169.254.169.254/"}), "spec.apiUrl"),
+    ] {
+        let resp = app
+            .send(
+                Method::PATCH,
+                "/api/v1/scrape-jobs/paused",
+                &app.operator,
+                Some(patch),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&body(resp).await), [field]);
+    }
+    let job = body(app.get("/api/v1/scrape-jobs/paused", &app.operator).await).await;
+    assert_eq!(job["spec"]["baseUrl"], idno_spec()["baseUrl"]);
+    assert_eq!(job["spec"]["apiUrl"], idno_spec()["apiUrl"]);
+    assert!(app.scraper.started().is_empty());
+}
