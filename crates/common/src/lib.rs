@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod observe;
 pub mod openapi;

@@ -15,6 +15,8 @@ use sqlx::{AssertSqlSafe, PgPool, Postgres, Row, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Payload;
+
 /// Stream every service publishes its domain events to.
 pub const DEFAULT_STREAM: &str = "gleaner.events";
 
@@ -33,19 +35,19 @@ end
 return false
 "#;
 
-/// Insert an event into `table` inside the caller's transaction.
-pub async fn enqueue(
+/// Insert an event into `table` inside the caller's transaction: its type name and its
+/// payload as JSON.
+pub async fn enqueue<P: Payload + Sync>(
     tx: &mut Transaction<'_, Postgres>,
     table: &str,
-    event_type: &str,
-    payload: &Value,
+    event: &P,
 ) -> Result<(), sqlx::Error> {
     assert_identifier(table);
     // `table` is a code-chosen identifier (checked above), never user input.
     let sql = format!("INSERT INTO {table} (event_type, payload) VALUES ($1, $2)");
     sqlx::query(AssertSqlSafe(sql))
-        .bind(event_type)
-        .bind(payload)
+        .bind(P::TYPE.as_str())
+        .bind(sqlx::types::Json(event))
         .execute(&mut **tx)
         .await?;
     Ok(())

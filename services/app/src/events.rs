@@ -10,11 +10,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fred::prelude::*;
-use serde::Deserialize;
-use serde_json::Value;
+use gleaner_common::events::Event;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::watchlist;
 
@@ -22,27 +20,6 @@ use crate::watchlist;
 const BATCH: u64 = 100;
 /// How long one read waits for new entries (under the client's command timeout).
 const BLOCK_MS: u64 = 1_000;
-
-/// A `company.changed` payload.
-#[derive(Debug, Deserialize)]
-pub struct CompanyChanged {
-    /// The company.
-    pub idno: String,
-    /// Its name after the change.
-    pub company_name: Option<String>,
-    /// The run that changed it (none for changes outside a run).
-    pub run_id: Option<Uuid>,
-    /// What changed: `[{field, old, new}]`.
-    #[serde(default)]
-    pub changes: Value,
-}
-
-/// A `user.deleted` payload.
-#[derive(Debug, Deserialize)]
-pub struct UserDeleted {
-    /// The deleted user's id.
-    pub id: Uuid,
-}
 
 /// One entry of the stream.
 #[derive(Debug, Clone)]
@@ -61,27 +38,21 @@ pub async fn apply(db: &PgPool, entry: &StreamEntry) -> Result<(), sqlx::Error> 
         .get("payload")
         .map(String::as_str)
         .unwrap_or("");
-    match event_type {
-        "company.changed" => match serde_json::from_str::<CompanyChanged>(payload) {
-            Ok(ev) => {
-                let event_id = entry
-                    .fields
-                    .get("id")
-                    .cloned()
-                    .unwrap_or_else(|| entry.entry_id.clone());
-                watchlist::notify_watchers(db, &ev, &event_id).await?;
-            }
-            Err(e) => {
-                tracing::warn!(entry = %entry.entry_id, error = %e, "malformed company.changed event; skipped")
-            }
-        },
-        "user.deleted" => match serde_json::from_str::<UserDeleted>(payload) {
-            Ok(ev) => watchlist::forget_user(db, ev.id).await?,
-            Err(e) => {
-                tracing::warn!(entry = %entry.entry_id, error = %e, "malformed user.deleted event; skipped")
-            }
-        },
-        _ => {}
+    match Event::decode(event_type, payload) {
+        Ok(Some(Event::CompanyChanged(ev))) => {
+            let event_id = entry
+                .fields
+                .get("id")
+                .cloned()
+                .unwrap_or_else(|| entry.entry_id.clone());
+            watchlist::notify_watchers(db, &ev, &event_id).await?;
+        }
+        Ok(Some(Event::UserDeleted(ev))) => watchlist::forget_user(db, ev.id).await?,
+        // Not for the app.
+        Ok(Some(Event::UserCreated(_)) | None) => {}
+        Err(e) => {
+            tracing::warn!(entry = %entry.entry_id, event_type, error = %e, "malformed event; skipped")
+        }
     }
     Ok(())
 }

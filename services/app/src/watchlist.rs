@@ -1,13 +1,12 @@
 //! Watchlists and notifications in the app's database.
 
 use chrono::{DateTime, Utc};
+use gleaner_common::events::{CompanyChanged, FieldChange};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-use crate::events::CompanyChanged;
 
 /// A watched company.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
@@ -20,19 +19,6 @@ pub struct WatchedCompany {
     pub watched_since: DateTime<Utc>,
 }
 
-/// One changed field.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Change {
-    /// Field name.
-    pub field: String,
-    /// Value before.
-    #[schema(value_type = Object)]
-    pub old: Value,
-    /// Value after.
-    #[schema(value_type = Object)]
-    pub new: Value,
-}
-
 /// A notification: a watched company changed in a run.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Notification {
@@ -43,7 +29,7 @@ pub struct Notification {
     /// Its name after the change.
     pub company_name: Option<String>,
     /// What changed: `[{field, old, new}]`.
-    #[schema(value_type = Vec<Change>)]
+    #[schema(value_type = Vec<FieldChange>)]
     pub changes: Value,
     /// The run that changed it.
     pub run_id: Option<Uuid>,
@@ -127,21 +113,19 @@ pub async fn notify_watchers(
          SELECT user_id, idno, $2, $3, $4, $5 FROM watchlist WHERE idno = $1 \
          ON CONFLICT (user_id, idno, dedupe_key) DO NOTHING",
     )
-    .bind(&ev.idno)
+    .bind(ev.idno.as_str())
     .bind(&ev.company_name)
-    .bind(&ev.changes)
+    .bind(sqlx::types::Json(&ev.changes))
     .bind(ev.run_id)
     .bind(&dedupe)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if let Some(name) = &ev.company_name {
-        sqlx::query("UPDATE watchlist SET company_name = $2 WHERE idno = $1")
-            .bind(&ev.idno)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-    }
+    sqlx::query("UPDATE watchlist SET company_name = $2 WHERE idno = $1")
+        .bind(ev.idno.as_str())
+        .bind(&ev.company_name)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(inserted)
 }

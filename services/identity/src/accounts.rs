@@ -2,9 +2,9 @@
 //! first admin. Speaks in `AccountError`; the HTTP edge renders it.
 
 use gleaner_common::auth::Role;
+use gleaner_common::events::{UserCreated, UserDeleted};
 use gleaner_common::outbox;
 use secrecy::SecretString;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::{Email, FullName, NewPassword, Username};
@@ -102,13 +102,13 @@ pub async fn create(state: &AppState, new: NewAccount<'_>) -> Result<User, Accou
     )
     .await?;
     let user = row.to_user();
-    outbox::enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "user.created",
-        &json!({"id": user.id, "email": user.email, "username": user.username, "role": user.role}),
-    )
-    .await?;
+    let created = UserCreated {
+        id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        role: user.role,
+    };
+    outbox::enqueue(&mut tx, OUTBOX_TABLE, &created).await?;
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(user_id = %user.id, role = new.role.as_str(), "user created");
@@ -189,13 +189,11 @@ pub async fn delete(state: &AppState, id: Uuid) -> Result<UserRow, AccountError>
         return Err(AccountError::LastAdmin);
     }
     users::delete(&mut tx, id).await?;
-    outbox::enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "user.deleted",
-        &json!({"id": id, "username": user.username}),
-    )
-    .await?;
+    let deleted = UserDeleted {
+        id,
+        username: user.username.clone(),
+    };
+    outbox::enqueue(&mut tx, OUTBOX_TABLE, &deleted).await?;
     tokens::revoke_everything(state, id).await?;
     tx.commit().await?;
     state.relay.wake();

@@ -2,6 +2,8 @@
 //! comparison for history.
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use gleaner_common::events::FieldChange;
+use gleaner_scrapejob::Idno;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -86,7 +88,8 @@ pub struct Administrator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CompanyRecord {
     /// 13-digit fiscal code.
-    pub idno: String,
+    #[schema(value_type = String, pattern = "^[0-9]{13}$")]
+    pub idno: Idno,
     /// Registered name.
     pub name: String,
     /// Legal form as the source spells it (`SRL`, `SA`, `ÎI`, ...).
@@ -126,17 +129,6 @@ pub struct Company {
     pub source: SourceInfo,
     /// Last change of any field.
     pub updated_at: DateTime<Utc>,
-}
-
-/// One changed field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct FieldChange {
-    /// Company JSON path (`name`, `address.city`, `activities`).
-    pub field: String,
-    /// Value before.
-    pub old: Value,
-    /// Value after.
-    pub new: Value,
 }
 
 impl CompanyRecord {
@@ -198,7 +190,7 @@ mod tests {
 
     fn record() -> CompanyRecord {
         CompanyRecord {
-            idno: "1003600012345".into(),
+            idno: Idno::parse("1003600012345").unwrap(),
             name: "Agro SRL".into(),
             legal_form: Some("SRL".into()),
             status: Status::Active,

@@ -64,7 +64,7 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
         crate::jobs::Job, crate::jobs::JobStatus, crate::jobs::LastRun, jobs::CreateJob,
         crate::scraper::RunView, runs::RunErrorView,
-        crate::watchlist::WatchedCompany, crate::watchlist::Notification, crate::watchlist::Change,
+        crate::watchlist::WatchedCompany, crate::watchlist::Notification, gleaner_common::events::FieldChange,
         watchlist::MarkRead,
     )),
     modifiers(&BearerAuth, &RESPONSES),

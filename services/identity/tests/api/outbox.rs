@@ -2,10 +2,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fred::interfaces::StreamsInterface;
+use gleaner_common::auth::Role;
+use gleaner_common::events::UserCreated;
 use gleaner_common::outbox::{OutboxRelay, enqueue};
 use gleaner_identity::users::OUTBOX_TABLE;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -80,20 +82,20 @@ async fn rolled_back_changes_publish_nothing() {
     assert_eq!(app.register("dup").await.status(), StatusCode::CREATED);
     assert_eq!(app.register("dup").await.status(), StatusCode::CONFLICT);
     // An event enqueued in a transaction that rolls back is never sent.
+    let ghost = UserCreated {
+        id: uuid::Uuid::new_v4(),
+        email: "ghost@example.com".into(),
+        username: "ghost".into(),
+        role: Role::User,
+    };
     let mut tx = app.state.db.begin().await.unwrap();
-    enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "user.created",
-        &json!({"id": "ghost"}),
-    )
-    .await
-    .unwrap();
+    enqueue(&mut tx, OUTBOX_TABLE, &ghost).await.unwrap();
     tx.rollback().await.unwrap();
     app.state.relay.relay_once(100).await.unwrap();
     // The rolled-back event never reached the table, so no relay can send it.
     let ghosts: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM identity_outbox WHERE payload->>'id' = 'ghost'")
+        sqlx::query_scalar("SELECT count(*) FROM identity_outbox WHERE payload->>'id' = $1")
+            .bind(ghost.id.to_string())
             .fetch_one(&app.state.db)
             .await
             .unwrap();
@@ -106,7 +108,7 @@ async fn rolled_back_changes_publish_nothing() {
     .unwrap();
     let evs = events(&app).await;
     assert_eq!(evs.len(), 2, "{evs:?}");
-    assert!(evs.iter().all(|(_, p)| p["id"] != "ghost"));
+    assert!(evs.iter().all(|(_, p)| p["id"] != ghost.id.to_string()));
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! reads for the companies API.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use gleaner_common::events::CompanyChanged;
 use gleaner_common::outbox;
+use gleaner_scrapejob::Idno;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
@@ -70,8 +72,12 @@ fn record_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<CompanyRecord> {
         })
     }
     let status: String = row.try_get("status")?;
+    let idno: String = row.try_get("idno")?;
     Ok(CompanyRecord {
-        idno: row.try_get("idno")?,
+        idno: Idno::parse(&idno).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "idno".to_owned(),
+            source: Box::new(e),
+        })?,
         name: row.try_get("name")?,
         legal_form: row.try_get("legal_form")?,
         status: decode("status", Value::String(status))?,
@@ -95,7 +101,7 @@ fn bind_record<'q>(
     record: &'q CompanyRecord,
     from: &Provenance<'q>,
 ) -> PgQuery<'q> {
-    q.bind(&record.idno)
+    q.bind(record.idno.as_str())
         .bind(&record.name)
         .bind(&record.legal_form)
         .bind(record.status.as_str())
@@ -129,7 +135,7 @@ pub async fn upsert(
         .await?;
     if inserted.is_some() {
         sqlx::query(REFRESH_SEARCH)
-            .bind(&record.idno)
+            .bind(record.idno.as_str())
             .execute(&mut *tx)
             .await?;
         if let (Some(run), Some(shard)) = (from.run_id, from.shard) {
@@ -141,7 +147,7 @@ pub async fn upsert(
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {RECORD_COLUMNS} FROM companies WHERE idno = $1 FOR UPDATE"
     )))
-    .bind(&record.idno)
+    .bind(record.idno.as_str())
     .fetch_one(&mut *tx)
     .await?;
     let before = record_from_row(&row)?;
@@ -164,14 +170,14 @@ pub async fn upsert(
         return Ok(Write::Unchanged);
     }
     sqlx::query(REFRESH_SEARCH)
-        .bind(&record.idno)
+        .bind(record.idno.as_str())
         .execute(&mut *tx)
         .await?;
     for change in &changes {
         sqlx::query(
             "INSERT INTO company_history (idno, field, old, new, run_id) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(&record.idno)
+        .bind(record.idno.as_str())
         .bind(&change.field)
         .bind(&change.old)
         .bind(&change.new)
@@ -179,23 +185,18 @@ pub async fn upsert(
         .execute(&mut *tx)
         .await?;
     }
-    outbox::enqueue(
-        &mut tx,
-        OUTBOX_TABLE,
-        "company.changed",
-        &json!({
-            "idno": record.idno,
-            "company_name": record.name,
-            "run_id": from.run_id,
-            "changes": changes,
-        }),
-    )
-    .await?;
+    let event = CompanyChanged {
+        idno: record.idno.clone(),
+        company_name: record.name.clone(),
+        run_id: from.run_id,
+        changes,
+    };
+    outbox::enqueue(&mut tx, OUTBOX_TABLE, &event).await?;
     if let (Some(run), Some(shard)) = (from.run_id, from.shard) {
         crate::store::runs::count_company(&mut tx, run, shard, false).await?;
     }
     tx.commit().await?;
-    Ok(Write::Updated(changes))
+    Ok(Write::Updated(event.changes))
 }
 
 /// Replace the financial years of a company found in one document.

@@ -63,7 +63,7 @@ impl Source for FirmRegistry {
             DocumentKind::Company => {
                 let code = doc["code"].as_str().ok_or_else(|| bad("no code"))?;
                 Ok(Parsed::Company(Box::new(CompanyRecord {
-                    idno: Idno::parse(code).map_err(bad)?.to_string(),
+                    idno: Idno::parse(code).map_err(bad)?,
                     name: doc["title"].as_str().ok_or_else(|| bad("no title"))?.into(),
                     legal_form: None,
                     status: if doc["open"] == true {
