@@ -65,6 +65,7 @@ pub struct ScrapeJobStatus {
 
 /// Phase of a ScrapeJob.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Phase {
     /// Waiting for its first run.
     Pending,

@@ -6,6 +6,7 @@ pub mod config;
 pub mod events;
 pub mod jobs;
 pub mod routes;
+pub mod runs;
 pub mod schedule;
 pub mod scraper;
 pub mod service_auth;

@@ -8,73 +8,18 @@ use gleaner_common::ApiError;
 use gleaner_common::request_context::{self, X_REQUEST_ID};
 use gleaner_scrapejob::ScrapeJobSpec;
 use reqwest::{RequestBuilder, StatusCode};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use utoipa::ToSchema;
+use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
-/// A run as the scraper reports it (contract §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[schema(as = Run)]
-pub struct RunView {
-    /// Run id.
-    pub id: Uuid,
-    /// The job it belongs to.
-    pub job: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
-    /// When it started.
-    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// When it ended.
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Documents received.
-    #[serde(default)]
-    pub pages_fetched: i32,
-    /// Unchanged documents.
-    #[serde(default)]
-    pub pages_unchanged: i32,
-    /// Failed documents.
-    #[serde(default)]
-    pub pages_failed: i32,
-    /// New companies.
-    #[serde(default)]
-    pub companies_created: i32,
-    /// Changed companies.
-    #[serde(default)]
-    pub companies_updated: i32,
-    /// Errors so far (at most the first 200): `[{url, kind, message}]`.
-    #[serde(default)]
-    #[schema(value_type = Vec<crate::routes::runs::RunErrorView>)]
-    pub errors: Value,
-}
+use crate::runs::Run;
 
-impl RunView {
-    /// A run just asked for.
-    pub fn queued(id: Uuid, job: &str) -> Self {
-        RunView {
-            id,
-            job: job.to_owned(),
-            status: "queued".to_owned(),
-            started_at: None,
-            finished_at: None,
-            pages_fetched: 0,
-            pages_unchanged: 0,
-            pages_failed: 0,
-            companies_created: 0,
-            companies_updated: 0,
-            errors: Value::Array(vec![]),
-        }
-    }
-
-    /// Whether the run has ended.
-    pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "succeeded" | "failed" | "cancelled")
-    }
-
-    /// Documents dealt with so far: grows with every progress step of one run.
-    pub fn progress(&self) -> i64 {
-        i64::from(self.pages_fetched) + i64::from(self.pages_failed)
-    }
+/// The body of a request to start a run.
+#[derive(Serialize)]
+struct StartRun<'a> {
+    job: &'a str,
+    spec: &'a ScrapeJobSpec,
+    run_id: Uuid,
 }
 
 /// Why a call to the scraper did not give what was asked.
@@ -162,7 +107,7 @@ impl ScraperClient {
         spec: &ScrapeJobSpec,
         run_id: Uuid,
     ) -> Result<(), ScraperError> {
-        let body = json!({"job": job, "spec": spec, "run_id": run_id});
+        let body = StartRun { job, spec, run_id };
         let req = self
             .http
             .post(format!("{}/internal/v1/runs", self.base))
@@ -177,7 +122,7 @@ impl ScraperClient {
     }
 
     /// One run; `None` when the scraper does not know it.
-    pub async fn run(&self, token: &str, id: Uuid) -> Result<Option<RunView>, ScraperError> {
+    pub async fn run(&self, token: &str, id: Uuid) -> Result<Option<Run>, ScraperError> {
         let req = self
             .http
             .get(format!("{}/api/v1/scrape-runs/{id}", self.base))

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use gleaner_app::routes::runs::next_event;
 use gleaner_app::schedule::{due_occurrence, next_occurrence};
-use gleaner_app::scraper::RunView;
+use gleaner_app::runs::{Run, RunStatus};
 use gleaner_scrapejob::schedule::parse_cron;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -24,10 +24,15 @@ fn config(cases: u32) -> ProptestConfig {
 
 /// A run's states as the app polls them: progress never goes back, and the
 /// last state may be final.
-fn arb_run_states() -> impl Strategy<Value = Vec<RunView>> {
+fn arb_run_states() -> impl Strategy<Value = Vec<Run>> {
     (
         prop::collection::vec((0i32..1000, 0i32..50), 1..12),
-        prop::sample::select(vec!["running", "succeeded", "failed", "cancelled"]),
+        prop::sample::select(vec![
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]),
         any::<bool>(),
     )
         .prop_map(|(steps, last_status, huge)| {
@@ -43,8 +48,12 @@ fn arb_run_states() -> impl Strategy<Value = Vec<RunView>> {
                 .map(|(i, (more, more_failed))| {
                     fetched = fetched.saturating_add(more);
                     failed = failed.saturating_add(more_failed);
-                    let mut run = RunView::queued(uuid::Uuid::nil(), "job");
-                    run.status = if i + 1 == n { last_status } else { "running" }.to_owned();
+                    let mut run = Run::queued(uuid::Uuid::nil(), "job");
+                    run.status = if i + 1 == n {
+                        last_status
+                    } else {
+                        RunStatus::Running
+                    };
                     run.pages_fetched = fetched;
                     run.pages_failed = failed;
                     run

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_spec, phase};
-use crate::scraper::{RunView, ScraperClient, ScraperError};
+use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_spec};
+use crate::runs::{Run, RunStatus, job_phase};
+use crate::scraper::{ScraperClient, ScraperError};
 
 /// Why a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +75,13 @@ impl DatabaseJobs {
                 name: id.to_string(),
                 started_at: row.try_get("started_at")?,
                 finished_at: row.try_get("finished_at")?,
-                result: row.try_get("run_status")?,
+                result: row
+                    .try_get::<String, _>("run_status")?
+                    .parse::<RunStatus>()
+                    .map_err(|e| sqlx::Error::ColumnDecode {
+                        index: "run_status".to_owned(),
+                        source: e.into(),
+                    })?,
                 pages_fetched: row.try_get("pages_fetched")?,
                 pages_failed: row.try_get("pages_failed")?,
                 companies_created: row.try_get("companies_created")?,
@@ -89,12 +96,7 @@ impl DatabaseJobs {
             _ => None,
         };
         let status = JobStatus {
-            phase: phase(
-                spec.suspend,
-                active,
-                last_run.as_ref().map(|r| r.result.as_str()),
-            )
-            .to_owned(),
+            phase: job_phase(spec.suspend, active, last_run.as_ref().map(|r| r.result)),
             last_run,
             next_run_at,
         };
@@ -109,7 +111,7 @@ impl DatabaseJobs {
         spec: &ScrapeJobSpec,
         trigger: Trigger,
         token: &str,
-    ) -> Result<RunView, JobError> {
+    ) -> Result<Run, JobError> {
         let id = Uuid::new_v4();
         sqlx::query("INSERT INTO job_runs (id, job, trigger) VALUES ($1, $2, $3)")
             .bind(id)
@@ -124,7 +126,7 @@ impl DatabaseJobs {
                 .await?;
             return Err(e.into());
         }
-        Ok(RunView::queued(id, job))
+        Ok(Run::queued(id, job))
     }
 
     async fn spec_of(&self, name: &str) -> Result<ScrapeJobSpec, JobError> {
@@ -264,7 +266,7 @@ impl JobBackend for DatabaseJobs {
         Ok(())
     }
 
-    async fn start_run(&self, name: &str, token: &str) -> Result<RunView, JobError> {
+    async fn start_run(&self, name: &str, token: &str) -> Result<Run, JobError> {
         let spec = self.spec_of(name).await?;
         self.launch(name, &spec, Trigger::Manual, token).await
     }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_spec};
-use crate::scraper::RunView;
+use crate::runs::{Phase, Run, RunStatus};
 
 /// The Kubernetes backend, in one namespace.
 #[derive(Clone)]
@@ -65,25 +65,17 @@ fn time(
 fn job_from(sj: ScrapeJob) -> Job {
     let name = sj.name_any();
     let status = sj.status.clone().unwrap_or_default();
-    let phase = match (sj.spec.suspend, status.phase) {
-        (true, _) => "Suspended".to_owned(),
-        (false, Some(p)) => p.as_str().to_owned(),
-        (false, None) => "Pending".to_owned(),
+    let phase = if sj.spec.suspend {
+        Phase::Suspended
+    } else {
+        status.phase.unwrap_or(Phase::Pending)
     };
     let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
     let last_run = status.last_run.map(|r| LastRun {
         name: r.run_id.clone().unwrap_or(r.name),
         started_at: r.started_at.and_then(|t| time(&t)),
         finished_at: r.finished_at.and_then(|t| time(&t)),
-        result: r.result.map_or_else(
-            || "queued".to_owned(),
-            |res| {
-                serde_json::to_value(res)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_lowercase))
-                    .unwrap_or_else(|| "queued".to_owned())
-            },
-        ),
+        result: r.result.map_or(RunStatus::Queued, crate::runs::status_of),
         pages_fetched: clamp(r.pages_fetched),
         pages_failed: clamp(r.pages_failed),
         companies_created: clamp(r.companies_created),
@@ -160,7 +152,7 @@ impl JobBackend for KubeJobs {
         Ok(())
     }
 
-    async fn start_run(&self, name: &str, _token: &str) -> Result<RunView, JobError> {
+    async fn start_run(&self, name: &str, _token: &str) -> Result<Run, JobError> {
         let sj = self.api.get(name).await.map_err(|e| api_error(name, e))?;
         let uid = sj
             .uid()
@@ -176,6 +168,6 @@ impl JobBackend for KubeJobs {
             .map_err(|e| api_error(name, e))?;
         let id = run_id(&uid, &format!("run-now/{token}"));
         let id = Uuid::parse_str(&id).map_err(|e| JobError::Internal(e.into()))?;
-        Ok(RunView::queued(id, name))
+        Ok(Run::queued(id, name))
     }
 }

@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::scraper::{RunView, ScraperError};
+use crate::runs::{Phase, Run, RunStatus};
+use crate::scraper::ScraperError;
 
 /// A scrape job as the API shows it (contract §6).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -33,8 +34,8 @@ pub struct Job {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
-    /// `Pending`, `Running`, `Succeeded`, `Failed` or `Suspended`.
-    pub phase: String,
+    /// What the job is doing, as the operator sets it on a ScrapeJob.
+    pub phase: Phase,
     /// The latest run, if any.
     pub last_run: Option<LastRun>,
     /// When the schedule starts the next run (none when unscheduled or suspended).
@@ -51,8 +52,8 @@ pub struct LastRun {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub result: String,
+    /// Where it stands.
+    pub result: RunStatus,
     /// Documents received.
     pub pages_fetched: i32,
     /// Documents that failed.
@@ -121,7 +122,7 @@ pub trait JobBackend: Send + Sync {
     /// Delete a job (its runs in progress finish on their own).
     async fn delete(&self, name: &str) -> Result<(), JobError>;
     /// Start a run now, acting with `token`.
-    async fn start_run(&self, name: &str, token: &str) -> Result<RunView, JobError>;
+    async fn start_run(&self, name: &str, token: &str) -> Result<Run, JobError>;
 }
 
 /// Checks a job name: what a ScrapeJob resource's name may be (a DNS label).
@@ -210,21 +211,6 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// The phase a job shows, from its suspension, runs in progress and latest run.
-pub fn phase(suspended: bool, active_runs: i64, last_result: Option<&str>) -> &'static str {
-    if suspended {
-        "Suspended"
-    } else if active_runs > 0 {
-        "Running"
-    } else {
-        match last_result {
-            Some("succeeded") => "Succeeded",
-            Some("failed" | "cancelled") => "Failed",
-            _ => "Pending",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -293,14 +279,5 @@ mod tests {
         for bad in ["", "Nightly", "-x", "x-", "a_b", &"a".repeat(300)] {
             assert_eq!(name_errors(bad).len(), 1, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn phases() {
-        assert_eq!(phase(true, 1, Some("failed")), "Suspended");
-        assert_eq!(phase(false, 1, Some("failed")), "Running");
-        assert_eq!(phase(false, 0, Some("cancelled")), "Failed");
-        assert_eq!(phase(false, 0, Some("succeeded")), "Succeeded");
-        assert_eq!(phase(false, 0, None), "Pending");
     }
 }

@@ -126,7 +126,7 @@ pub async fn delete_job(
 /// Start a run of the job now, whatever its schedule or suspension (operator).
 #[utoipa::path(post, path = "/api/v1/scrape-jobs/{name}/runs", tag = "scrape-jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "Job name")),
-    responses((status = 202, body = crate::scraper::RunView), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
+    responses((status = 202, body = crate::runs::Run), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem),
         (status = 503, body = gleaner_common::error::Problem)))]
 pub async fn start_run(
     State(state): State<AppState>,

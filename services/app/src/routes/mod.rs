@@ -63,7 +63,7 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
         crate::jobs::Job, crate::jobs::JobStatus, crate::jobs::LastRun, jobs::CreateJob,
-        crate::scraper::RunView, runs::RunErrorView,
+        crate::runs::Run, crate::runs::RunError, crate::runs::RunStatus, crate::runs::Phase,
         crate::watchlist::WatchedCompany, crate::watchlist::Notification, gleaner_common::events::FieldChange,
         watchlist::MarkRead,
     )),

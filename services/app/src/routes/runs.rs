@@ -11,16 +11,14 @@ use axum::routing::get;
 use gleaner_common::pagination::PageParams;
 use gleaner_common::runs::RunFilter;
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
-use gleaner_scrapejob::RunStatus;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Operator;
-use crate::scraper::{RunView, ScraperClient, ScraperError};
+use crate::runs::Run;
+use crate::scraper::{ScraperClient, ScraperError};
 use crate::state::AppState;
 
 /// Routes of runs.
@@ -29,17 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/scrape-runs", get(list_runs))
         .route("/api/v1/scrape-runs/{id}", get(get_run))
         .route("/api/v1/scrape-runs/{id}/events", get(run_events))
-}
-
-/// One error of a run.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RunErrorView {
-    /// The document's URL.
-    pub url: String,
-    /// `http_503`, `timeout`, `parse`, `disallowed`, ...
-    pub kind: String,
-    /// What happened.
-    pub message: String,
 }
 
 /// Runs, newest first (operator).
@@ -65,7 +52,7 @@ pub async fn list_runs(
         query.push(("job", job));
     }
     if let Some(status) = f.status {
-        query.push(("status", RunStatus::from(status).as_str().to_owned()));
+        query.push(("status", status.as_str().to_owned()));
     }
     Ok(Json(state.scraper.runs(&op.token, &query).await?))
 }
@@ -73,12 +60,12 @@ pub async fn list_runs(
 /// One run (operator).
 #[utoipa::path(get, path = "/api/v1/scrape-runs/{id}", tag = "scrape-runs", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Run id")),
-    responses((status = 200, body = RunView), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
+    responses((status = 200, body = Run), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn get_run(
     State(state): State<AppState>,
     op: Operator,
     Path(id): Path<Uuid>,
-) -> ApiResult<Json<RunView>> {
+) -> ApiResult<Json<Run>> {
     state
         .scraper
         .run(&op.token, id)
@@ -125,7 +112,7 @@ pub async fn run_events(
 }
 
 /// The event to send for this state of the run, given the last id the client has.
-pub fn next_event(run: &RunView, last_seen: i64) -> Option<(&'static str, i64)> {
+pub fn next_event(run: &Run, last_seen: i64) -> Option<(&'static str, i64)> {
     if run.is_final() {
         let id = run.progress() + 1;
         (id > last_seen).then_some(("end", id))
@@ -138,7 +125,7 @@ pub fn next_event(run: &RunView, last_seen: i64) -> Option<(&'static str, i64)> 
 async fn follow(
     scraper: ScraperClient,
     token: String,
-    mut run: RunView,
+    mut run: Run,
     mut last_seen: i64,
     poll: Duration,
     tx: mpsc::Sender<Result<Event, Infallible>>,
@@ -175,33 +162,26 @@ async fn follow(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::runs::RunStatus;
 
-    fn run(status: &str, fetched: i32, failed: i32) -> RunView {
-        RunView {
-            id: Uuid::nil(),
-            job: "j".into(),
-            status: status.into(),
-            started_at: None,
-            finished_at: None,
+    fn run(status: RunStatus, fetched: i32, failed: i32) -> Run {
+        Run {
+            status,
             pages_fetched: fetched,
-            pages_unchanged: 0,
             pages_failed: failed,
-            companies_created: 0,
-            companies_updated: 0,
-            errors: json!([]),
+            ..Run::queued(Uuid::nil(), "j")
         }
     }
 
     #[test]
     fn event_ids_grow_with_progress_and_the_end_comes_last() {
-        assert_eq!(next_event(&run("queued", 0, 0), -1), Some(("progress", 0)));
-        assert_eq!(next_event(&run("running", 0, 0), 0), None);
-        assert_eq!(next_event(&run("running", 3, 1), 0), Some(("progress", 4)));
-        assert_eq!(next_event(&run("succeeded", 3, 1), 4), Some(("end", 5)));
+        use RunStatus::{Queued, Running, Succeeded};
+        assert_eq!(next_event(&run(Queued, 0, 0), -1), Some(("progress", 0)));
+        assert_eq!(next_event(&run(Running, 0, 0), 0), None);
+        assert_eq!(next_event(&run(Running, 3, 1), 0), Some(("progress", 4)));
+        assert_eq!(next_event(&run(Succeeded, 3, 1), 4), Some(("end", 5)));
         // A client that saw the end gets nothing more.
-        assert_eq!(next_event(&run("succeeded", 3, 1), 5), None);
+        assert_eq!(next_event(&run(Succeeded, 3, 1), 5), None);
     }
 }

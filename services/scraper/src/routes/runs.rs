@@ -9,7 +9,6 @@ use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::pagination::{Page, PageParams};
 use gleaner_common::runs::RunFilter;
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
-use gleaner_scrapejob::RunStatus;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -104,11 +103,10 @@ pub async fn list_runs(
         per_page: f.per_page,
     }
     .validate()?;
-    let status = f.status.map(RunStatus::from);
     let (items, total) = runs::list(
         &state.db,
         f.job.as_deref(),
-        status,
+        f.status,
         page.limit(),
         page.offset(),
     )
