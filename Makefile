@@ -9,7 +9,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 up: ## Start PostgreSQL, Redis and every service in the background
-	@scripts/up.sh
+	@$(CARGO) xtask up
 
 down: ## Stop what `make up` started
 	@scripts/down.sh
@@ -29,10 +29,10 @@ images: ## Every container image, with podman (no Docker daemon, no registry)
 	CARGO=$(CARGO) scripts/images.sh
 
 api-fuzz: ## schemathesis against every service's documented API, directly and through the gateway
-	CARGO=$(CARGO) scripts/schemathesis.sh
+	@$(CARGO) xtask api-fuzz
 
 image-test: ## Run every image as the chart does: /health, no shell, a scrape run
-	CARGO=$(CARGO) scripts/test-images.sh
+	@$(CARGO) xtask image-test
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -109,29 +109,6 @@ wait_gone() {
   ! kill -0 "$pid" 2>/dev/null
 }
 
-# stop_pid NAME PID: SIGTERM, up to 15 s to finish, then SIGKILL; returns once it has exited.
-stop_pid() {
-  local name="$1" pid="$2"
-  kill -0 "$pid" 2>/dev/null || return 0
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_gone "$pid" 15 && return 0
-  log "$name did not stop within 15 s: killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  wait_gone "$pid" 5 || die "$name (pid $pid) is still running"
-}
-
-# service_pid STATE NAME: the pid of a service `make up` started, if it still runs that binary.
-service_pid() {
-  local pidf="$1/run/$2.pid" pid exe
-  [ -f "$pidf" ] || return 1
-  pid="$(cat "$pidf")"
-  exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
-  exe="${exe% (deleted)}"
-  [ "${exe##*/}" = "$2" ] || return 1
-  printf '%s\n' "$pid"
-}
-
 # wait_http URL SECONDS: until URL answers 2xx.
 wait_http() {
   local url="$1" secs="${2:-60}"
