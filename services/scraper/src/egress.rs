@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use gleaner_common::FieldError;
 use gleaner_common::settings::env;
+use gleaner_egress::{AllowedHosts, AllowedNetworks, EgressPolicy, Refusal, Url};
 use gleaner_scrapejob::egress::{
-    AllowedHosts, AllowedNetworks, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS, EgressPolicy,
-    Host, Refusal,
+    self as run_egress, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS,
 };
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::spec::RunSpec;
 
 /// Redirect hops followed at most.
 pub const MAX_REDIRECTS: usize = 5;
@@ -22,10 +24,10 @@ pub const MAX_REDIRECTS: usize = 5;
 #[derive(Debug, Clone, clap::Args)]
 pub struct EgressSettings {
     /// Hosts a run may fetch from: names or IP addresses, optionally `host:port`, comma-separated.
-    #[arg(long, env = env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS)]
+    #[arg(long, env = env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS, value_parser = run_egress::allowed_hosts)]
     pub allowed_hosts: AllowedHosts,
     /// Non-public networks (CIDR, comma-separated) a run may connect to; none by default.
-    #[arg(long, env = env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS)]
+    #[arg(long, env = env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = run_egress::allowed_networks)]
     pub allowed_networks: AllowedNetworks,
 }
 
@@ -39,8 +41,10 @@ impl EgressSettings {
     /// `127.0.0.0/8` allowed.
     pub fn local() -> Self {
         Self {
-            allowed_hosts: "127.0.0.1,localhost".parse().unwrap_or_default(),
-            allowed_networks: "127.0.0.0/8".parse().unwrap_or_default(),
+            allowed_hosts: run_egress::allowed_hosts(run_egress::LOCAL_ALLOWED_HOSTS)
+                .unwrap_or_else(|_| AllowedHosts::none(env::SCRAPER_ALLOWED_HOSTS)),
+            allowed_networks: run_egress::allowed_networks(run_egress::LOCAL_ALLOWED_NETWORKS)
+                .unwrap_or_else(|_| AllowedNetworks::none(env::SCRAPER_ALLOWED_NETWORKS)),
         }
     }
 }
@@ -55,7 +59,7 @@ pub struct Egress {
 impl Default for Egress {
     /// The production default policy, resolving through the system resolver.
     fn default() -> Self {
-        Self::new(EgressPolicy::default())
+        Self::new(run_egress::default_policy())
     }
 }
 
@@ -81,37 +85,15 @@ impl Egress {
 
     /// Whether a request may go to `url`: http(s), an allowed host and port, and an
     /// IP-literal host also allowed as an address.
-    pub fn check_url(&self, url: &url::Url) -> Result<(), Refusal> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Refusal::InvalidUrl("must be an http(s) URL".into()));
-        }
-        let host = match url.host() {
-            Some(url::Host::Domain(name)) => Host::Name(name),
-            Some(url::Host::Ipv4(ip)) => Host::Ip(ip.into()),
-            Some(url::Host::Ipv6(ip)) => Host::Ip(ip.into()),
-            None => return Err(Refusal::InvalidUrl("has no host".into())),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| Refusal::InvalidUrl("has no port".into()))?;
-        self.policy.check_host(host, port)
+    pub fn check_url(&self, url: &Url) -> Result<(), Refusal> {
+        self.policy.check_url(url)
     }
 
-    /// Field errors for the source URLs of a spec (`("spec.baseUrl", url)`, ...) whose host
-    /// the policy refuses; a field already in `errors` is left alone (its syntax is wrong).
-    pub fn check_spec_urls<'a>(
-        &self,
-        urls: impl IntoIterator<Item = (&'a str, &'a str)>,
-        errors: &mut Vec<FieldError>,
-    ) {
-        for (field, url) in urls {
-            if errors.iter().any(|e| e.field == field) {
-                continue;
-            }
-            if let Err(refusal) = self.policy.check_url(url) {
-                errors.push(FieldError::new(field, refusal.to_string()));
-            }
-        }
+    /// Adds a field error (`spec.baseUrl`, `spec.apiUrl`) for each source URL of `spec`
+    /// whose host the policy refuses; a URL that does not parse is the spec validation's to
+    /// report.
+    pub fn check_spec(&self, spec: &RunSpec, errors: &mut Vec<FieldError>) {
+        errors.extend(run_egress::check_spec(&self.policy, spec));
     }
 
     /// A client builder that resolves, redirects and proxies only as the policy allows.
@@ -216,7 +198,8 @@ mod tests {
     #[test]
     fn settings_default_to_openmoney_only() {
         let cli = Cli::try_parse_from(["scraper"]).unwrap();
-        assert_eq!(cli.egress.policy(), EgressPolicy::default());
+        assert_eq!(cli.egress.policy(), run_egress::default_policy());
+        assert_eq!(EgressSettings::local().policy(), run_egress::local_policy());
     }
 
     #[test]
@@ -233,8 +216,9 @@ mod tests {
 
     #[test]
     fn request_urls_are_checked_as_parsed() {
-        let egress = Egress::new(EgressPolicy::parse("openmoney.md", "").unwrap());
-        let ok = |u: &str| egress.check_url(&url::Url::parse(u).unwrap());
+        let policy = run_egress::policy("openmoney.md", "").unwrap();
+        let egress = Egress::new(policy);
+        let ok = |u: &str| egress.check_url(&Url::parse(u).unwrap());
         assert_eq!(ok("https://openmoney.md/x?y#z"), Ok(()));
         assert_eq!(ok("https://OPENMONEY.md/"), Ok(()));
         assert!(ok("https://api.openmoney.md/").is_err());
@@ -248,15 +232,15 @@ mod tests {
 
     #[test]
     fn spec_urls_become_field_errors_once() {
-        let egress = Egress::new(EgressPolicy::default());
+        let egress = Egress::default();
+        let mut spec: RunSpec = serde_json::from_value(serde_json::json!({
+            "baseUrl": "http://169.254.169.254",
+            "targets": {"idnos": ["1003600012345"]},
+        }))
+        .unwrap();
+        spec.api_url = "not a url".into();
         let mut errors = vec![FieldError::new("spec.apiUrl", "must be an http(s) URL")];
-        egress.check_spec_urls(
-            [
-                ("spec.baseUrl", "http://169.254.169.254"),
-                ("spec.apiUrl", "not a url"),
-            ],
-            &mut errors,
-        );
+        egress.check_spec(&spec, &mut errors);
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["spec.apiUrl", "spec.baseUrl"]);
         assert!(errors[1].message.contains("SCRAPER_ALLOWED_HOSTS"));

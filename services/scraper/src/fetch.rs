@@ -526,7 +526,6 @@ mod tests {
 
         use axum::response::Redirect;
         use axum::routing::get;
-        use gleaner_scrapejob::egress::EgressPolicy;
         use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
         use super::*;
@@ -543,7 +542,7 @@ mod tests {
 
         fn fetcher(hosts: &str, networks: &str, resolves_to: IpAddr) -> Fetcher {
             gleaner_common::install_crypto_provider();
-            let egress = Egress::new(EgressPolicy::parse(hosts, networks).unwrap())
+            let egress = Egress::new(gleaner_scrapejob::egress::policy(hosts, networks).unwrap())
                 .with_resolver(Arc::new(ResolvesTo(resolves_to)));
             let politeness = Politeness {
                 max_retries: 0,

@@ -57,13 +57,7 @@ async fn run(settings: RunSettings) -> anyhow::Result<i32> {
         serde_json::from_str(&settings.spec).context("SCRAPEJOB_SPEC is not a valid spec")?;
     let mut errors = gleaner_scraper::spec::field_errors(&spec);
     let egress = Egress::new(settings.egress.policy());
-    egress.check_spec_urls(
-        [
-            ("spec.baseUrl", spec.base_url.as_str()),
-            ("spec.apiUrl", spec.api_url.as_str()),
-        ],
-        &mut errors,
-    );
+    egress.check_spec(&spec, &mut errors);
     if !errors.is_empty() {
         let list: Vec<String> = errors
             .iter()

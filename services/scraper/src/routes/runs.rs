@@ -59,13 +59,7 @@ pub async fn start_run(
             "must be 1 to 253 characters",
         ));
     }
-    state.pipeline.egress().check_spec_urls(
-        [
-            ("spec.baseUrl", req.spec.base_url.as_str()),
-            ("spec.apiUrl", req.spec.api_url.as_str()),
-        ],
-        &mut errors,
-    );
+    state.pipeline.egress().check_spec(&req.spec, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
