@@ -3,6 +3,7 @@
 //! no site's field names. A ScrapeJob names its source (`spec.source`); the
 //! [`Sources`] registry finds the adapter for that name.
 
+pub mod dom;
 pub mod openmoney;
 
 use std::collections::HashMap;

@@ -86,14 +86,9 @@ impl Source for OpenMoney {
 
     fn parse(&self, kind: DocumentKind, body: &[u8]) -> Result<Parsed, ParseError> {
         match kind {
-            DocumentKind::CompanyList => parse::parse_company_list(body).map(|list| {
-                Parsed::List(
-                    list.idnos
-                        .iter()
-                        .filter_map(|i| Idno::parse(i).ok())
-                        .collect(),
-                )
-            }),
+            DocumentKind::CompanyList => {
+                parse::parse_company_list(body).map(|list| Parsed::List(list.idnos))
+            }
             DocumentKind::Company => {
                 (self.parsers.company_json)(body).map(|r| Parsed::Company(Box::new(r)))
             }

@@ -11,13 +11,13 @@ mod html;
 mod proptests;
 
 use chrono::NaiveDate;
+use gleaner_scrapejob::Idno;
 use serde_json::{Map, Value};
 
 use crate::company::{
     Activity, Address, Administrator, CompanyRecord, FinancialYear, Founder, FounderKind, Status,
 };
 use crate::source::ParseError;
-use crate::spec::is_idno;
 
 pub use html::parse_company_html;
 
@@ -29,10 +29,7 @@ fn json_err(e: serde_json::Error) -> ParseError {
     ParseError::Json(e.to_string())
 }
 
-/// Collapse runs of whitespace and trim.
-pub fn clean(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+pub use crate::source::dom::clean;
 
 fn clean_opt(s: Option<String>) -> Option<String> {
     s.map(|s| clean(&s)).filter(|s| !s.is_empty())
@@ -128,14 +125,10 @@ fn list_at<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
         .filter(|e| e.is_object())
 }
 
-fn checked_idno(v: Option<&Value>) -> Result<String, ParseError> {
+fn checked_idno(v: Option<&Value>) -> Result<Idno, ParseError> {
     let idno = v.and_then(value_to_string).unwrap_or_default();
     let idno = idno.trim();
-    if is_idno(idno) {
-        Ok(idno.to_string())
-    } else {
-        Err(ParseError::Field(format!("idno {idno:?} is not 13 digits")))
-    }
+    Idno::parse(idno).map_err(|_| ParseError::Field(format!("idno {idno:?} is not 13 digits")))
 }
 
 /// `true`, `"true"`, `1`: the ways a flag may come.
@@ -234,7 +227,7 @@ pub fn parse_company_json(body: &[u8]) -> Result<CompanyRecord, ParseError> {
 #[derive(Debug, PartialEq)]
 pub struct CompanyList {
     /// IDNOs on the page (malformed ones skipped).
-    pub idnos: Vec<String>,
+    pub idnos: Vec<Idno>,
     /// `totalItemCount`.
     pub total: Option<u64>,
 }
@@ -372,7 +365,7 @@ mod tests {
             "newField": {"nested": [1, 2]}
         });
         let c = parse_company_json(body.to_string().as_bytes()).unwrap();
-        assert_eq!(c.idno, "1003600012345");
+        assert_eq!(c.idno.as_str(), "1003600012345");
         assert_eq!(c.status, Status::Inactive);
         assert_eq!(c.legal_form, None);
         assert_eq!(c.registered_at, None);
@@ -419,7 +412,10 @@ mod tests {
     fn list_page() {
         let body = json!({"data":[{"idno":"1003600012345","fullName":"A"},{"idno":"bad"},{"fullName":"no idno"},null,{"idno":1002600054321u64}],"totalItemCount":"5"});
         let l = parse_company_list(body.to_string().as_bytes()).unwrap();
-        assert_eq!(l.idnos, ["1003600012345", "1002600054321"]);
+        assert_eq!(
+            l.idnos.iter().map(Idno::as_str).collect::<Vec<_>>(),
+            ["1003600012345", "1002600054321"]
+        );
         assert_eq!(l.total, Some(5));
         assert!(parse_company_list(br#"{"items": []}"#).is_err());
         assert!(parse_company_list(b"[]").is_err());

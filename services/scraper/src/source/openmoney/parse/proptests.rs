@@ -13,7 +13,8 @@ use gleaner_demo_site::{
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::html::{field_label_or_heading, fold};
+use super::html::field_label_or_heading;
+use crate::source::dom::fold;
 use super::*;
 
 /// Keys the parsers look for, so arbitrary JSON reaches past the first check.
@@ -159,7 +160,7 @@ fn arb_html() -> impl Strategy<Value = String> {
 
 /// A record as the parsers promise it: a 13-digit IDNO and a name.
 fn assert_sane(record: &CompanyRecord) {
-    assert!(is_idno(&record.idno), "{record:?}");
+    assert!(Idno::is_valid(record.idno.as_str()), "{record:?}");
     assert!(!record.name.is_empty(), "{record:?}");
     assert_eq!(record.name, clean(&record.name));
 }
@@ -191,7 +192,7 @@ proptest! {
             assert_sane(&r);
         }
         if let Ok(list) = parse_company_list(&body) {
-            prop_assert!(list.idnos.iter().all(|i| is_idno(i)));
+            prop_assert!(list.idnos.iter().all(|i| Idno::is_valid(i.as_str())));
         }
         if let Ok(years) = parse_financials(&body) {
             prop_assert!(years.windows(2).all(|w| w[0].year < w[1].year));
