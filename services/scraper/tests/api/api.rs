@@ -7,7 +7,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn search_is_accent_insensitive_ranked_filtered_and_paged() {
-    let app = spawn(60).await;
+    let app = spawn_app(60).await;
     app.scrape(&app.spec()).await;
     let companies = app.site.companies();
     // Expected: every company whose name, address or activities mention the city.
@@ -168,7 +168,7 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test]
 async fn detail_404s_and_role_checks() {
-    let app = spawn(3).await;
+    let app = spawn_app(3).await;
     app.scrape(&app.spec()).await;
     for path in [
         "/api/v1/companies/123",
@@ -185,8 +185,13 @@ async fn detail_404s_and_role_checks() {
     let idno = app.site.companies()[0].idno.clone();
     let sources = format!("/api/v1/companies/{idno}/sources");
     assert_eq!(app.get(&sources).await.status(), 401);
-    assert_eq!(app.get_as(&sources, Role::User).await.status(), 403);
-    let r = app.get_as(&sources, Role::Operator).await;
+    assert_eq!(
+        app.get_auth(&sources, &app.token(Role::User))
+            .await
+            .status(),
+        403
+    );
+    let r = app.get_auth(&sources, &app.token(Role::Operator)).await;
     assert_eq!(r.status(), 200);
     let page: Value = r.json().await.unwrap();
     assert_eq!(page["total"], 2, "detail and financials");
@@ -201,9 +206,9 @@ async fn detail_404s_and_role_checks() {
 
     // The raw document comes back byte for byte, with its content type.
     let raw = app
-        .get_as(
+        .get_auth(
             &format!("/api/v1/sources/{}/raw", doc["id"]),
-            Role::Operator,
+            &app.token(Role::Operator),
         )
         .await;
     assert_eq!(raw.status(), 200);
@@ -227,49 +232,42 @@ async fn detail_404s_and_role_checks() {
         doc["sha256"].as_str().unwrap()
     );
     assert_eq!(
-        app.get_as("/api/v1/sources/999999/raw", Role::Operator)
+        app.get_auth("/api/v1/sources/999999/raw", &app.token(Role::Operator))
             .await
             .status(),
         404
     );
     assert_eq!(
-        app.get_as("/api/v1/sources/x/raw", Role::Operator)
+        app.get_auth("/api/v1/sources/x/raw", &app.token(Role::Operator))
             .await
             .status(),
         404
     );
     let r = app
-        .http
-        .post(app.url("/api/v1/transform"))
-        .bearer_auth(app.token(Role::User))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth("/api/v1/transform", &app.token(Role::User), &json!({}))
+        .await;
     assert_eq!(r.status(), 403);
     let r = app
-        .http
-        .post(app.url("/api/v1/transform"))
-        .bearer_auth(app.token(Role::Operator))
-        .json(&json!({"idno": "12"}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth(
+            "/api/v1/transform",
+            &app.token(Role::Operator),
+            &json!({"idno": "12"}),
+        )
+        .await;
     assert_eq!(r.status(), 422);
 }
 
 #[tokio::test]
 async fn a_run_started_over_http_is_followed_to_the_end() {
-    let app = spawn(10).await;
+    let app = spawn_app(10).await;
     let spec = serde_json::to_value(app.spec()).unwrap();
     let r = app
-        .http
-        .post(app.url("/internal/v1/runs"))
-        .bearer_auth(app.token(Role::Operator))
-        .json(&json!({"job": "nightly", "spec": spec}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth(
+            "/internal/v1/runs",
+            &app.token(Role::Operator),
+            &json!({"job": "nightly", "spec": spec}),
+        )
+        .await;
     assert_eq!(r.status(), 202);
     let run_id = r.json::<Value>().await.unwrap()["run_id"]
         .as_str()
@@ -277,7 +275,10 @@ async fn a_run_started_over_http_is_followed_to_the_end() {
         .to_string();
     let run = gleaner_testkit::eventually(Duration::from_secs(30), || async {
         let run: Value = app
-            .get_as(&format!("/api/v1/scrape-runs/{run_id}"), Role::Operator)
+            .get_auth(
+                &format!("/api/v1/scrape-runs/{run_id}"),
+                &app.token(Role::Operator),
+            )
             .await
             .json()
             .await
@@ -290,16 +291,17 @@ async fn a_run_started_over_http_is_followed_to_the_end() {
     assert_eq!(run["companies_created"], 10);
     assert!(run["started_at"].is_string() && run["finished_at"].is_string());
     let list: Value = app
-        .get_as("/api/v1/scrape-runs?job=nightly", Role::Operator)
+        .get_auth(
+            "/api/v1/scrape-runs?job=nightly",
+            &app.token(Role::Operator),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(list["total"], 1);
     // Invalid specs are refused with the fields named.
-    let r = app.http.post(app.url("/internal/v1/runs")).bearer_auth(app.token(Role::Operator))
-        .json(&json!({"job": "x", "spec": {"baseUrl": "nope", "apiUrl": "http://127.0.0.1:9", "targets": {}, "concurrency": 0}}))
-        .send().await.unwrap();
+    let r = app.post_auth("/internal/v1/runs", &app.token(Role::Operator), &json!({"job": "x", "spec": {"baseUrl": "nope", "apiUrl": "http://127.0.0.1:9", "targets": {}, "concurrency": 0}})).await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
     let fields: Vec<&str> = body["errors"]
@@ -343,7 +345,7 @@ async fn a_run_started_over_http_is_followed_to_the_end() {
 
 #[tokio::test]
 async fn the_run_command_is_what_a_job_executes() {
-    let app = spawn(4).await;
+    let app = spawn_app(4).await;
     let dir = std::env::temp_dir().join(format!("gleaner-run-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let termination = dir.join("termination-log");

@@ -15,7 +15,7 @@ fn fields(body: &Value) -> Vec<&str> {
 
 #[tokio::test]
 async fn the_api_refuses_specs_naming_hosts_outside_the_egress_policy() {
-    let app = spawn(1).await;
+    let app = spawn_app(1).await;
     let site = app.site.url();
     let site = site.as_str();
     // The test policy allows 127.0.0.1 and localhost with 127.0.0.0/8, nothing else.
@@ -29,13 +29,12 @@ async fn the_api_refuses_specs_naming_hosts_outside_the_egress_policy() {
         spec["baseUrl"] = json!(base);
         spec["apiUrl"] = json!(api);
         let r = app
-            .http
-            .post(app.url("/internal/v1/runs"))
-            .bearer_auth(app.token(Role::Operator))
-            .json(&json!({"job": "probe", "spec": spec}))
-            .send()
-            .await
-            .unwrap();
+            .post_auth(
+                "/internal/v1/runs",
+                &app.token(Role::Operator),
+                &json!({"job": "probe", "spec": spec}),
+            )
+            .await;
         assert_eq!(r.status(), 422, "{base} {api}");
         assert_eq!(
             r.headers()["content-type"],
@@ -50,7 +49,7 @@ async fn the_api_refuses_specs_naming_hosts_outside_the_egress_policy() {
 
 #[tokio::test]
 async fn the_run_api_holds_runs_to_the_scrapejob_limits() {
-    let app = spawn(1).await;
+    let app = spawn_app(1).await;
     for (field, value) in [
         ("requestsPerSecond", json!(100_000)),
         ("timeoutSeconds", json!(7 * 86_400)),
@@ -60,13 +59,12 @@ async fn the_run_api_holds_runs_to_the_scrapejob_limits() {
         let mut spec = serde_json::to_value(app.spec()).unwrap();
         spec[field] = value;
         let r = app
-            .http
-            .post(app.url("/internal/v1/runs"))
-            .bearer_auth(app.token(Role::Operator))
-            .json(&json!({"job": "greedy", "spec": spec}))
-            .send()
-            .await
-            .unwrap();
+            .post_auth(
+                "/internal/v1/runs",
+                &app.token(Role::Operator),
+                &json!({"job": "greedy", "spec": spec}),
+            )
+            .await;
         assert_eq!(r.status(), 422, "{field}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(fields(&body), [format!("spec.{field}")], "{body}");
@@ -76,19 +74,19 @@ async fn the_run_api_holds_runs_to_the_scrapejob_limits() {
 
 #[tokio::test]
 async fn a_caller_cannot_reuse_another_runs_id() {
-    let app = spawn(1).await;
+    let app = spawn_app(1).await;
     let run_id = uuid::Uuid::new_v4();
     let spec = serde_json::to_value(app.spec()).unwrap();
+    let operator = app.token(Role::Operator);
     let start = |job: &'static str| {
-        app.http
-            .post(app.url("/internal/v1/runs"))
-            .bearer_auth(app.token(Role::Operator))
-            .json(&json!({"job": job, "spec": spec, "run_id": run_id}))
-            .send()
+        let body = json!({"job": job, "spec": spec, "run_id": run_id});
+        let operator = operator.clone();
+        let app = &app;
+        async move { app.post_auth("/internal/v1/runs", &operator, &body).await }
     };
-    let first = start("nightly").await.unwrap();
+    let first = start("nightly").await;
     assert_eq!(first.status(), 202);
-    let second = start("intruder").await.unwrap();
+    let second = start("intruder").await;
     assert_eq!(second.status(), 409);
     assert_eq!(second.headers()["content-type"], "application/problem+json");
     let jobs: Vec<String> = sqlx::query_scalar("SELECT job FROM scrape_runs WHERE id = $1")

@@ -7,7 +7,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn robots_txt_is_honoured_for_our_agent() {
-    let app = spawn(5).await;
+    let app = spawn_app(5).await;
     app.site.set_robots_txt(
         "User-agent: GleanerBot\nDisallow: /api/fin-data-v1/\n\nUser-agent: *\nDisallow: /\n",
     );
@@ -31,7 +31,7 @@ async fn robots_txt_is_honoured_for_our_agent() {
     assert_eq!(kinds, ["disallowed"]);
 
     // Without our own group, `*` applies; with respectRobotsTxt false, nothing applies.
-    let app = spawn(3).await;
+    let app = spawn_app(3).await;
     app.site.set_robots_txt("User-agent: *\nDisallow: /\n");
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.companies_created, 0);
@@ -50,7 +50,7 @@ async fn robots_txt_is_honoured_for_our_agent() {
 
 #[tokio::test]
 async fn the_rate_limit_holds_under_concurrency() {
-    let app = spawn(20).await;
+    let app = spawn_app(20).await;
     let mut spec = app.spec();
     spec.requests_per_second = 10.0;
     spec.concurrency = 16;
@@ -65,7 +65,7 @@ async fn the_rate_limit_holds_under_concurrency() {
 
 #[tokio::test]
 async fn retries_honour_retry_after_and_stop_at_max_retries() {
-    let app = spawn(2).await;
+    let app = spawn_app(2).await;
     let idno = app.site.companies()[0].idno.clone();
     let mut spec = app.spec();
     spec.respect_robots_txt = false;
@@ -99,7 +99,7 @@ async fn retries_honour_retry_after_and_stop_at_max_retries() {
     }
 
     // A document that keeps failing: 1 try + maxRetries retries, then reported.
-    let app = spawn(2).await;
+    let app = spawn_app(2).await;
     let idno = app.site.companies()[1].idno.clone();
     let mut spec = app.spec();
     spec.respect_robots_txt = false;
@@ -120,9 +120,9 @@ async fn retries_honour_retry_after_and_stop_at_max_retries() {
     assert_eq!(tries, 3);
     assert_eq!(summary.pages_failed, 1);
     let run: serde_json::Value = app
-        .get_as(
+        .get_auth(
             &format!("/api/v1/scrape-runs/{}", summary.run_id),
-            gleaner_common::auth::Role::Operator,
+            &app.token(gleaner_common::auth::Role::Operator),
         )
         .await
         .json()
@@ -136,7 +136,7 @@ async fn retries_honour_retry_after_and_stop_at_max_retries() {
 
 #[tokio::test]
 async fn garbage_and_malformed_documents_are_kept_and_reported() {
-    let app = spawn(6).await;
+    let app = spawn_app(6).await;
     let bad = app.site.companies()[1].idno.clone();
     app.site
         .set_fault_ratio(&format!("/api/companies/{bad}"), Fault::MalformedJson, 1);
@@ -166,7 +166,7 @@ async fn garbage_and_malformed_documents_are_kept_and_reported() {
 
 #[tokio::test]
 async fn a_5xx_storm_fails_the_run_and_loses_nothing() {
-    let app = spawn(10).await;
+    let app = spawn_app(10).await;
     let first = app.scrape(&app.spec()).await;
     assert_eq!(first.status, "succeeded");
     let docs = app.count("SELECT count(*) FROM raw_documents").await;
@@ -199,7 +199,7 @@ async fn the_database_going_away_fails_the_run_and_loses_nothing() {
 
     let pg = TestPostgres::start().await.unwrap();
     let site = Arc::new(DemoSite::start(DemoConfig::new(7, 30)).await.unwrap());
-    let app = spawn_with(0, |p| p, Some((pg.url(), site))).await;
+    let app = spawn_app_with(0, |p| p, Some((pg.url(), site))).await;
     let mut spec = app.spec();
     spec.requests_per_second = 30.0;
     spec.concurrency = 2;

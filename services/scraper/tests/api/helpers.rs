@@ -9,6 +9,7 @@ use gleaner_scraper::spec::RunSpec;
 use gleaner_scraper::startup::{Application, MIGRATOR};
 use gleaner_scraper::state::AppState;
 use gleaner_testkit::{TestRedis, TestSigner, fresh_database};
+use reqwest::{Method, Response};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -27,12 +28,13 @@ pub struct TestApp {
     stop: CancellationToken,
 }
 
-pub async fn spawn(companies: usize) -> TestApp {
-    spawn_with(companies, |p| p, None).await
+/// The scraper service on a fresh database, in front of a demo site of `companies`.
+pub async fn spawn_app(companies: usize) -> TestApp {
+    spawn_app_with(companies, |p| p, None).await
 }
 
 /// Start the scraper service (pipeline customized), on `db_url` or a fresh database.
-pub async fn spawn_with(
+pub async fn spawn_app_with(
     companies: usize,
     customize: impl FnOnce(Pipeline) -> Pipeline,
     reuse: Option<(String, Arc<DemoSiteHandle>)>,
@@ -103,27 +105,46 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A token of a user with `role`, signed by the key the service trusts.
     pub fn token(&self, role: Role) -> String {
         self.signer.token(role)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+    /// An anonymous GET.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
     }
 
+    /// An anonymous GET that must answer 200 with JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let r = self.get(path).await;
         assert_eq!(r.status(), 200, "GET {path}");
-        r.json().await.unwrap()
+        r.json().await.expect("a JSON body")
     }
 
-    pub async fn get_as(&self, path: &str, role: Role) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(self.token(role))
-            .send()
-            .await
-            .unwrap()
+    /// A GET with `token`.
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.send_auth(Method::GET, path, token, None).await
+    }
+
+    /// A POST of `body` as JSON with `token`.
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send_auth(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Any request with `token`, with `body` as JSON if given.
+    pub async fn send_auth(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
     }
 
     /// A spec for the demo site with politeness off (fast).

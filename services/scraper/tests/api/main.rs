@@ -6,6 +6,7 @@ mod helpers;
 mod api;
 mod egress;
 mod faults;
+mod outages;
 mod pipeline;
 mod second_source;
 mod shards;

@@ -4,19 +4,16 @@
 //! down the public reads go on and only the operator's reads (revocation checks)
 //! are 503 naming Redis; a silent database is a 503, not a hang.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use gleaner_common::auth::Role;
 use gleaner_demo_site::{DemoConfig, DemoSite};
 use gleaner_testkit::{FaultProxy, eventually, fresh_database};
-use helpers::{TestApp, spawn, spawn_with};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 /// fred reconnects with a backoff of up to 5 s.
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -30,7 +27,7 @@ async fn scraped_through_proxy(companies: usize) -> (TestApp, FaultProxy) {
             .await
             .unwrap(),
     );
-    let app = spawn_with(companies, |p| p, Some((proxied, site))).await;
+    let app = spawn_app_with(companies, |p| p, Some((proxied, site))).await;
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.status, "succeeded", "{summary:?}");
     (app, pg)
@@ -93,7 +90,7 @@ async fn postgres_cut_reads_are_503_naming_it_and_unchanged_after_restore() {
 
 #[tokio::test]
 async fn redis_down_public_reads_go_on_and_operator_reads_name_redis() {
-    let mut app = spawn(3).await;
+    let mut app = spawn_app(3).await;
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.status, "succeeded", "{summary:?}");
     let list = json_of(&app, "/api/v1/companies").await.expect("the list");
@@ -101,15 +98,22 @@ async fn redis_down_public_reads_go_on_and_operator_reads_name_redis() {
     let sources = format!("/api/v1/companies/{idno}/sources");
     // Revocation checks need Redis; wait until the service reaches it.
     eventually(RECOVERY, || async {
-        (app.get_as(&sources, Role::Operator).await.status() == StatusCode::OK).then_some(())
+        (app.get_auth(&sources, &app.token(Role::Operator))
+            .await
+            .status()
+            == StatusCode::OK)
+            .then_some(())
     })
     .await
     .expect("operator reads work");
 
     app.redis.stop();
     assert_eq!(json_of(&app, "/api/v1/companies").await, Some(list));
-    gleaner_testkit::assert_unavailable_naming(app.get_as(&sources, Role::Operator).await, "Redis")
-        .await;
+    gleaner_testkit::assert_unavailable_naming(
+        app.get_auth(&sources, &app.token(Role::Operator)).await,
+        "Redis",
+    )
+    .await;
     assert_eq!(
         ready_check(&app, "redis").await,
         (503, "unavailable".into())
@@ -117,7 +121,11 @@ async fn redis_down_public_reads_go_on_and_operator_reads_name_redis() {
 
     app.redis.restart().await.unwrap();
     eventually(RECOVERY, || async {
-        (app.get_as(&sources, Role::Operator).await.status() == StatusCode::OK).then_some(())
+        (app.get_auth(&sources, &app.token(Role::Operator))
+            .await
+            .status()
+            == StatusCode::OK)
+            .then_some(())
     })
     .await
     .expect("operator reads work again without a restart");

@@ -11,7 +11,7 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_scrape_reproduces_the_ground_truth_field_by_field() {
-    let app = spawn(40).await;
+    let app = spawn_app(40).await;
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.status, "succeeded", "{summary:?}");
     assert_eq!(summary.companies_created, 40);
@@ -38,9 +38,9 @@ async fn a_scrape_reproduces_the_ground_truth_field_by_field() {
     }
     // The run row carries the same counters.
     let run: Value = app
-        .get_as(
+        .get_auth(
             &format!("/api/v1/scrape-runs/{}", summary.run_id),
-            gleaner_common::auth::Role::Operator,
+            &app.token(gleaner_common::auth::Role::Operator),
         )
         .await
         .json()
@@ -53,7 +53,7 @@ async fn a_scrape_reproduces_the_ground_truth_field_by_field() {
 
 #[tokio::test]
 async fn the_html_page_stands_in_when_the_api_has_no_answer() {
-    let app = spawn(12).await;
+    let app = spawn_app(12).await;
     // One company of each page layout the site serves.
     let missing: Vec<_> = [Layout::Cards, Layout::Tables]
         .into_iter()
@@ -85,7 +85,7 @@ async fn the_html_page_stands_in_when_the_api_has_no_answer() {
 
 #[tokio::test]
 async fn unchanged_documents_are_not_stored_twice() {
-    let app = spawn(15).await;
+    let app = spawn_app(15).await;
     let first = app.scrape(&app.spec()).await;
     let docs = app.count("SELECT count(*) FROM raw_documents").await;
     assert_eq!(first.pages_unchanged, 0);
@@ -118,7 +118,7 @@ async fn unchanged_documents_are_not_stored_twice() {
 
 #[tokio::test]
 async fn history_records_exactly_the_changed_fields() {
-    let app = spawn(10).await;
+    let app = spawn_app(10).await;
     app.scrape(&app.spec()).await;
     let target = app.site.companies()[2].clone();
     app.site.mutate(&target.idno, |c| {
@@ -204,7 +204,7 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
         company_json: buggy_company_json,
         ..Parsers::default()
     };
-    let app = spawn_with(
+    let app = spawn_app_with(
         8,
         move |p| {
             p.with_source(
@@ -232,15 +232,14 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
     // The fixed service, same database, same site: re-transform, no fetching.
     let reuse = (app.db_url.clone(), app.site.clone());
     drop(app);
-    let fixed = spawn_with(0, |p| p, Some(reuse)).await;
+    let fixed = spawn_app_with(0, |p| p, Some(reuse)).await;
     let r = fixed
-        .http
-        .post(fixed.url("/api/v1/transform"))
-        .bearer_auth(fixed.token(gleaner_common::auth::Role::Operator))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+        .post_auth(
+            "/api/v1/transform",
+            &fixed.token(gleaner_common::auth::Role::Operator),
+            &serde_json::json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 202);
     let run_id = r.json::<Value>().await.unwrap()["run_id"]
         .as_str()
@@ -248,9 +247,9 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
         .to_string();
     let run = gleaner_testkit::eventually(Duration::from_secs(20), || async {
         let run: Value = fixed
-            .get_as(
+            .get_auth(
                 &format!("/api/v1/scrape-runs/{run_id}"),
-                gleaner_common::auth::Role::Operator,
+                &fixed.token(gleaner_common::auth::Role::Operator),
             )
             .await
             .json()
@@ -290,7 +289,7 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
 
 #[tokio::test]
 async fn a_run_killed_midway_and_run_again_loses_and_duplicates_nothing() {
-    let app = spawn(30).await;
+    let app = spawn_app(30).await;
     let mut spec = app.spec();
     spec.requests_per_second = 40.0;
     spec.concurrency = 4;

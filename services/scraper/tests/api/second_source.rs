@@ -131,7 +131,7 @@ async fn a_second_source_plugs_in_with_history_and_events() {
         .collect(),
     ));
     let url = serve(firms.clone()).await;
-    let app = spawn_with(
+    let app = spawn_app_with(
         0,
         |p| p.with_source(SourceName::Openmoney, Arc::new(FirmRegistry)),
         None,

@@ -406,7 +406,7 @@ async fn a_run_killed_and_started_again_with_its_id_resumes_without_duplicates()
 async fn postgres_restarting_mid_run_loses_nothing_and_the_run_completes() {
     let pg = TestPostgres::start().await.unwrap();
     let site = Arc::new(DemoSite::start(DemoConfig::new(14, 40)).await.unwrap());
-    let app = spawn_with(0, |p| p, Some((pg.url(), site.clone()))).await;
+    let app = spawn_app_with(0, |p| p, Some((pg.url(), site.clone()))).await;
     let mut spec = app.spec();
     spec.requests_per_second = 30.0;
     spec.concurrency = 2;
@@ -476,7 +476,7 @@ async fn postgres_restarting_mid_run_loses_nothing_and_the_run_completes() {
 async fn a_flapping_site_is_retried_within_max_retries_and_failures_are_counted() {
     // 429s, 503s, 500s and answers slower than the request timeout, every few requests:
     // retried, and nothing lost or stored wrong.
-    let app = spawn_with(
+    let app = spawn_app_with(
         40,
         |p| p.with_request_timeout(Duration::from_millis(1500)),
         None,
@@ -530,7 +530,7 @@ async fn a_flapping_site_is_retried_within_max_retries_and_failures_are_counted(
 
     // No retries: every faulty answer is one failed document, counted and listed, and
     // a company whose record never arrived is not written.
-    let app = spawn(40).await;
+    let app = spawn_app(40).await;
     let mut spec = app.spec();
     spec.max_retries = 0;
     spec.respect_robots_txt = false;
