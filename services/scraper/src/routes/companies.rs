@@ -7,7 +7,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::pagination::{Page, PageParams};
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::company::{Company, FinancialYear};
+use crate::routes::Operator;
 use crate::run::{NewRun, Run};
 use crate::source::SourceName;
 use crate::spec::is_idno;
@@ -58,18 +58,24 @@ pub enum SortParam {
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Full-text query over name, address and activities (accent-insensitive).
+    #[param(pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// `active` or `inactive`.
     pub status: Option<StatusFilter>,
     /// Legal form (`SRL`, `SA`, ...), case-insensitive.
+    #[param(pattern = "^[^\\u0000]*$")]
     pub legal_form: Option<String>,
     /// CAEM activity code, e.g. `47.73`.
+    #[param(pattern = "^[^\\u0000]*$")]
     pub activity: Option<String>,
     /// City, accent-insensitive.
+    #[param(pattern = "^[^\\u0000]*$")]
     pub city: Option<String>,
-    /// Registered on or after (YYYY-MM-DD).
+    /// Registered on or after (YYYY-MM-DD). Not after `registered_to` when both are
+    /// given: a `registered_from` later than `registered_to` is refused (422).
     pub registered_from: Option<NaiveDate>,
-    /// Registered on or before (YYYY-MM-DD).
+    /// Registered on or before (YYYY-MM-DD). Not before `registered_from` when both are
+    /// given: a `registered_to` earlier than `registered_from` is refused (422).
     pub registered_to: Option<NaiveDate>,
     /// `name`, `-registered_at` or `relevance` (default: relevance with `q`, else name).
     #[param(inline)]
@@ -238,11 +244,10 @@ pub async fn financials(
     responses((status = 200, body = Page<SourceDocument>), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, description = "No such company", body = gleaner_common::error::Problem)))]
 pub async fn sources(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Path(idno): Path<String>,
     Query(p): Query<PageOnly>,
 ) -> ApiResult<Json<Page<SourceDocument>>> {
-    auth.require(Role::Operator)?;
     let page = PageParams {
         page: p.page,
         per_page: p.per_page,
@@ -259,10 +264,9 @@ pub async fn sources(
     responses((status = 200, description = "The stored bytes, with their content type"), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn raw_document(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    auth.require(Role::Operator)?;
     let doc = raw::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such document"))?;
@@ -309,10 +313,9 @@ pub struct RunAccepted {
         (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn transform(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Json(req): Json<TransformRequest>,
 ) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
-    auth.require(Role::Operator)?;
     if let Some(idno) = &req.idno
         && !is_idno(idno)
     {

@@ -4,6 +4,10 @@ pub mod companies;
 pub mod runs;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use gleaner_common::ApiError;
+use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::openapi::{BearerAuth, StandardResponses};
 use utoipa::OpenApi;
 
@@ -14,6 +18,21 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(companies::router())
         .merge(runs::router())
+}
+
+/// The caller of an operator route: an operator or an admin. Every operator route takes
+/// it before its path, query and body, so the caller's role is checked before anything
+/// is read or looked up: a plain user gets 403 whatever the id, and cannot probe ids.
+pub struct Operator(pub AuthUser);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require(Role::Operator)?;
+        Ok(Operator(user))
+    }
 }
 
 /// The answers every operation can give (each needs PostgreSQL).

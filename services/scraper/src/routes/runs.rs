@@ -5,7 +5,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::pagination::{Page, PageParams};
 use gleaner_common::runs::RunFilter;
 use gleaner_common::{ApiError, ApiResult, Json, Path, Query};
@@ -13,6 +12,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::routes::Operator;
 use crate::routes::companies::RunAccepted;
 use crate::run::{NewRun, Run};
 use crate::spec::RunSpec;
@@ -48,10 +48,9 @@ pub struct StartRun {
         (status = 422, body = gleaner_common::error::Problem)))]
 pub async fn start_run(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Json(req): Json<StartRun>,
 ) -> ApiResult<(StatusCode, Json<RunAccepted>)> {
-    auth.require(Role::Operator)?;
     let mut errors = crate::spec::field_errors(&req.spec);
     if req.job.is_empty() || req.job.len() > 253 {
         errors.push(gleaner_common::FieldError::new(
@@ -88,10 +87,9 @@ pub async fn start_run(
     responses((status = 200, body = Page<ScrapeRun>), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem)))]
 pub async fn list_runs(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Query(f): Query<RunFilter>,
 ) -> ApiResult<Json<Page<ScrapeRun>>> {
-    auth.require(Role::Operator)?;
     let page = PageParams {
         page: f.page,
         per_page: f.per_page,
@@ -114,10 +112,9 @@ pub async fn list_runs(
     responses((status = 200, body = ScrapeRun), (status = 403, description = "The caller lacks the role", body = gleaner_common::error::Problem), (status = 404, body = gleaner_common::error::Problem)))]
 pub async fn get_run(
     State(state): State<AppState>,
-    auth: AuthUser,
+    _caller: Operator,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Json<ScrapeRun>> {
-    auth.require(Role::Operator)?;
     runs::get(&state.db, id)
         .await?
         .map(Json)

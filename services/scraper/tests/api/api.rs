@@ -257,6 +257,80 @@ async fn detail_404s_and_role_checks() {
     assert_eq!(r.status(), 422);
 }
 
+/// Every operator route checks the caller's role before it reads its path, query or
+/// body, or looks anything up: a plain user gets 403 whether the id exists or not, so
+/// ids cannot be probed.
+#[tokio::test]
+async fn operator_routes_refuse_a_plain_user_before_any_lookup() {
+    let app = spawn_app(2).await;
+    let summary = app.scrape(&app.spec()).await;
+    let idno = app.site.companies()[0].idno.clone();
+    let operator = app.token(Role::Operator);
+    let sources: Value = app
+        .get_auth(&format!("/api/v1/companies/{idno}/sources"), &operator)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let doc_id = sources["items"][0]["id"]
+        .as_i64()
+        .expect("a stored document");
+    let run_id = summary.run_id;
+    let user = app.token(Role::User);
+    let reads = [
+        // Existing, then unknown, malformed and out-of-range ids.
+        format!("/api/v1/sources/{doc_id}/raw"),
+        "/api/v1/sources/999999/raw".to_string(),
+        "/api/v1/sources/x/raw".to_string(),
+        "/api/v1/sources/99999999999999999999/raw".to_string(),
+        format!("/api/v1/companies/{idno}/sources"),
+        "/api/v1/companies/9999999999999/sources".to_string(),
+        "/api/v1/companies/12/sources".to_string(),
+        format!("/api/v1/companies/{idno}/sources?page=0"),
+        format!("/api/v1/companies/{idno}/sources?bogus=1"),
+        format!("/api/v1/scrape-runs/{run_id}"),
+        format!("/api/v1/scrape-runs/{}", uuid::Uuid::new_v4()),
+        "/api/v1/scrape-runs/x".to_string(),
+        "/api/v1/scrape-runs".to_string(),
+        "/api/v1/scrape-runs?status=bogus".to_string(),
+        "/api/v1/scrape-runs?page=0".to_string(),
+    ];
+    for path in &reads {
+        let r = app.get_auth(path, &user).await;
+        assert_eq!(r.status(), 403, "GET {path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    let spec = serde_json::to_value(app.spec()).unwrap();
+    let writes = [
+        ("/api/v1/transform", json!({})),
+        ("/api/v1/transform", json!({"idno": "12"})),
+        ("/api/v1/transform", json!({"bogus": true})),
+        ("/api/v1/transform", json!([])),
+        ("/internal/v1/runs", json!({"job": "nightly", "spec": spec})),
+        (
+            "/internal/v1/runs",
+            json!({"job": "nightly", "spec": spec, "run_id": run_id}),
+        ),
+        ("/internal/v1/runs", json!({})),
+    ];
+    for (path, body) in &writes {
+        let r = app.post_auth(path, &user, body).await;
+        assert_eq!(r.status(), 403, "POST {path} {body}");
+    }
+    let r = app
+        .http
+        .post(app.url("/api/v1/transform"))
+        .bearer_auth(&user)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a body that does not parse");
+    // Nothing was started for the plain user.
+    assert_eq!(app.count("SELECT count(*) FROM scrape_runs").await, 1);
+}
+
 #[tokio::test]
 async fn a_run_started_over_http_is_followed_to_the_end() {
     let app = spawn_app(10).await;
