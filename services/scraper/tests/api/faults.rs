@@ -1,7 +1,8 @@
 use std::time::Duration;
 
+use gleaner_common::auth::Role;
 use gleaner_demo_site::{Fault, expected_company};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -134,16 +135,20 @@ async fn retries_honour_retry_after_and_stop_at_max_retries() {
     assert_eq!(app.count("SELECT count(*) FROM companies").await, 0);
 }
 
+/// A JSON detail that answers 200 with a truncated body is kept as it came and its
+/// parse failure reported, and the company is read from its HTML page in the same run,
+/// as when the JSON API does not have it.
 #[tokio::test]
-async fn garbage_and_malformed_documents_are_kept_and_reported() {
+async fn a_truncated_json_detail_is_kept_reported_and_read_from_the_html_page() {
     let app = spawn_app(6).await;
+    let operator = app.token(Role::Operator);
     let bad = app.site.companies()[1].idno.clone();
     app.site
         .set_fault_ratio(&format!("/api/companies/{bad}"), Fault::MalformedJson, 1);
     let summary = app.scrape(&app.spec()).await;
-    assert_eq!(summary.status, "succeeded");
-    assert_eq!(summary.companies_created, 5);
-    assert_eq!(summary.pages_failed, 1);
+    assert_eq!(summary.status, "succeeded", "{summary:?}");
+    assert_eq!(summary.companies_created, 6, "{summary:?}");
+    assert_eq!(summary.pages_failed, 1, "the parse failure is reported");
     let stored: (String, Option<String>) = sqlx::query_as(
         "SELECT parse_status, parse_error FROM raw_documents WHERE idno = $1 AND kind = 'company'",
     )
@@ -153,15 +158,45 @@ async fn garbage_and_malformed_documents_are_kept_and_reported() {
     .unwrap();
     assert_eq!(stored.0, "failed");
     assert!(stored.1.unwrap().contains("JSON"));
-    // The site recovers; the next run picks the company up.
-    app.site.clear_faults();
-    let again = app.scrape(&app.spec()).await;
-    assert_eq!(again.companies_created, 1);
-    let got = app.get_json(&format!("/api/v1/companies/{bad}")).await;
-    assert_eq!(
-        strip_meta(got),
-        expected_company(&app.site.company(&bad).unwrap())
+    let run: Value = app
+        .get_auth(
+            &format!("/api/v1/scrape-runs/{}", summary.run_id),
+            &operator,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["errors"].as_array().map(Vec::len), Some(1), "{run}");
+    assert_eq!(run["errors"][0]["kind"], "parse");
+    assert!(
+        run["errors"][0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/companies/{bad}"))
     );
+    let from_page = |got: &Value| {
+        let url = got["source"]["url"].as_str().unwrap_or_default().to_owned();
+        url.ends_with(&format!("/companies/{bad}")) && !url.contains("/api/")
+    };
+    let got = app.get_json(&format!("/api/v1/companies/{bad}")).await;
+    assert!(from_page(&got), "{got}");
+    let truth = expected_company(&app.site.company(&bad).unwrap());
+    assert_eq!(strip_meta(got), truth);
+
+    // Still truncated on the next run: reported again, the company stays as it was.
+    let again = app.scrape(&app.spec()).await;
+    assert_eq!(again.status, "succeeded");
+    assert_eq!(again.pages_failed, 1);
+    assert_eq!(again.companies_written(), 0, "{again:?}");
+    // The site recovers: the JSON detail is read again, and says the same.
+    app.site.clear_faults();
+    let recovered = app.scrape(&app.spec()).await;
+    assert_eq!(recovered.pages_failed, 0);
+    assert_eq!(recovered.companies_written(), 0, "{recovered:?}");
+    let got = app.get_json(&format!("/api/v1/companies/{bad}")).await;
+    assert!(!from_page(&got), "{got}");
+    assert_eq!(strip_meta(got), truth);
 }
 
 #[tokio::test]

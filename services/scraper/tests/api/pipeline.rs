@@ -191,7 +191,7 @@ async fn history_records_exactly_the_changed_fields() {
     assert_eq!(payload["run_id"], summary.run_id.to_string());
 }
 
-fn buggy_company_json(_: &[u8]) -> Result<gleaner_scraper::company::CompanyRecord, ParseError> {
+fn buggy_company_parser(_: &[u8]) -> Result<gleaner_scraper::company::CompanyRecord, ParseError> {
     Err(ParseError::Field(
         "parser bug: cannot read this shape".into(),
     ))
@@ -201,7 +201,9 @@ fn buggy_company_json(_: &[u8]) -> Result<gleaner_scraper::company::CompanyRecor
 async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
     let buggy = Parsers {
         version: 0,
-        company_json: buggy_company_json,
+        // Neither the JSON detail nor the page that stands in for it is read.
+        company_json: buggy_company_parser,
+        company_html: buggy_company_parser,
         ..Parsers::default()
     };
     let app = spawn_app_with(
@@ -217,7 +219,7 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
     .await;
     let summary = app.scrape(&app.spec()).await;
     assert_eq!(summary.companies_created, 0);
-    assert_eq!(summary.pages_failed, 8, "{summary:?}");
+    assert_eq!(summary.pages_failed, 16, "{summary:?}");
     assert_eq!(
         summary.status, "succeeded",
         "financials and list pages still worked"
@@ -225,7 +227,7 @@ async fn a_parser_fix_is_applied_by_re_transforming_stored_documents() {
     assert_eq!(
         app.count("SELECT count(*) FROM raw_documents WHERE parse_status = 'failed'")
             .await,
-        8
+        16
     );
     let requests_before = app.site.requests().len();
 
