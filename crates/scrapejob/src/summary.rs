@@ -113,6 +113,10 @@ pub struct RunSummary {
     /// Documents that could not be fetched or parsed.
     #[serde(default)]
     pub pages_failed: u64,
+    /// Documents not fetched on purpose: robots.txt disallows them. Not failures (a
+    /// summary written before they were counted reads as 0).
+    #[serde(default)]
+    pub pages_skipped: u64,
     /// Companies seen for the first time.
     #[serde(default)]
     pub companies_created: u64,
@@ -135,6 +139,7 @@ impl RunSummary {
             pages_fetched: 0,
             pages_unchanged: 0,
             pages_failed: 0,
+            pages_skipped: 0,
             companies_created: 0,
             companies_updated: 0,
             failure: None,
@@ -178,6 +183,7 @@ impl RunSummary {
             total.pages_fetched = total.pages_fetched.saturating_add(s.pages_fetched);
             total.pages_unchanged = total.pages_unchanged.saturating_add(s.pages_unchanged);
             total.pages_failed = total.pages_failed.saturating_add(s.pages_failed);
+            total.pages_skipped = total.pages_skipped.saturating_add(s.pages_skipped);
             total.companies_created = total.companies_created.saturating_add(s.companies_created);
             total.companies_updated = total.companies_updated.saturating_add(s.companies_updated);
             if let Some(f) = &s.failure
@@ -265,6 +271,22 @@ mod tests {
             RunSummary::from_termination_message(r#"{"status":"exploded"}"#),
             None
         );
+    }
+
+    #[test]
+    fn a_summary_written_before_skips_were_counted_reads_them_as_zero() {
+        let old = r#"{"run_id":"r1","status":"succeeded","pages_fetched":7,"pages_failed":1}"#;
+        let s = RunSummary::from_termination_message(old).unwrap();
+        assert_eq!(
+            (s.pages_fetched, s.pages_failed, s.pages_skipped),
+            (7, 1, 0)
+        );
+        let mut a = RunSummary::new("r", RunStatus::Succeeded);
+        a.pages_skipped = 2;
+        let mut b = a.clone();
+        b.pages_skipped = 3;
+        assert_eq!(RunSummary::combine([&a, &b]).unwrap().pages_skipped, 5);
+        assert!(a.to_line().contains(r#""pages_skipped":2"#));
     }
 
     fn shard(status: RunStatus, fetched: u64, start: &str, end: Option<&str>) -> RunSummary {

@@ -152,6 +152,12 @@ impl Tally {
         }
     }
 
+    /// A document not fetched on purpose (robots.txt disallows it): counted apart,
+    /// neither a failure nor a document received.
+    pub fn skipped(&self) {
+        self.lock().counters.pages_skipped += 1;
+    }
+
     fn take(&self) -> TallyInner {
         std::mem::take(&mut *self.lock())
     }
@@ -380,6 +386,7 @@ impl Run {
             shard = %self.shard,
             pages_fetched = summary.pages_fetched,
             pages_failed = summary.pages_failed,
+            pages_skipped = summary.pages_skipped,
             companies_created = summary.companies_created,
             companies_updated = summary.companies_updated,
             "run finished"
@@ -392,6 +399,7 @@ fn add(total: &mut Counters, more: &Counters) {
     total.pages_fetched += more.pages_fetched;
     total.pages_unchanged += more.pages_unchanged;
     total.pages_failed += more.pages_failed;
+    total.pages_skipped += more.pages_skipped;
     total.companies_created += more.companies_created;
     total.companies_updated += more.companies_updated;
 }
@@ -415,7 +423,8 @@ mod tests {
                 Some("6 of 10 documents failed".to_string())
             )
         );
-        // Nothing to do is not a failure.
+        // Nothing to do is not a failure (nor are documents skipped on purpose, which
+        // are neither received nor failed).
         assert_eq!(verdict(Ending::Completed, 0, 0).0, RunStatus::Succeeded);
     }
 

@@ -174,7 +174,7 @@ impl Pipeline {
             }
             Outcome::NotModified => Ok((vec![], false)),
             Outcome::Disallowed => {
-                tally.error(&doc.url, "disallowed", "robots.txt disallows this URL");
+                tally.skipped();
                 Ok((vec![], false))
             }
             Outcome::Failed { kind, message } => {
@@ -287,7 +287,7 @@ impl Pipeline {
             }
             Outcome::NotFound => Ok(DocResult::NotFound),
             Outcome::Disallowed => {
-                tally.error(&doc.url, "disallowed", "robots.txt disallows this URL");
+                tally.skipped();
                 Ok(DocResult::Done)
             }
             Outcome::Failed { kind: why, message } => {

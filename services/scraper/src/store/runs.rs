@@ -30,6 +30,8 @@ pub struct Counters {
     pub pages_unchanged: i32,
     /// Documents that could not be fetched or transformed.
     pub pages_failed: i32,
+    /// Documents not fetched on purpose (robots.txt disallows them): not failures.
+    pub pages_skipped: i32,
     /// New companies.
     pub companies_created: i32,
     /// Companies with at least one changed field.
@@ -75,6 +77,8 @@ pub struct ScrapeRun {
     pub pages_unchanged: i32,
     /// Failed documents.
     pub pages_failed: i32,
+    /// Documents not fetched on purpose (robots.txt disallows them); not failures.
+    pub pages_skipped: i32,
     /// New companies.
     pub companies_created: i32,
     /// Changed companies.
@@ -101,6 +105,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for ScrapeRun {
             pages_fetched: row.try_get("pages_fetched")?,
             pages_unchanged: row.try_get("pages_unchanged")?,
             pages_failed: row.try_get("pages_failed")?,
+            pages_skipped: row.try_get("pages_skipped")?,
             companies_created: row.try_get("companies_created")?,
             companies_updated: row.try_get("companies_updated")?,
             errors: row.try_get("errors")?,
@@ -113,6 +118,7 @@ const COLUMNS: &str = "r.id, r.job, r.status, r.started_at, r.finished_at, \
     COALESCE(s.pages_fetched, r.pages_fetched) AS pages_fetched, \
     COALESCE(s.pages_unchanged, r.pages_unchanged) AS pages_unchanged, \
     COALESCE(s.pages_failed, r.pages_failed) AS pages_failed, \
+    COALESCE(s.pages_skipped, r.pages_skipped) AS pages_skipped, \
     COALESCE(s.companies_created, r.companies_created) AS companies_created, \
     COALESCE(s.companies_updated, r.companies_updated) AS companies_updated, \
     COALESCE(s.errors, r.errors) AS errors";
@@ -123,6 +129,7 @@ const FROM: &str = "scrape_runs r LEFT JOIN LATERAL ( \
     SELECT (sum(x.pages_fetched) + COALESCE(tl.pages_fetched, 0))::int AS pages_fetched, \
       (sum(x.pages_unchanged) + COALESCE(tl.pages_unchanged, 0))::int AS pages_unchanged, \
       (sum(x.pages_failed) + COALESCE(tl.pages_failed, 0))::int AS pages_failed, \
+      (sum(x.pages_skipped) + COALESCE(tl.pages_skipped, 0))::int AS pages_skipped, \
       (sum(x.companies_created) + COALESCE(tl.companies_created, 0))::int AS companies_created, \
       (sum(x.companies_updated) + COALESCE(tl.companies_updated, 0))::int AS companies_updated, \
       (SELECT COALESCE(jsonb_agg(e.err ORDER BY e.shard, e.n), '[]'::jsonb) FROM ( \
@@ -130,11 +137,12 @@ const FROM: &str = "scrape_runs r LEFT JOIN LATERAL ( \
          WHERE y.run_id = r.id ORDER BY y.shard, t.n LIMIT 200) e) AS errors \
     FROM scrape_run_shards x LEFT JOIN LATERAL ( \
       SELECT sum(pages_fetched) AS pages_fetched, sum(pages_unchanged) AS pages_unchanged, \
-        sum(pages_failed) AS pages_failed, sum(companies_created) AS companies_created, \
-        sum(companies_updated) AS companies_updated \
+        sum(pages_failed) AS pages_failed, sum(pages_skipped) AS pages_skipped, \
+        sum(companies_created) AS companies_created, sum(companies_updated) AS companies_updated \
       FROM scrape_run_tally WHERE run_id = r.id) tl ON true \
     WHERE x.run_id = r.id \
-    GROUP BY tl.pages_fetched, tl.pages_unchanged, tl.pages_failed, tl.companies_created, tl.companies_updated \
+    GROUP BY tl.pages_fetched, tl.pages_unchanged, tl.pages_failed, tl.pages_skipped, \
+      tl.companies_created, tl.companies_updated \
     HAVING count(*) > 0) s ON true";
 
 /// Create a queued run, or leave an existing one with this id alone (resume); true when
@@ -203,8 +211,8 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
         "INSERT INTO scrape_run_shards (run_id, shard, status) VALUES ($1, $2, $3) \
          ON CONFLICT (run_id, shard) DO UPDATE SET status = $3, finished_at = NULL, failure = NULL, \
            heartbeat_at = now() \
-         RETURNING pages_fetched, pages_unchanged, pages_failed, companies_created, companies_updated, \
-           jsonb_array_length(errors) AS errors, (xmax <> 0) AS resumed",
+         RETURNING pages_fetched, pages_unchanged, pages_failed, pages_skipped, companies_created, \
+           companies_updated, jsonb_array_length(errors) AS errors, (xmax <> 0) AS resumed",
     )
     .bind(id)
     .bind(shard_no(shard))
@@ -215,6 +223,7 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
         "SELECT COALESCE(sum(pages_fetched), 0)::int AS pages_fetched, \
            COALESCE(sum(pages_unchanged), 0)::int AS pages_unchanged, \
            COALESCE(sum(pages_failed), 0)::int AS pages_failed, \
+           COALESCE(sum(pages_skipped), 0)::int AS pages_skipped, \
            COALESCE(sum(companies_created), 0)::int AS companies_created, \
            COALESCE(sum(companies_updated), 0)::int AS companies_updated \
          FROM scrape_run_tally WHERE run_id = $1 AND shard = $2",
@@ -230,6 +239,7 @@ pub async fn start_shard(db: &PgPool, id: Uuid, shard: Shard) -> sqlx::Result<Sh
             pages_fetched: own.pages_fetched + tally.pages_fetched,
             pages_unchanged: own.pages_unchanged + tally.pages_unchanged,
             pages_failed: own.pages_failed + tally.pages_failed,
+            pages_skipped: own.pages_skipped + tally.pages_skipped,
             companies_created: own.companies_created + tally.companies_created,
             companies_updated: own.companies_updated + tally.companies_updated,
         },
@@ -244,6 +254,7 @@ fn counters_of(row: &PgRow) -> sqlx::Result<Counters> {
         pages_fetched: row.try_get("pages_fetched")?,
         pages_unchanged: row.try_get("pages_unchanged")?,
         pages_failed: row.try_get("pages_failed")?,
+        pages_skipped: row.try_get("pages_skipped")?,
         companies_created: row.try_get("companies_created")?,
         companies_updated: row.try_get("companies_updated")?,
     })
@@ -283,14 +294,15 @@ pub async fn commit(
         }
     }
     sqlx::query(
-        "INSERT INTO scrape_run_tally (run_id, shard, pages_fetched, pages_unchanged, pages_failed) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO scrape_run_tally (run_id, shard, pages_fetched, pages_unchanged, pages_failed, \
+           pages_skipped) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(shard_no(shard))
     .bind(delta.pages_fetched)
     .bind(delta.pages_unchanged)
     .bind(delta.pages_failed)
+    .bind(delta.pages_skipped)
     .execute(&mut *tx)
     .await?;
     // Errors are rare: only work that had some touches the shard's row.
@@ -372,6 +384,7 @@ impl ShardRecord {
             pages_fetched: count(self.counters.pages_fetched),
             pages_unchanged: count(self.counters.pages_unchanged),
             pages_failed: count(self.counters.pages_failed),
+            pages_skipped: count(self.counters.pages_skipped),
             companies_created: count(self.counters.companies_created),
             companies_updated: count(self.counters.companies_updated),
             failure: self.failure.clone(),
@@ -410,15 +423,18 @@ pub async fn finish_shard(
     // runs keep no tally rows (a shard started again adds new ones on top).
     sqlx::query(
         "WITH t AS (DELETE FROM scrape_run_tally WHERE run_id = $1 AND shard = $2 \
-           RETURNING pages_fetched, pages_unchanged, pages_failed, companies_created, companies_updated), \
+           RETURNING pages_fetched, pages_unchanged, pages_failed, pages_skipped, companies_created, \
+             companies_updated), \
          s AS (SELECT COALESCE(sum(pages_fetched), 0)::int AS pages_fetched, \
            COALESCE(sum(pages_unchanged), 0)::int AS pages_unchanged, \
            COALESCE(sum(pages_failed), 0)::int AS pages_failed, \
+           COALESCE(sum(pages_skipped), 0)::int AS pages_skipped, \
            COALESCE(sum(companies_created), 0)::int AS companies_created, \
            COALESCE(sum(companies_updated), 0)::int AS companies_updated FROM t) \
          UPDATE scrape_run_shards x SET pages_fetched = x.pages_fetched + s.pages_fetched, \
            pages_unchanged = x.pages_unchanged + s.pages_unchanged, \
            pages_failed = x.pages_failed + s.pages_failed, \
+           pages_skipped = x.pages_skipped + s.pages_skipped, \
            companies_created = x.companies_created + s.companies_created, \
            companies_updated = x.companies_updated + s.companies_updated \
          FROM s WHERE x.run_id = $1 AND x.shard = $2",
@@ -432,12 +448,13 @@ pub async fn finish_shard(
            (x.pages_fetched + COALESCE(t.pages_fetched, 0))::int AS pages_fetched, \
            (x.pages_unchanged + COALESCE(t.pages_unchanged, 0))::int AS pages_unchanged, \
            (x.pages_failed + COALESCE(t.pages_failed, 0))::int AS pages_failed, \
+           (x.pages_skipped + COALESCE(t.pages_skipped, 0))::int AS pages_skipped, \
            (x.companies_created + COALESCE(t.companies_created, 0))::int AS companies_created, \
            (x.companies_updated + COALESCE(t.companies_updated, 0))::int AS companies_updated \
          FROM scrape_run_shards x LEFT JOIN LATERAL ( \
            SELECT sum(pages_fetched) AS pages_fetched, sum(pages_unchanged) AS pages_unchanged, \
-             sum(pages_failed) AS pages_failed, sum(companies_created) AS companies_created, \
-             sum(companies_updated) AS companies_updated \
+             sum(pages_failed) AS pages_failed, sum(pages_skipped) AS pages_skipped, \
+             sum(companies_created) AS companies_created, sum(companies_updated) AS companies_updated \
            FROM scrape_run_tally WHERE run_id = x.run_id AND shard = x.shard) t ON true \
          WHERE x.run_id = $1 ORDER BY x.shard",
     )

@@ -7,49 +7,6 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn robots_txt_is_honoured_for_our_agent() {
-    let app = spawn_app(5).await;
-    app.site.set_robots_txt(
-        "User-agent: GleanerBot\nDisallow: /api/fin-data-v1/\n\nUser-agent: *\nDisallow: /\n",
-    );
-    let summary = app.scrape(&app.spec()).await;
-    // Our group allows companies but not financials; `*` (which would forbid all) is not ours.
-    assert_eq!(summary.companies_created, 5);
-    assert!(
-        app.site
-            .requests()
-            .iter()
-            .all(|r| !r.path_and_query.starts_with("/api/fin-data-v1/"))
-    );
-    assert_eq!(app.count("SELECT count(*) FROM financials").await, 0);
-    assert_eq!(summary.pages_failed, 5);
-    let kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT e->>'kind' FROM scrape_run_shards, jsonb_array_elements(errors) e",
-    )
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(kinds, ["disallowed"]);
-
-    // Without our own group, `*` applies; with respectRobotsTxt false, nothing applies.
-    let app = spawn_app(3).await;
-    app.site.set_robots_txt("User-agent: *\nDisallow: /\n");
-    let summary = app.scrape(&app.spec()).await;
-    assert_eq!(summary.companies_created, 0);
-    assert_eq!(summary.status, "failed");
-    let requested: Vec<String> = app
-        .site
-        .requests()
-        .into_iter()
-        .map(|r| r.path_and_query)
-        .collect();
-    assert_eq!(requested, ["/robots.txt"]);
-    let mut spec = app.spec();
-    spec.respect_robots_txt = false;
-    assert_eq!(app.scrape(&spec).await.companies_created, 3);
-}
-
-#[tokio::test]
 async fn the_rate_limit_holds_under_concurrency() {
     let app = spawn_app(20).await;
     let mut spec = app.spec();

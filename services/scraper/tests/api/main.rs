@@ -8,5 +8,6 @@ mod egress;
 mod faults;
 mod outages;
 mod pipeline;
+mod robots;
 mod second_source;
 mod shards;

@@ -7,18 +7,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use backon::BackoffBuilder;
+mod body;
+mod retry;
+mod robots;
+
 use bytes::Bytes;
-use reqwest::StatusCode;
-use reqwest::header::{
-    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
-};
 use tokio::sync::{Mutex, Semaphore};
 use tracing::Instrument;
 
-use crate::egress::{Egress, refusal_in};
+use crate::egress::Egress;
 use crate::limit::HostLimiter;
 use crate::metrics::ScraperMetrics;
 use crate::source::DocumentKind;
@@ -29,12 +28,12 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (+https://gleaner.dev/bot)"
 );
-/// The robots.txt product token.
-pub const ROBOTS_AGENT: &str = "GleanerBot";
 /// Largest body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// Longest wait a `Retry-After` may impose.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+pub use retry::retry_after;
+pub use robots::ROBOTS_AGENT;
+use robots::{Robots, RobotsRules};
 
 /// How politely to fetch.
 #[derive(Debug, Clone)]
@@ -101,31 +100,17 @@ pub enum Outcome {
     NotModified,
     /// 404 or 410.
     NotFound,
-    /// robots.txt forbids it.
+    /// robots.txt forbids it: not fetched, on purpose (not a failure).
     Disallowed,
     /// Gave up: `kind` is `refused_by_policy`, `http_<status>`, `timeout`, `connect`,
-    /// `body`, `redirect`, `too_large`, `invalid_url` or `request`.
+    /// `body`, `redirect`, `too_large`, `invalid_url`, `request` or `robots_unavailable`
+    /// (the host's robots.txt could not be fetched, so nothing is fetched from it).
     Failed {
         /// Short machine-readable reason.
         kind: String,
         /// Human-readable detail.
         message: String,
     },
-}
-
-enum Attempt {
-    Done(Outcome),
-    Retry {
-        kind: String,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-}
-
-enum RobotsRules {
-    AllowAll,
-    DenyAll,
-    Rules(Box<texting_robots::Robot>),
 }
 
 /// The polite fetcher of one run.
@@ -154,51 +139,6 @@ pub fn http_client(timeout: Duration, egress: &Egress) -> reqwest::Result<reqwes
         .build()
 }
 
-/// Seconds from a `Retry-After` header (delta-seconds or HTTP date).
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let secs = (when.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64;
-    Some(Duration::from_secs(secs))
-}
-
-/// What a failed request comes to: its kind, and a message that never carries the
-/// underlying error's text (it names addresses and ports of whatever answered).
-fn failed_request(e: &reqwest::Error) -> Attempt {
-    if let Some(refusal) = refusal_in(e) {
-        return Attempt::Done(Outcome::Failed {
-            kind: "refused_by_policy".into(),
-            message: refusal.to_string(),
-        });
-    }
-    let (kind, message) = if e.is_timeout() {
-        ("timeout", "timed out")
-    } else if e.is_redirect() {
-        return Attempt::Done(Outcome::Failed {
-            kind: "redirect".into(),
-            message: "too many redirects".into(),
-        });
-    } else if e.is_connect() {
-        ("connect", "could not connect")
-    } else if e.is_body() || e.is_decode() {
-        ("body", "the body could not be read")
-    } else {
-        ("request", "the request failed")
-    };
-    Attempt::Retry {
-        kind: kind.into(),
-        message: message.into(),
-        retry_after: None,
-    }
-}
-
-fn is_retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 425 | 429) || status.is_server_error()
-}
-
 fn host_key(url: &url::Url) -> String {
     format!(
         "{}://{}:{}",
@@ -206,13 +146,6 @@ fn host_key(url: &url::Url) -> String {
         url.host_str().unwrap_or(""),
         url.port_or_known_default().unwrap_or(0)
     )
-}
-
-fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 impl Fetcher {
@@ -266,9 +199,23 @@ impl Fetcher {
         }
         let span = tracing::info_span!("fetch", url = %url, kind = kind.as_str(), status = tracing::field::Empty);
         async {
-            if self.politeness.respect_robots_txt && !self.allowed(&parsed).await {
-                self.count(kind, "disallowed");
-                return Outcome::Disallowed;
+            if self.politeness.respect_robots_txt {
+                match self.robots(&parsed).await {
+                    Robots::Allowed => {}
+                    Robots::Disallowed => {
+                        self.count(kind, "disallowed");
+                        return Outcome::Disallowed;
+                    }
+                    Robots::Unavailable => {
+                        self.count(kind, "failed");
+                        return Outcome::Failed {
+                            kind: "robots_unavailable".into(),
+                            message:
+                                "robots.txt could not be fetched: nothing is fetched from this host"
+                                    .into(),
+                        };
+                    }
+                }
             }
             let outcome = self.fetch_with_retries(&parsed, kind, validators).await;
             let label = match &outcome {
@@ -288,233 +235,11 @@ impl Fetcher {
     fn count(&self, kind: DocumentKind, outcome: &str) {
         self.metrics.document(&self.source, kind.as_str(), outcome);
     }
-
-    async fn fetch_with_retries(
-        &self,
-        url: &url::Url,
-        kind: DocumentKind,
-        validators: &Validators,
-    ) -> Outcome {
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(self.politeness.min_backoff)
-            .with_max_delay(Duration::from_secs(60))
-            .with_jitter()
-            .with_max_times(self.politeness.max_retries as usize)
-            .build();
-        loop {
-            match self.attempt(url, kind, validators).await {
-                Attempt::Done(outcome) => return outcome,
-                Attempt::Retry {
-                    kind: why,
-                    message,
-                    retry_after,
-                } => {
-                    let Some(backoff) = delays.next() else {
-                        return Outcome::Failed { kind: why, message };
-                    };
-                    let wait =
-                        retry_after.map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff));
-                    tracing::debug!(url = %url, reason = %why, wait_ms = wait.as_millis() as u64, "retrying");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-    }
-
-    /// One request: wait for the host's rate limit and a slot, send, read.
-    async fn attempt(
-        &self,
-        url: &url::Url,
-        kind: DocumentKind,
-        validators: &Validators,
-    ) -> Attempt {
-        let Ok(_slot) = self.in_flight.acquire().await else {
-            return Attempt::Done(Outcome::Failed {
-                kind: "cancelled".into(),
-                message: "fetcher closed".into(),
-            });
-        };
-        self.limiter.until_ready(&host_key(url)).await;
-        let mut request = self.client.get(url.clone());
-        if let Some(etag) = &validators.etag {
-            request = request.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(lm) = &validators.last_modified {
-            request = request.header(IF_MODIFIED_SINCE, lm);
-        }
-        let mut headers = HeaderMap::new();
-        gleaner_common::telemetry::inject_current_context(&mut headers);
-        request = request.headers(headers);
-        let started = Instant::now();
-        let result = request.send().await;
-        let outcome = match result {
-            Err(e) => {
-                tracing::debug!(url = %url, error = %e, "request failed");
-                failed_request(&e)
-            }
-            Ok(response) => self.read(response).await,
-        };
-        self.metrics
-            .fetch_duration(&self.source, kind.as_str(), started.elapsed());
-        outcome
-    }
-
-    async fn read(&self, mut response: reqwest::Response) -> Attempt {
-        let status = response.status();
-        tracing::Span::current().record("status", status.as_u16());
-        if status == StatusCode::NOT_MODIFIED {
-            return Attempt::Done(Outcome::NotModified);
-        }
-        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-            return Attempt::Done(Outcome::NotFound);
-        }
-        if is_retryable(status) {
-            return Attempt::Retry {
-                kind: format!("http_{}", status.as_u16()),
-                message: format!("HTTP {}", status.as_u16()),
-                retry_after: retry_after(response.headers()),
-            };
-        }
-        if !status.is_success() {
-            return Attempt::Done(Outcome::Failed {
-                kind: format!("http_{}", status.as_u16()),
-                message: format!("HTTP {}", status.as_u16()),
-            });
-        }
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Attempt::Done(Outcome::Failed {
-                            kind: "too_large".into(),
-                            message: format!("body over {MAX_BODY_BYTES} bytes"),
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "reading the body failed");
-                    let (kind, message) = if e.is_timeout() {
-                        ("timeout", "timed out reading the body")
-                    } else {
-                        ("body", "the body could not be read")
-                    };
-                    return Attempt::Retry {
-                        kind: kind.into(),
-                        message: message.into(),
-                        retry_after: None,
-                    };
-                }
-            }
-        }
-        self.metrics.bytes(&self.source, body.len());
-        let kept: serde_json::Map<String, serde_json::Value> = [
-            "content-type",
-            "content-encoding",
-            "etag",
-            "last-modified",
-            "cache-control",
-            "date",
-        ]
-        .iter()
-        .filter_map(|name| {
-            headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| (name.to_string(), serde_json::Value::String(v.to_string())))
-        })
-        .collect();
-        Attempt::Done(Outcome::Fetched(Fetched {
-            status: status.as_u16(),
-            content_type: header_str(&headers, CONTENT_TYPE),
-            etag: header_str(&headers, ETAG),
-            last_modified: header_str(&headers, LAST_MODIFIED),
-            headers: serde_json::Value::Object(kept),
-            body: Bytes::from(body),
-        }))
-    }
-
-    /// Whether robots.txt of the URL's host lets us fetch it (RFC 9309:
-    /// a missing robots.txt allows everything, an unreachable one nothing).
-    async fn allowed(&self, url: &url::Url) -> bool {
-        let key = host_key(url);
-        let rules = {
-            let mut cache = self.robots.lock().await;
-            match cache.get(&key) {
-                Some(r) => r.clone(),
-                None => {
-                    let r = Arc::new(self.load_robots(url).await);
-                    cache.insert(key, r.clone());
-                    r
-                }
-            }
-        };
-        match rules.as_ref() {
-            RobotsRules::AllowAll => true,
-            RobotsRules::DenyAll => false,
-            RobotsRules::Rules(robot) => robot.allowed(url.as_str()),
-        }
-    }
-
-    async fn load_robots(&self, url: &url::Url) -> RobotsRules {
-        let mut robots_url = url.clone();
-        robots_url.set_path("/robots.txt");
-        robots_url.set_query(None);
-        let outcome = self
-            .fetch_with_retries(
-                &robots_url,
-                DocumentKind::CompanyList,
-                &Validators::default(),
-            )
-            .await;
-        match outcome {
-            Outcome::Fetched(doc) => {
-                match texting_robots::Robot::new(ROBOTS_AGENT, &doc.body) {
-                    Ok(robot) => RobotsRules::Rules(Box::new(robot)),
-                    // Unparseable robots.txt: treat as absent.
-                    Err(_) => RobotsRules::AllowAll,
-                }
-            }
-            Outcome::NotFound => RobotsRules::AllowAll,
-            Outcome::Failed { kind, .. } if kind.starts_with("http_4") => RobotsRules::AllowAll,
-            _ => {
-                tracing::warn!(url = %robots_url, "robots.txt unreachable: not fetching from this host");
-                RobotsRules::DenyAll
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        h.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn retryable_statuses() {
-        for s in [408, 425, 429, 500, 502, 503, 504] {
-            assert!(is_retryable(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
-        for s in [400, 401, 403, 404, 410, 422] {
-            assert!(!is_retryable(StatusCode::from_u16(s).unwrap()), "{s}");
-        }
-    }
 
     #[test]
     fn user_agent_names_the_bot() {
