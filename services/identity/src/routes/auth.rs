@@ -40,14 +40,16 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Email address (unique, case-insensitive).
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub email: String,
     /// 3 to 32 letters, digits, `_`, `.` or `-`; unique (case-insensitive).
     #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// 8 to 1024 characters, not a common password.
-    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub password: SecretString,
     /// Full name.
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub full_name: Option<String>,
 }
 
@@ -121,9 +123,10 @@ pub async fn register(
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username or email.
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub username: String,
     /// Password.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, pattern = "^[^\\u0000]*$")]
     pub password: SecretString,
 }
 
@@ -272,6 +275,7 @@ pub async fn login(
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub refresh_token: String,
 }
 

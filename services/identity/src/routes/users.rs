@@ -50,8 +50,10 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// New full name.
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub full_name: Option<String>,
     /// New email (unique).
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub email: Option<String>,
 }
 
@@ -87,10 +89,10 @@ pub async fn update_me(
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     /// The password in use now.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, pattern = "^[^\\u0000]*$")]
     pub current_password: SecretString,
     /// The new password (same rules as registration).
-    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024, pattern = "^[^\\u0000]*$")]
     pub new_password: SecretString,
 }
 
@@ -123,6 +125,7 @@ pub async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct UserFilter {
     /// Substring of username, email or full name.
+    #[param(pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Only this role.
     pub role: Option<Role>,
