@@ -67,7 +67,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("plan/steady_state", |b| {
         b.iter(|| {
             black_box(plan(&Observed {
-                egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+                egress: &gleaner_scrapejob::egress::default_policy(),
                 scrapejob: &settled,
                 runs: runs.clone(),
                 summary: None,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use gleaner_scrapejob::egress::EgressPolicy;
+use gleaner_egress::EgressPolicy;
 use gleaner_telemetry::{TraceContext, trace_context};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -101,7 +101,7 @@ impl Context {
             client,
             recorder,
             run_settings,
-            egress: EgressPolicy::default(),
+            egress: gleaner_scrapejob::egress::default_policy(),
             metrics,
             failures: Mutex::new(HashMap::new()),
             clock: Box::new(Timestamp::now),

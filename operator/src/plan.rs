@@ -13,7 +13,7 @@ use crate::crd::{
 };
 use crate::run::{ObservedRun, RunRequest, RunState, RunSummary, Trigger, time};
 use crate::validation::{check_egress, validate};
-use gleaner_scrapejob::egress::EgressPolicy;
+use gleaner_egress::EgressPolicy;
 
 /// Longest wait before looking at a ScrapeJob again with nothing else to wake it.
 pub const RESYNC: Duration = Duration::from_secs(300);

@@ -4,23 +4,13 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
 
+use gleaner_egress::{AllowedHosts, AllowedNetworks, EgressPolicy};
 use gleaner_scrapejob::egress::{
-    AllowedHosts, AllowedNetworks, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS, EgressPolicy,
-    PolicyError,
+    self as run_egress, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS,
 };
 use gleaner_scrapejob::env as run_env;
 
 use crate::run::{RunSettings, SecretRef, resources};
-
-/// Checks `SCRAPER_ALLOWED_HOSTS`, keeping it as written (runs receive it unchanged).
-fn allowed_hosts(s: &str) -> Result<String, PolicyError> {
-    s.parse::<AllowedHosts>().map(|_| s.to_owned())
-}
-
-/// Checks `SCRAPER_ALLOWED_NETWORKS`, keeping it as written.
-fn allowed_networks(s: &str) -> Result<String, PolicyError> {
-    s.parse::<AllowedNetworks>().map(|_| s.to_owned())
-}
 
 /// Command line of the `operator` binary.
 #[derive(Debug, Parser)]
@@ -121,12 +111,12 @@ pub struct Settings {
     pub pod_name: Option<String>,
     /// Hosts runs may fetch from (names or IPs, optionally `host:port`, comma-separated);
     /// a ScrapeJob naming another host is not ready. Passed on to the runs.
-    #[arg(long, env = run_env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS, value_parser = allowed_hosts)]
-    pub scraper_allowed_hosts: String,
+    #[arg(long, env = run_env::SCRAPER_ALLOWED_HOSTS, default_value = DEFAULT_ALLOWED_HOSTS, value_parser = run_egress::allowed_hosts)]
+    pub scraper_allowed_hosts: AllowedHosts,
     /// Non-public networks (CIDR, comma-separated) runs may connect to; none by default.
     /// Passed on to the runs.
-    #[arg(long, env = run_env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = allowed_networks)]
-    pub scraper_allowed_networks: String,
+    #[arg(long, env = run_env::SCRAPER_ALLOWED_NETWORKS, default_value = DEFAULT_ALLOWED_NETWORKS, value_parser = run_egress::allowed_networks)]
+    pub scraper_allowed_networks: AllowedNetworks,
     /// ScrapeJobs reconciled at once.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 8)]
     pub reconcile_concurrency: u16,
@@ -158,8 +148,9 @@ impl Settings {
                 &self.scraper_cpu_limit,
                 &self.scraper_memory_limit,
             ),
-            allowed_hosts: self.scraper_allowed_hosts.clone(),
-            allowed_networks: self.scraper_allowed_networks.clone(),
+            // As written: runs parse them the same way.
+            allowed_hosts: self.scraper_allowed_hosts.as_str().to_owned(),
+            allowed_networks: self.scraper_allowed_networks.as_str().to_owned(),
             redis_secret: self
                 .scraper_redis_secret
                 .as_deref()
@@ -174,10 +165,10 @@ impl Settings {
 
     /// Where runs may connect.
     pub fn egress_policy(&self) -> EgressPolicy {
-        // Both values were checked when parsed; a policy that allows nothing is the safe
-        // answer should that ever not hold.
-        EgressPolicy::parse(&self.scraper_allowed_hosts, &self.scraper_allowed_networks)
-            .unwrap_or_else(|_| EgressPolicy::deny_all())
+        EgressPolicy::new(
+            self.scraper_allowed_hosts.clone(),
+            self.scraper_allowed_networks.clone(),
+        )
     }
 
     /// This replica's identity.
@@ -209,7 +200,7 @@ mod tests {
     #[test]
     fn egress_settings_default_to_openmoney_and_are_checked_at_start() {
         let s = Settings::defaults();
-        assert_eq!(s.egress_policy(), EgressPolicy::default());
+        assert_eq!(s.egress_policy(), run_egress::default_policy());
         let r = s.run_settings();
         assert_eq!(
             (r.allowed_hosts.as_str(), r.allowed_networks.as_str()),
@@ -222,10 +213,15 @@ mod tests {
             "--scraper-allowed-networks",
             "10.96.0.0/12",
         ]);
-        assert!(
-            s.egress_policy()
-                .check_url("http://demo-site.gleaner.svc:8080")
-                .is_ok()
+        let demo_site = gleaner_egress::SourceUrl::parse("http://demo-site.gleaner.svc:8080");
+        assert_eq!(
+            demo_site.map(|url| s.egress_policy().check(&url).is_ok()),
+            Ok(true)
+        );
+        assert_eq!(
+            s.run_settings().allowed_networks,
+            "10.96.0.0/12",
+            "runs get the settings as written"
         );
         let err =
             Settings::try_parse_from(["operator", "--scraper-allowed-networks", "10.0.0.1/8"])

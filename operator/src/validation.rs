@@ -1,7 +1,7 @@
 //! The operator's check of a ScrapeJob: the shared spec validation (the same rules as the
 //! CRD schema, its CEL rules and the scraper), the name rule, and the parsed schedule.
 
-use gleaner_scrapejob::egress::EgressPolicy;
+use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::{FieldError, ScrapeJobSpec, validate_name};
 
 use crate::schedule::Schedule;
@@ -44,21 +44,12 @@ pub fn validate(name: &str, spec: &ScrapeJobSpec) -> Result<Option<Schedule>, In
     }
 }
 
-/// Checks that the spec's sources are hosts this installation's runs may reach
-/// (`SCRAPER_ALLOWED_HOSTS`, and `SCRAPER_ALLOWED_NETWORKS` for non-public IP literals).
+/// Checks that the spec's sources are hosts this installation's runs may reach: each
+/// host must be in `SCRAPER_ALLOWED_HOSTS` (an address inside `SCRAPER_ALLOWED_NETWORKS` is
+/// not a host unless listed), and a non-public IP-literal host must also lie in an allowed
+/// network.
 pub fn check_egress(policy: &EgressPolicy, spec: &ScrapeJobSpec) -> Result<(), InvalidSpec> {
-    let errors: Vec<FieldError> = [
-        ("spec.baseUrl", spec.base_url.as_str()),
-        ("spec.apiUrl", spec.api_url.as_str()),
-    ]
-    .into_iter()
-    .filter_map(|(field, url)| {
-        policy
-            .check_url(url)
-            .err()
-            .map(|refusal| FieldError::new(field, refusal.to_string()))
-    })
-    .collect();
+    let errors = gleaner_scrapejob::egress::check_spec(policy, spec);
     if errors.is_empty() {
         return Ok(());
     }
@@ -127,5 +118,20 @@ mod tests {
                 .starts_with("invalid spec: metadata.name: ")
         );
         assert!(invalid.problems[1].contains("greater than"));
+    }
+
+    #[test]
+    fn egress_names_each_refused_source() {
+        let policy = gleaner_scrapejob::egress::local_policy();
+        let mut s = spec();
+        s.base_url = "http://127.0.0.1:8090".into();
+        s.api_url = "http://localhost:8090/api".into();
+        assert_eq!(check_egress(&policy, &s), Ok(()));
+        // An address inside the allowed network is not an allowed host unless listed.
+        s.base_url = "http://127.0.0.2:9/".into();
+        let refused = check_egress(&policy, &s).unwrap_err();
+        assert_eq!(refused.errors.len(), 1);
+        assert_eq!(refused.errors[0].field, "spec.baseUrl");
+        assert!(refused.problems[0].contains("SCRAPER_ALLOWED_HOSTS"));
     }
 }

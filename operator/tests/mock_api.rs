@@ -432,7 +432,7 @@ async fn an_unchanged_status_is_not_written_again() {
 
     let mut stored = sj;
     let run = gleaner_operator::plan::plan(&gleaner_operator::plan::Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &stored,
         runs: vec![],
         summary: None,

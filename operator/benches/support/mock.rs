@@ -63,7 +63,7 @@ pub fn running_job(sj: &ScrapeJob) -> Job {
 pub fn settled(mut sj: ScrapeJob, jobs: &[Job]) -> ScrapeJob {
     let runs = jobs.iter().map(ObservedRun::from_job).collect();
     let p = plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &sj,
         runs,
         summary: None,

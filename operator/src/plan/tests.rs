@@ -47,7 +47,7 @@ fn run(name: &str, state: RunState, created: &str) -> ObservedRun {
 
 fn decide(sj: &ScrapeJob, runs: Vec<ObservedRun>, now: &str) -> Plan {
     plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: sj,
         runs,
         summary: None,
@@ -152,7 +152,7 @@ fn a_finished_run_updates_last_run_from_its_summary() {
     )
     .unwrap();
     let p = plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &sj,
         runs,
         summary: Some(("nightly-aaaa0001".into(), summary)),
@@ -211,7 +211,7 @@ fn a_failed_run_is_reported() {
 fn a_complete_job_whose_scraper_said_failed_is_failed() {
     let sj = scrapejob(|_| {});
     let p = plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &sj,
         runs: vec![run(
             "nightly-aaaa0001",
@@ -532,7 +532,7 @@ fn a_spec_naming_a_host_outside_the_egress_policy_is_not_ready_and_starts_nothin
         s.base_url = "http://demo-site.gleaner.svc:8080".into();
         s.api_url = "http://demo-site.gleaner.svc:8080".into();
     });
-    let allowed = EgressPolicy::parse("demo-site.gleaner.svc:8080", "").unwrap();
+    let allowed = gleaner_scrapejob::egress::policy("demo-site.gleaner.svc:8080", "").unwrap();
     let p = plan(&Observed {
         egress: &allowed,
         scrapejob: &sj,
@@ -611,7 +611,7 @@ fn every_run_status_the_scraper_writes_reaches_the_status() {
             };
             let sj = scrapejob(|_| {});
             let p = plan(&Observed {
-                egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+                egress: &gleaner_scrapejob::egress::default_policy(),
                 scrapejob: &sj,
                 runs: vec![run("nightly-aaaa0001", state, "2026-11-22T00:00:05Z")],
                 summary: Some(("nightly-aaaa0001".into(), read)),
@@ -712,7 +712,7 @@ fn a_sharded_run_is_read_while_it_goes_and_a_single_one_when_it_ends() {
     );
     // Once the status holds the result, the pods are not read again.
     let p = plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &sj,
         runs: vec![done.clone()],
         summary: Some((
@@ -732,7 +732,7 @@ fn a_sharded_run_shows_the_finished_shards_while_the_rest_go() {
         running_status("nightly-aaaa0001"),
     );
     let p = plan(&Observed {
-        egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+        egress: &gleaner_scrapejob::egress::default_policy(),
         scrapejob: &sj,
         runs: vec![sharded(
             run("nightly-aaaa0001", RunState::Active, "2026-11-22T00:00:05Z"),
@@ -762,7 +762,7 @@ fn one_failing_shard_fails_the_run_and_is_named() {
     );
     let decide_with = |state: RunState, summary: RunSummary| {
         plan(&Observed {
-            egress: &gleaner_scrapejob::egress::EgressPolicy::default(),
+            egress: &gleaner_scrapejob::egress::default_policy(),
             scrapejob: &sj,
             runs: vec![sharded(
                 run("nightly-aaaa0001", state, "2026-11-22T00:00:05Z"),
