@@ -66,8 +66,9 @@ The scraper's settings: its database, Redis, token checks, where runs may connec
 {{- end }}
 
 {{/*
-The app's settings: its database, Redis, token checks, the scraper and identity, and
-where scrape jobs live (ScrapeJob resources when the operator is deployed).
+The app's settings: its database, Redis, token checks, the scraper and identity, where
+scrape jobs live (ScrapeJob resources when the operator is deployed), and where runs may
+connect (a job naming another host is refused when created or changed).
 */}}
 {{- define "gleaner.appEnv" -}}
 {{- $root := .root }}
@@ -85,5 +86,9 @@ where scrape jobs live (ScrapeJob resources when the operator is deployed).
   value: {{ include "gleaner.serviceUrl" (dict "root" $root "component" "identity") | quote }}
 - name: APP_JOBS_BACKEND
   value: {{ if $root.Values.operator.enabled }}kubernetes{{ else }}database{{ end }}
+- name: SCRAPER_ALLOWED_HOSTS
+  value: {{ $root.Values.operator.scraper.allowedHosts | quote }}
+- name: SCRAPER_ALLOWED_NETWORKS
+  value: {{ $root.Values.operator.scraper.allowedNetworks | quote }}
 {{ include "gleaner.adminPasswordEnv" $root }}
 {{- end }}
