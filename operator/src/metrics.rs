@@ -15,6 +15,11 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Reg
 
 use crate::crd::{Phase, ScrapeJob};
 
+/// `operator_reconciles_total{result}` of a reconcile that succeeded.
+const RECONCILE_SUCCESS: &str = "success";
+/// `operator_reconciles_total{result}` of a reconcile that failed.
+const RECONCILE_ERROR: &str = "error";
+
 /// The operator's metrics.
 #[derive(Clone)]
 pub struct Metrics {
@@ -68,7 +73,9 @@ impl Metrics {
         ] {
             registry.register(m).expect("metric names are unique");
         }
-        for result in ["success", "error"] {
+        // Every label value exists from the start at 0, so an error rate or a phase count
+        // reads 0 on a dashboard rather than "no data" until the first occurrence.
+        for result in [RECONCILE_SUCCESS, RECONCILE_ERROR] {
             reconciles.with_label_values(&[result]);
         }
         for phase in Phase::ALL {
@@ -92,12 +99,14 @@ impl Metrics {
 
     /// Counts a reconcile that succeeded.
     pub fn reconcile_succeeded(&self) {
-        self.reconciles.with_label_values(&["success"]).inc();
+        self.reconciles
+            .with_label_values(&[RECONCILE_SUCCESS])
+            .inc();
     }
 
     /// Counts a reconcile that failed.
     pub fn reconcile_failed(&self) {
-        self.reconciles.with_label_values(&["error"]).inc();
+        self.reconciles.with_label_values(&[RECONCILE_ERROR]).inc();
     }
 
     /// Sets `operator_scrapejobs{phase}` from the ScrapeJobs in the store (no status: Pending).
@@ -200,6 +209,28 @@ mod tests {
 
     use super::*;
     use crate::crd::{ScrapeJobSpec, ScrapeJobStatus, Targets};
+
+    #[test]
+    fn every_bounded_series_exists_at_zero_before_anything_happens() {
+        let text = Metrics::new().render();
+        for series in [
+            r#"operator_reconciles_total{result="success"} 0"#,
+            r#"operator_reconciles_total{result="error"} 0"#,
+            "operator_reconcile_duration_seconds_count 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == series),
+                "{series} missing:\n{text}"
+            );
+        }
+        for phase in Phase::ALL {
+            let series = format!(r#"operator_scrapejobs{{phase="{}"}} 0"#, phase.as_str());
+            assert!(
+                text.lines().any(|l| l == series),
+                "{series} missing:\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn renders_contract_metric_names() {
