@@ -2,7 +2,8 @@
 # `make chart`: the Helm chart with every value set it ships. helm lint --strict, and
 # helm template validated by kubernetes-validate (strict, Kubernetes 1.37) for each; the alert rules through promtool (check and unit tests); the
 # dev add-ons through kustomize; then the Rust checks of every rendered object
-# (operator/tests/chart.rs: Kubernetes schemas, Pod Security, NetworkPolicy flows, ...).
+# (the gleaner-chart-tests crate, charts/tests: Kubernetes schemas, Pod Security,
+# NetworkPolicy flows, the operator's RBAC, ...).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -51,5 +52,5 @@ else
   log "promtool not installed (Debian package prometheus): alert rules not checked"
 fi
 
-log "rendered objects (operator/tests/chart.rs)"
-HELM="$helm" GLEANER_REQUIRE_HELM=1 "$CARGO" test -q -p gleaner-operator --test chart --test manifests
+log "rendered objects (charts/tests)"
+HELM="$helm" GLEANER_REQUIRE_HELM=1 "$CARGO" test -q -p gleaner-chart-tests

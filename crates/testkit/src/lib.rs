@@ -16,6 +16,8 @@ use anyhow::bail;
 mod drain;
 mod faultproxy;
 mod kube_api;
+#[cfg(feature = "pod-security")]
+pub mod pod_security;
 mod postgres;
 mod process;
 mod redis;

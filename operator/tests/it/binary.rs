@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+use crate::support::fake_api;
 
 const BIN: &str = env!("CARGO_BIN_EXE_operator");
 
@@ -102,7 +101,7 @@ async fn operator_leads_serves_metrics_and_stops_on_sigterm() {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap();
-    eprintln!("operator RSS while leading: {} KiB", rss_kib);
+    eprintln!("operator RSS while leading: {rss_kib} KiB");
     assert!(rss_kib < 64 * 1024, "RSS {rss_kib} KiB");
 
     // SIGTERM: graceful stop, Lease released, exit 0.

@@ -9,8 +9,7 @@ use gleaner_operator::controller::run_controller;
 use gleaner_operator::metrics::Metrics;
 use gleaner_operator::settings::Settings;
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
+use crate::support::fake_api;
 
 #[tokio::test]
 async fn controller_run_reconciles_through_a_loopback_api_server() {

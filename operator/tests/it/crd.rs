@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use gleaner_operator::crd::{ScrapeJob, crd_yaml, scrapejob_crd};
 use gleaner_operator::validation::validate;
+use kube::Resource;
 use serde_json::{Value, json};
 
 fn repo_root() -> PathBuf {
@@ -12,6 +13,12 @@ fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+#[test]
+fn scrapejob_api_version_is_the_contract() {
+    assert_eq!(ScrapeJob::api_version(&()), "gleaner.dev/v1alpha1");
+    assert_eq!(ScrapeJob::kind(&()), "ScrapeJob");
 }
 
 #[test]
@@ -211,13 +218,13 @@ fn cel_rules_reject_what_the_schema_cannot() {
         );
         let v = judge(&obj);
         assert!(v.schema_ok, "{rule}: {:?}", v.schema_errors);
-        assert!(!v.cel_ok, "{rule}: CEL accepted {}", obj);
+        assert!(!v.cel_ok, "{rule}: CEL accepted {obj}");
         assert!(
             v.cel_errors.iter().any(|e| e.contains(rule)),
             "{rule}: {:?}",
             v.cel_errors
         );
-        assert!(!v.rules_ok, "{rule}: the operator accepted {}", obj);
+        assert!(!v.rules_ok, "{rule}: the operator accepted {obj}");
     }
 }
 

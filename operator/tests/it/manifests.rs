@@ -7,14 +7,11 @@ use std::path::Path;
 
 use gleaner_operator::crd::{ScrapeJob, ScrapeJobSpec, Targets};
 use gleaner_operator::run::{RunRequest, RunSettings, Trigger, desired_job};
+use gleaner_testkit::pod_security::restricted_violations;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use serde::Deserialize;
 use serde_json::Value;
-
-#[path = "support/pod_security.rs"]
-mod pod_security;
-use pod_security::restricted_violations;
 
 fn docs(file: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,11 +65,6 @@ fn operator_rules() -> BTreeSet<String> {
     .into_iter()
     .map(str::to_owned)
     .collect()
-}
-
-/// The operator's Deployment among the chart's (release `t`).
-fn operator_deployment(docs: &[Value]) -> Deployment {
-    serde_json::from_value(named(docs, "Deployment", "t-operator")[0].clone()).unwrap()
 }
 
 fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> Vec<&'a Value> {
@@ -246,216 +238,15 @@ fn run_jobs_are_restricted_too() {
     }
 }
 
-/// The helm binary: `$HELM`, else ~/.cache/gleaner/tools/bin/helm when present,
-/// else `helm` on the PATH.
-fn helm() -> std::path::PathBuf {
-    if let Some(helm) = std::env::var_os("HELM") {
-        return helm.into();
-    }
-    let cached = std::env::var_os("HOME")
-        .map(|home| Path::new(&home).join(".cache/gleaner/tools/bin/helm"))
-        .filter(|p| p.is_file());
-    cached.unwrap_or_else(|| "helm".into())
-}
-
-/// `helm template` of the chart with `args`; `None` (test skipped) without `helm`.
-fn helm_template(args: &[&str]) -> Option<Vec<Value>> {
-    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/gleaner");
-    let out = match std::process::Command::new(helm())
-        .args(["template", "t"])
-        .arg(&chart)
-        .args(["--namespace", "gleaner"])
-        .args(args)
-        .output()
-    {
-        Ok(out) => out,
-        Err(_) => {
-            eprintln!("helm not installed: chart rendering not checked");
-            return None;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    Some(
-        serde_yaml::Deserializer::from_str(&text)
-            .map(|d| Value::deserialize(d).unwrap())
-            .filter(|v| !v.is_null())
-            .collect(),
-    )
-}
-
-/// The chart renders the same rules, in a Role in the release namespace by default, and a
-/// restricted operator pod (skipped without `helm`).
+/// The chart's NetworkPolicies select run pods by these labels (the chart's tests hold it to
+/// the same pairs).
 #[test]
-fn chart_renders_namespaced_rbac_by_default_and_a_restricted_pod() {
-    let Some(docs) = helm_template(&[]) else {
-        return;
-    };
-    assert_eq!(
-        docs.iter()
-            .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
-            .count(),
-        0
-    );
-    let role: Role = serde_json::from_value(named(&docs, "Role", "t-operator")[0].clone()).unwrap();
-    assert_eq!(role.metadata.namespace.as_deref(), Some("gleaner"));
-    assert_eq!(rule_set(role.rules.as_deref().unwrap()), operator_rules());
-    assert_eq!(named(&docs, "RoleBinding", "t-operator").len(), 1);
-    let pod = operator_deployment(&docs).spec.template.spec.unwrap();
-    assert_eq!(restricted_violations(&pod), Vec::<String>::new());
-    assert_eq!(pod.service_account_name.as_deref(), Some("t-operator"));
-    let env = pod.containers[0].env.clone().unwrap_or_default();
-    let value = |name: &str| {
-        env.iter()
-            .find(|e| e.name == name)
-            .and_then(|e| e.value.clone())
-    };
-    assert_eq!(value("WATCH_NAMESPACE").as_deref(), Some("gleaner"));
-    assert_eq!(
-        value("SCRAPER_ALLOWED_HOSTS").as_deref(),
-        Some("openmoney.md,api.openmoney.md")
-    );
-
-    // Another watched namespace: the Role moves there, the Lease Role stays home.
-    let docs = helm_template(&["--set", "operator.watchNamespace=scrapers"]).unwrap();
-    let role = named(&docs, "Role", "t-operator")[0];
-    assert_eq!(role["metadata"]["namespace"], "scrapers");
-    let lease = named(&docs, "Role", "t-operator-leader-election")[0];
-    assert_eq!(lease["metadata"]["namespace"], "gleaner");
-}
-
-#[test]
-fn chart_grants_a_cluster_role_only_when_every_namespace_is_watched() {
-    let Some(docs) = helm_template(&["--set", "operator.watchNamespace=*"]) else {
-        return;
-    };
-    let roles: Vec<ClusterRole> = of_kind(&docs, "ClusterRole");
-    let operator_role: Vec<&ClusterRole> = roles
-        .iter()
-        .filter(|r| r.metadata.name.as_deref() == Some("t-operator"))
-        .collect();
-    assert_eq!(operator_role.len(), 1);
-    assert_eq!(
-        rule_set(operator_role[0].rules.as_deref().unwrap()),
-        operator_rules()
-    );
-    assert_eq!(named(&docs, "ClusterRoleBinding", "t-operator").len(), 1);
-    assert!(named(&docs, "Role", "t-operator").is_empty());
-    let env = operator_deployment(&docs)
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0]
-        .env
-        .clone()
-        .unwrap_or_default();
-    assert!(env.iter().all(|e| e.name != "WATCH_NAMESPACE"));
-}
-
-/// Run pods may reach DNS and public sources by default, never private or metadata ranges,
-/// and a rule left without peers is not rendered (it would allow every destination).
-#[test]
-fn chart_confines_run_pods_with_an_egress_network_policy() {
-    let Some(docs) = helm_template(&[]) else {
-        return;
-    };
-    // With the in-chart PostgreSQL and Redis (the default), runs reach their pods.
-    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
-    let egress = policy["spec"]["egress"].as_array().unwrap();
-    assert_eq!(egress.len(), 4, "DNS, the database, Redis, sources");
-    assert_eq!(
-        egress[1]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
-        "postgresql"
-    );
-    assert_eq!(
-        egress[2]["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
-        "redis"
-    );
-
-    // An external database and Redis without peers: those rules are left out.
-    let external = [
-        "--set",
-        "postgresql.enabled=false,externalDatabase.existingSecret=db",
-        "--set",
-        "redis.enabled=false,externalRedis.existingSecret=redis",
-    ];
-    let docs = helm_template(&external).unwrap();
-    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
-    // A valid NetworkPolicy object, not just YAML.
-    let typed: k8s_openapi::api::networking::v1::NetworkPolicy =
-        serde_json::from_value(policy.clone()).unwrap();
-    assert_eq!(typed.spec.unwrap().egress.unwrap().len(), 2);
-    assert_eq!(policy["metadata"]["namespace"], "gleaner");
-    // It selects the pods of the Jobs the operator creates.
-    let selector = policy["spec"]["podSelector"]["matchLabels"]
-        .as_object()
-        .unwrap();
+fn run_pods_carry_the_labels_the_charts_network_policies_select() {
     let labels = gleaner_operator::run::run_labels("x", "r");
-    for (k, v) in selector {
-        assert_eq!(labels.get(k).map(String::as_str), v.as_str(), "{k}");
-    }
-    assert_eq!(
-        policy["spec"]["policyTypes"],
-        serde_json::json!(["Ingress", "Egress"])
-    );
-    assert_eq!(policy["spec"]["ingress"], serde_json::json!([]));
-    let egress = policy["spec"]["egress"].as_array().unwrap();
-    assert_eq!(egress.len(), 2, "DNS and sources; database and Redis unset");
-    for rule in egress {
-        assert!(!rule["to"].as_array().unwrap().is_empty(), "{rule}");
-    }
-    let except: Vec<&str> = egress[1]["to"][0]["ipBlock"]["except"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for range in [
-        "10.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "127.0.0.0/8",
+    for (k, v) in [
+        ("app.kubernetes.io/component", "scrape-run"),
+        ("app.kubernetes.io/managed-by", "gleaner-operator"),
     ] {
-        assert!(except.contains(&range), "{range}");
+        assert_eq!(labels.get(k).map(String::as_str), Some(v), "{k}");
     }
-
-    let docs = helm_template(&[
-        external[0],
-        external[1],
-        external[2],
-        external[3],
-        "--set",
-        "scrapeRuns.networkPolicy.database.to[0].ipBlock.cidr=10.1.2.3/32",
-    ])
-    .unwrap();
-    let policy = named(&docs, "NetworkPolicy", "t-scrape-runs")[0];
-    let egress = policy["spec"]["egress"].as_array().unwrap();
-    assert_eq!(egress.len(), 3);
-    assert_eq!(egress[1]["to"][0]["ipBlock"]["cidr"], "10.1.2.3/32");
-    assert_eq!(egress[1]["ports"][0]["port"], 5432);
-}
-
-#[test]
-fn chart_defaults_to_production_and_refuses_unknown_environments() {
-    let Some(_) = helm_template(&[]) else {
-        return;
-    };
-    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/gleaner");
-    let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
-    let values: Value = serde_yaml::from_str(&values).unwrap();
-    assert_eq!(values["environment"], "production");
-    let out = std::process::Command::new(helm())
-        .args(["template", "t"])
-        .arg(&chart)
-        .args(["--set", "environment=dev"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
 }

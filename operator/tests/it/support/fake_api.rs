@@ -1,7 +1,5 @@
-//! The test kit's loopback fake Kubernetes API server, holding the one ScrapeJob these
-//! tests reconcile.
-
-#![allow(dead_code)]
+//! The test kit's loopback fake Kubernetes API server, holding the one ScrapeJob the
+//! controller and binary tests reconcile.
 
 use std::net::SocketAddr;
 
