@@ -1,4 +1,5 @@
-# Shared shell helpers for `make up`, `make down` and `make test`.
+# Shared shell helpers: installing packages (ensure_packages), and the throwaway PostgreSQL
+# and Redis of the benchmark scripts and `make down`.
 # shellcheck shell=bash
 
 PG_BIN_DIR="${PG_BIN_DIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
@@ -39,18 +40,6 @@ start_postgres() {
   fi
   pg_run "$PG_BIN_DIR/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
     -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
-}
-
-# start_postgres_on_free_port DATA_DIR: start_postgres on a free port, set PG_PORT. A port
-# free when picked may be taken before the server binds it: then our server fails to
-# start (pg_ctl waits for our own data directory's server) and another port is tried.
-start_postgres_on_free_port() {
-  local data="$1" attempt
-  for attempt in 1 2 3 4 5; do
-    PG_PORT="$(free_port)"
-    start_postgres "$data" "$PG_PORT" && return 0
-  done
-  die "PostgreSQL did not start; see $data/server.log"
 }
 
 # stop_postgres DATA_DIR: fast shutdown, then wait until the postmaster has exited.
