@@ -55,6 +55,10 @@ bench: ## Benchmarks (see docs/benchmarks.md and docs/scale.md)
 bench-scale: ## The full registry: 100,000 companies crawled with 1, 2 and 4 shards (docs/scale.md)
 	scripts/bench-scale.sh
 
+.PHONY: profile-gateway
+profile-gateway: ## Where a proxied request's CPU goes in the gateway and identity: callgrind and perf under wrk (docs/benchmarks.md)
+	scripts/profile-gateway.sh
+
 load: ## 1,024 connections through the gateway for 60 s, then memory after a minute idle (docs/benchmarks.md)
 	scripts/load.sh
 
