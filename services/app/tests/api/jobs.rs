@@ -584,10 +584,7 @@ async fn refused_sources(backend: Backend) {
     spec["baseUrl"] = json!("http://127.0.0.2:9/");
     let resp = app.create_job("elsewhere", spec).await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let problem = body(resp).await;
     assert_eq!(fields(&problem), ["spec.baseUrl"]);
     assert!(
