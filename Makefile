@@ -60,10 +60,10 @@ profile-gateway: ## Where a proxied request's CPU goes in the gateway and identi
 	scripts/profile-gateway.sh
 
 load: ## 1,024 connections through the gateway for 60 s, then memory after a minute idle (docs/benchmarks.md)
-	scripts/load.sh
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); $(CARGO) xtask load
 
 soak: ## 10 minutes of steady, moderate load through the gateway: memory must not grow
-	LOAD_DURATION=600 LOAD_CONNECTIONS=32 LOAD_DELAY_MS=100 scripts/load.sh
+	ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); LOAD_DURATION=600 LOAD_CONNECTIONS=32 LOAD_DELAY_MS=100 $(CARGO) xtask load
 
 clean-state: down ## Stop and delete local data (.gleaner/)
 	rm -rf .gleaner

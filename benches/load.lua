@@ -1,4 +1,4 @@
--- wrk script for `make load` (scripts/load.sh): a mix of public and authenticated
+-- wrk script for `make load` (cargo xtask load): a mix of public and authenticated
 -- routes through the gateway, counted per route, per rate-limit key and per status.
 --
 -- wrk ... -s benches/load.lua URL -- TOKENS_FILE IDNOS_FILE ADDRESSES RESULTS_FILE

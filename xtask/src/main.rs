@@ -5,6 +5,7 @@
 //! - `with-test-deps CMD...`: CMD with a throwaway PostgreSQL in `TEST_DATABASE_URL`
 //!   (`make unit-test`);
 //! - `api-fuzz`: schemathesis against every documented API (`make api-fuzz`);
+//! - `load`: a load run through the gateway, and the memory after it (`make load`, `make soak`);
 //! - `image-test`: every image run as the chart runs it (`make image-test`).
 //!
 //! Every task starts the stack from `gleaner-stack`, the one description of how it is
@@ -15,6 +16,7 @@
 
 mod fuzz;
 mod images;
+mod load;
 mod local;
 mod process;
 mod test_deps;
@@ -49,6 +51,8 @@ enum Task {
     },
     /// schemathesis against every service's documented API, directly and through the gateway.
     ApiFuzz,
+    /// Connections through the gateway, then the memory after a minute idle.
+    Load,
     /// Every image run as the chart runs it: /health, no shell, a scrape run.
     ImageTest,
 }
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             Task::Up => up::run().await.map(|()| ExitCode::SUCCESS),
             Task::WithTestDeps { command } => test_deps::run(&command).await,
             Task::ApiFuzz => fuzz::run().await.map(|()| ExitCode::SUCCESS),
+            Task::Load => load::run().await.map(|()| ExitCode::SUCCESS),
             Task::ImageTest => images::run().await.map(|()| ExitCode::SUCCESS),
         }
     });

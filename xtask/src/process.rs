@@ -92,7 +92,7 @@ pub async fn answers(url: &str, timeout: Duration) -> bool {
 
 /// A service started for the length of a task, killed when dropped.
 pub struct Running {
-    _child: Child,
+    child: Child,
 }
 
 impl Running {
@@ -120,7 +120,17 @@ impl Running {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        Ok(Self { _child: child })
+        Ok(Self { child })
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 
