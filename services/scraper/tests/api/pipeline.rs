@@ -148,7 +148,7 @@ async fn history_records_exactly_the_changed_fields() {
         .unwrap();
     assert_eq!(name["old"], expected_company(&target)["name"]);
     assert_eq!(name["new"], "Nouă Denumire SRL");
-    assert_eq!(name["run_id"], summary.run_id.to_string());
+    assert_eq!(name["run_id"], summary.run_id.as_str());
     // Other companies have no history.
     let other = app
         .get_json(&format!(
@@ -188,7 +188,7 @@ async fn history_records_exactly_the_changed_fields() {
     let payload: Value = serde_json::from_str(&published[0].1["payload"]).unwrap();
     assert_eq!(payload["idno"], target.idno.as_str());
     assert_eq!(payload["company_name"], "Nouă Denumire SRL");
-    assert_eq!(payload["run_id"], summary.run_id.to_string());
+    assert_eq!(payload["run_id"], summary.run_id.as_str());
 }
 
 fn buggy_company_parser(_: &[u8]) -> Result<gleaner_scraper::company::CompanyRecord, ParseError> {
