@@ -61,8 +61,12 @@ async fn a_change_notifies_each_watcher_once_per_run_even_when_delivered_twice()
     )
     .await;
     // A marker after them: once it is seen, everything before it was handled.
-    app.publish("identity-1", "user.deleted", json!({"id": Uuid::new_v4()}))
-        .await;
+    app.publish(
+        "identity-1",
+        "user.deleted",
+        json!({"id": Uuid::new_v4(), "username": "nobody"}),
+    )
+    .await;
 
     let page = wait_for_total(&app, &alice, 2).await;
     let items = page["items"].as_array().expect("items");
