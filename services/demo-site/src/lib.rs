@@ -1,6 +1,6 @@
 //! Gleaner's bundled demo site: an offline stand-in for openmoney.md.
 //!
-//! It serves the openmoney JSON API and HTML company pages (contract §8) from a
+//! It serves the openmoney JSON API and HTML company pages from a
 //! deterministic, generated set of invented Moldovan companies, and can misbehave
 //! on request (faults, missing API documents, changed companies) for tests.
 //!
@@ -18,20 +18,26 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod conditional;
+pub mod config;
+pub mod control;
 pub mod data;
+pub mod faults;
 pub mod render;
+pub mod routes;
 pub mod server;
 
+pub use config::{DEFAULT_ROBOTS_TXT, DemoConfig};
+pub use control::{DemoControl, RequestRecord};
 pub use data::{
     Activity, Address, CompanyAdministrator, CompanyFounder, Cuatm, DemoCompany,
     FinancialStatement, PersonAdministrator, PersonFounder, company, generate, idno_for,
     index_of_idno,
 };
+pub use faults::Fault;
 pub use render::{
     FinancialShape, Layout, api_company, api_financials, api_financials_in, api_summary,
     expected_company, expected_financials, html_company, html_company_in, localized_number,
 };
-pub use server::{
-    DEFAULT_ROBOTS_TXT, DemoConfig, DemoControl, DemoSite, DemoSiteHandle, Fault, RequestRecord,
-    router, serve,
-};
+pub use routes::router;
+pub use server::{DemoSite, DemoSiteHandle, serve};
