@@ -70,7 +70,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     let admin = Admin {
         email: "admin@schemathesis.test".into(),
-        password: secret(),
+        password: crate::secret(),
     };
     let platform = Platform::start(
         Tuning::fuzzing(),
@@ -106,7 +106,7 @@ pub async fn run() -> anyhow::Result<()> {
     // A user and the admin, each logged in through the gateway; another token per role
     // for the logout runs (a logout revokes the token it is called with).
     let api = Api::new(gateway.clone());
-    let user_password = secret();
+    let user_password = crate::secret();
     api.call(
         "POST",
         "/api/v1/auth/register",
@@ -217,14 +217,6 @@ fn install() -> anyhow::Result<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/gleaner/tools")))
         .context("neither GLEANER_TOOLS nor HOME is set")?;
     Ok(tools.join("schemathesis/bin/schemathesis"))
-}
-
-fn secret() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    (0..24)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 /// The documents as served, for reading along with the reports.

@@ -126,3 +126,13 @@ pub fn number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
         _ => Ok(default),
     }
 }
+
+/// A random password: 24 URL-safe characters (144 bits).
+pub fn secret() -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    (0..24)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}

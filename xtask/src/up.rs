@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use gleaner_stack::{Admin, Demo, Service, Tuning, Wiring};
-use rand::Rng as _;
 use serde_json::{Value, json};
 
 use crate::local::{ensure_database, postgres_answers, redis_answers, start_postgres, start_redis};
@@ -176,11 +175,7 @@ fn admin_password(state: &Path) -> anyhow::Result<String> {
     if let Ok(p) = std::fs::read_to_string(&file) {
         return Ok(p.trim().to_owned());
     }
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut rng = rand::rng();
-    let password: String = (0..24)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect();
+    let password = crate::secret();
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
