@@ -19,6 +19,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+mod verified;
+use verified::VerifiedTokens;
+
 /// The only signing algorithm accepted.
 pub const ALGORITHM: Algorithm = Algorithm::EdDSA;
 /// Value of the `typ` claim of access tokens.
@@ -263,10 +266,15 @@ const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Verifies access tokens: signature, algorithm, issuer, audience, type, time, revocation.
+///
+/// A token that passed the signature and claim checks is remembered until its `exp`
+/// (keyed by its whole text), so the next request carrying it skips the EdDSA
+/// verification; revocation is checked in Redis on every request all the same.
 pub struct TokenVerifier {
     keys: KeySource,
     validation: Validation,
     revocations: Option<Revocations>,
+    verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
@@ -291,6 +299,7 @@ impl TokenVerifier {
             keys: KeySource::Static(keys),
             validation: Self::validation(issuer, audience),
             revocations,
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -313,11 +322,48 @@ impl TokenVerifier {
             },
             validation: Self::validation(issuer, audience),
             revocations,
+            verified: VerifiedTokens::default(),
         }
     }
 
     /// Verify a bearer token and return its claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp() as i64)
+            .await
+    }
+
+    /// [`verify`](Self::verify) with `now` (seconds since the epoch) as the time a
+    /// remembered token is checked against: a remembered token is used only before
+    /// its `exp` and while its signing key is still known; otherwise, and for a
+    /// token not seen before, the signature and every claim are checked again.
+    async fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        let claims = match self.verified.get(token, now) {
+            Some((kid, claims)) => {
+                self.with_key(&kid, |_| Ok(())).await?;
+                claims
+            }
+            None => {
+                let (kid, claims) = self.check_signature_and_claims(token).await?;
+                self.verified.insert(token, &kid, &claims, now);
+                claims
+            }
+        };
+        if let Some(revocations) = &self.revocations {
+            match revocations.is_revoked(&claims).await {
+                Ok(false) => {}
+                Ok(true) => return Err(TokenError::Revoked),
+                Err(e) => return Err(TokenError::RevocationsUnavailable(e.to_string())),
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The signing key id and claims of `token` after checking its signature and
+    /// every claim but revocation.
+    async fn check_signature_and_claims(
+        &self,
+        token: &str,
+    ) -> Result<(String, AccessClaims), TokenError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != ALGORITHM {
@@ -329,29 +375,29 @@ impl TokenVerifier {
         let kid = header
             .kid
             .ok_or_else(|| TokenError::Invalid("no kid in header".into()))?;
-        let claims = self.decode_with_kid(token, &kid).await?;
+        let claims = self
+            .with_key(&kid, |key| {
+                jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
+                    .map(|d| d.claims)
+                    .map_err(|e| TokenError::Invalid(e.to_string()))
+            })
+            .await?;
         if claims.typ != ACCESS_TOKEN_TYPE {
             return Err(TokenError::Invalid(format!(
                 "token type {} is not {ACCESS_TOKEN_TYPE}",
                 claims.typ
             )));
         }
-        if let Some(revocations) = &self.revocations {
-            match revocations.is_revoked(&claims).await {
-                Ok(false) => {}
-                Ok(true) => return Err(TokenError::Revoked),
-                Err(e) => return Err(TokenError::RevocationsUnavailable(e.to_string())),
-            }
-        }
-        Ok(claims)
+        Ok((kid, claims))
     }
 
-    async fn decode_with_kid(&self, token: &str, kid: &str) -> Result<AccessClaims, TokenError> {
-        let decode = |key: &DecodingKey| {
-            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation)
-                .map(|d| d.claims)
-                .map_err(|e| TokenError::Invalid(e.to_string()))
-        };
+    /// `decode` applied to the key `kid`, the JWKS fetched or refreshed first when
+    /// needed; [`TokenError::UnknownKey`] when no such key is known.
+    async fn with_key<T>(
+        &self,
+        kid: &str,
+        decode: impl FnOnce(&DecodingKey) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
         match &self.keys {
             KeySource::Static(keys) => keys.get(kid).ok_or(TokenError::UnknownKey).and_then(decode),
             KeySource::Jwks { url, http, cache } => {
@@ -377,7 +423,7 @@ impl TokenVerifier {
                         }
                         Err(e) if c.keys.is_empty() => return Err(TokenError::Unavailable(e)),
                         Err(e) => {
-                            tracing::warn!(error = %e, "JWKS refresh failed, using cached keys")
+                            tracing::warn!(error = %e, "JWKS refresh failed, using cached keys");
                         }
                     }
                 }
