@@ -11,7 +11,7 @@
 //! while Redis is unreachable.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use fred::interfaces::{ClientLike as _, LuaInterface as _};
@@ -180,11 +180,16 @@ return {1, math.floor(diff / interval), 0, math.ceil((new_tat - now) * 1000)}
 "#;
 
 /// GCRA in Redis, atomic across every process sharing the Redis.
+///
+/// The script is sent whole once; after that it is called by its SHA-1 (`EVALSHA`,
+/// the hash as `SCRIPT LOAD` reported it), and sent whole again whenever Redis has
+/// forgotten it (`NOSCRIPT`: a restart, `SCRIPT FLUSH`, another server).
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     redis: Pool,
     prefix: String,
     timeout: Duration,
+    script_sha: Arc<OnceLock<String>>,
 }
 
 impl RedisRateLimiter {
@@ -196,6 +201,7 @@ impl RedisRateLimiter {
             redis,
             prefix: prefix.to_owned(),
             timeout,
+            script_sha: Arc::new(OnceLock::new()),
         }
     }
 
@@ -207,19 +213,31 @@ impl RedisRateLimiter {
             max_attempts: Some(1),
             ..Default::default()
         };
-        let reply: Vec<i64> = self
-            .redis
-            .next()
-            .with_options(&options)
-            .eval(
-                GCRA_SCRIPT,
-                vec![format!("{}{key}", self.prefix)],
-                vec![
-                    format!("{:.6}", quota.interval_ms()),
-                    quota.burst.to_string(),
-                ],
-            )
-            .await?;
+        let client = self.redis.next().with_options(&options);
+        let keys = vec![format!("{}{key}", self.prefix)];
+        let args = vec![
+            format!("{:.6}", quota.interval_ms()),
+            quota.burst.to_string(),
+        ];
+        let reply: Vec<i64> = match self.script_sha.get() {
+            Some(sha) => match client
+                .evalsha(sha.as_str(), keys.clone(), args.clone())
+                .await
+            {
+                Err(e) if e.details().starts_with("NOSCRIPT") => {
+                    client.eval(GCRA_SCRIPT, keys, args).await?
+                }
+                reply => reply?,
+            },
+            None => {
+                let reply = client.eval(GCRA_SCRIPT, keys, args).await?;
+                // EVAL cached the script; its hash names it from now on.
+                if let Ok(sha) = client.script_load::<String, _>(GCRA_SCRIPT).await {
+                    let _ = self.script_sha.set(sha);
+                }
+                reply
+            }
+        };
         let [allowed, remaining, retry_us, reset_us] = reply[..] else {
             return Err(Error::new(
                 fred::error::ErrorKind::Parse,

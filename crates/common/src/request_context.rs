@@ -42,25 +42,31 @@ pub fn is_sane_request_id(id: &str) -> bool {
 /// Middleware: keep a sane `X-Request-Id` or generate one, pass it on to the
 /// handler (request header and extension), and return it on the response.
 pub async fn propagate_request_id(mut req: Request, next: Next) -> Response {
-    let request_id = req
+    let kept = req
         .headers()
         .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| is_sane_request_id(id))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        req.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    }
+        .filter(|v| v.to_str().is_ok_and(is_sane_request_id))
+        .cloned();
+    let value = match kept {
+        Some(value) => value,
+        None => {
+            // A version 4 UUID from the thread's random generator (no system call).
+            let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+            let mut text = [0u8; uuid::fmt::Simple::LENGTH];
+            HeaderValue::from_str(id.simple().encode_lower(&mut text))
+                .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+        }
+    };
+    let request_id = value.to_str().unwrap_or_default().to_owned();
+    req.headers_mut()
+        .insert(X_REQUEST_ID.clone(), value.clone());
     let ctx = RequestContext {
-        request_id: request_id.clone(),
+        request_id,
         path: req.uri().path().to_string(),
     };
     req.extensions_mut().insert(ctx.clone());
     let mut response = CONTEXT.scope(ctx, next.run(req)).await;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    }
+    response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     response
 }
 

@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use futures::StreamExt as _;
 pub use gleaner_telemetry::shutdown_signal;
 use gleaner_telemetry::{CheckStatus, LogSettings, Readiness, health, metrics_response};
@@ -339,6 +340,14 @@ pub async fn serve(
             end_event_streams_on_shutdown,
         ))
         .layer(axum::middleware::from_fn(close_connections_while_draining));
+    // Responses go out as soon as they are written: without TCP_NODELAY a response
+    // whose body is written after its head (a streamed or proxied one) can wait for
+    // the client's delayed acknowledgement of the head.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

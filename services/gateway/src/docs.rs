@@ -21,7 +21,7 @@ pub const DOCUMENTED: [&str; 3] = ["identity", "scraper", "app"];
 #[derive(Clone)]
 pub struct Docs {
     config: Arc<Config<'static>>,
-    upstreams: Arc<Vec<Upstream>>,
+    upstreams: Arc<[Upstream]>,
     http: reqwest::Client,
     table: Arc<RouteTable>,
 }
@@ -42,7 +42,7 @@ impl Docs {
         }
         Self {
             config: Arc::new(Config::new(urls)),
-            upstreams: Arc::new(upstreams),
+            upstreams: upstreams.into(),
             http,
             table,
         }

@@ -11,10 +11,16 @@ use gleaner_common::client_addr::TrustedProxies;
 use gleaner_common::observe::RouteLabel;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::route_table::RouteTable;
+use crate::route_table::{Route, RouteTable};
+
+/// The route table entry [`label_route`] found for a request (a request extension,
+/// which only the gateway itself can set).
+#[derive(Debug, Clone)]
+pub struct ResolvedRoute(pub Route);
 
 /// Middleware (outside the metrics): label a proxied request with its route
-/// table pattern, so metrics and spans never carry raw paths.
+/// table pattern, so metrics and spans never carry raw paths, and hand the
+/// entry on to the proxy.
 pub async fn label_route(
     State(table): State<Arc<RouteTable>>,
     mut req: Request,
@@ -22,7 +28,10 @@ pub async fn label_route(
 ) -> Response {
     if let Some(route) = table.resolve(req.method(), req.uri().path()) {
         let label = RouteLabel(route.pattern().clone());
+        let resolved = ResolvedRoute(route.clone());
         req.extensions_mut().insert(label);
+        // The proxy forwards by this entry rather than looking the path up again.
+        req.extensions_mut().insert(resolved);
     }
     next.run(req).await
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tracing::Instrument as _;
 
+use crate::edge::ResolvedRoute;
 use crate::limiter::{EdgeLimiter, Scope};
 use crate::metrics::GatewayMetrics;
 use crate::route_table::{Access, RouteTable};
@@ -38,8 +39,8 @@ pub struct Upstream {
     pub base: Arc<str>,
 }
 
-/// What the proxy handler needs.
-#[derive(Clone)]
+/// What the proxy handler needs (shared behind an `Arc`: axum clones a handler's
+/// state for every request).
 pub struct Proxy {
     /// Which upstream serves what.
     pub table: Arc<RouteTable>,
@@ -141,7 +142,7 @@ fn not_routed(table: &RouteTable, path: &str) -> Response {
 
 /// Fallback handler: everything the gateway does not answer itself.
 pub async fn proxy(
-    State(proxy): State<Proxy>,
+    State(proxy): State<Arc<Proxy>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
@@ -153,11 +154,14 @@ pub async fn proxy(
 
 async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    let Some(route) = proxy
-        .table
-        .resolve(&parts.method, parts.uri.path())
-        .cloned()
-    else {
+    let route = match parts.extensions.remove::<ResolvedRoute>() {
+        Some(ResolvedRoute(route)) => Some(route),
+        None => proxy
+            .table
+            .resolve(&parts.method, parts.uri.path())
+            .cloned(),
+    };
+    let Some(route) = route else {
         return Ok(not_routed(&proxy.table, parts.uri.path()));
     };
     let upstream = proxy
@@ -241,7 +245,13 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
     parts.version = http::Version::HTTP_11;
 
     let too_large = Arc::new(AtomicBool::new(false));
-    let body = limited(body, too_large.clone());
+    // A request without a body (most are GETs) is sent without one: wrapped in the
+    // limiting stream its length would be unknown, and HTTP/1.1 would send it chunked.
+    let body = if body.is_end_stream() {
+        Body::empty()
+    } else {
+        limited(body, too_large.clone())
+    };
     let span = tracing::info_span!(
         "upstream.request",
         otel.name = %format!("{} {}", parts.method, upstream.name),

@@ -24,7 +24,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct ReadyChecks {
     /// The upstreams, each asked for its `/ready`.
-    pub upstreams: Arc<Vec<Upstream>>,
+    pub upstreams: Arc<[Upstream]>,
     /// Client for the checks.
     pub http: reqwest::Client,
     /// Redis (rate limits).

@@ -102,7 +102,7 @@ impl Application {
             metrics,
         };
         let ready_checks = ReadyChecks {
-            upstreams: Arc::new(upstreams.clone()),
+            upstreams: upstreams.clone().into(),
             http: http.clone(),
             redis,
         };
@@ -137,7 +137,7 @@ impl Application {
             .merge(ops)
             .merge(docs)
             .fallback(proxy::proxy)
-            .with_state(proxy_state)
+            .with_state(Arc::new(proxy_state))
             .method_not_allowed_fallback(method_not_allowed_fallback)
             .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
             .layer(axum::middleware::from_fn_with_state(
