@@ -13,10 +13,11 @@ pub use gleaner_scrapejob::{ConcurrencyPolicy, PageRange, ScrapeJobSpec, Source,
 /// starts), or None for an object not read from the API server (no uid yet).
 pub fn run_id_for_token(scrapejob: &ScrapeJob, token: &str) -> Option<String> {
     let uid = scrapejob.metadata.uid.as_deref()?;
-    Some(crate::run::run_id(
-        uid,
-        &crate::run::Trigger::RunNow(token.trim().to_owned()),
-    ))
+    Some(
+        crate::run::Trigger::RunNow(token.trim().to_owned())
+            .run_id(uid)
+            .to_string(),
+    )
 }
 
 #[cfg(test)]

@@ -46,7 +46,11 @@ pub fn scrapejob(name: &str, i: usize) -> ScrapeJob {
 pub fn running_job(sj: &ScrapeJob) -> Job {
     let name = sj.metadata.name.clone().unwrap_or_default();
     let uid = sj.metadata.uid.clone().unwrap_or_default();
-    let run = RunRequest::new(&name, &uid, Trigger::Schedule(now()));
+    let run = RunRequest::new(
+        &name,
+        &uid,
+        Trigger::Schedule(gleaner_operator::schedule::to_utc(now())),
+    );
     let mut job = gleaner_operator::run::desired_job(
         sj,
         &run,

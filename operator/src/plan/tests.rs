@@ -1,9 +1,14 @@
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::conditions::find;
 use super::*;
-use crate::crd::{ConcurrencyPolicy, PageRange, ScrapeJobSpec, Targets};
+use crate::crd::{
+    ConcurrencyPolicy, LastRun, PageRange, Phase, RUN_NOW_ANNOTATION, RunResult, ScrapeJobSpec,
+    Targets,
+};
+use crate::run::Trigger;
 
 const UID: &str = "7d0b6c1a-0000-4000-8000-000000000042";
 
@@ -256,7 +261,7 @@ fn schedule_starts_the_due_run_and_reports_the_next() {
     let create = p.create.as_ref().unwrap();
     assert_eq!(
         create.trigger,
-        Trigger::Schedule(ts("2026-11-22T02:00:00Z"))
+        Trigger::Schedule(to_utc(ts("2026-11-22T02:00:00Z")))
     );
     assert_eq!(
         p.status.last_scheduled_at,
@@ -302,7 +307,7 @@ fn downtime_gives_one_catch_up_run_not_a_burst() {
     let p = decide(&sj, vec![], "2026-11-22T05:10:00Z");
     assert_eq!(
         p.create.as_ref().unwrap().trigger,
-        Trigger::Schedule(ts("2026-11-22T05:00:00Z"))
+        Trigger::Schedule(to_utc(ts("2026-11-22T05:00:00Z")))
     );
     let sj = with_status(sj, p.status.clone());
     let name = p.create.unwrap().job_name;
@@ -312,6 +317,36 @@ fn downtime_gives_one_catch_up_run_not_a_burst() {
         "2026-11-22T05:10:01Z",
     );
     assert_eq!(again.create, None);
+}
+
+/// The schedule cases every backend answers alike (the app's scheduler gives the same
+/// answers): the reconcile starts the due occurrence's run and records it handled.
+#[test]
+fn the_reconcile_starts_each_shared_case_its_due_run() {
+    for case in gleaner_scrapejob::schedule_cases::DUE_CASES {
+        let sj = with_status(
+            scrapejob(|s| s.schedule = Some(case.schedule.into())),
+            ScrapeJobStatus {
+                last_scheduled_at: Some(Time(ts(case.last_handled))),
+                ..ScrapeJobStatus::default()
+            },
+        );
+        let p = decide(&sj, vec![], case.now);
+        let due = case.due.map(ts);
+        assert_eq!(
+            p.create.map(|c| c.trigger),
+            due.map(|t| Trigger::Schedule(to_utc(t))),
+            "{}",
+            case.name
+        );
+        let handled = due.unwrap_or(ts(case.last_handled));
+        assert_eq!(
+            p.status.last_scheduled_at,
+            Some(Time(handled)),
+            "{}",
+            case.name
+        );
+    }
 }
 
 #[test]
