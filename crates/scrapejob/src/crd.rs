@@ -181,17 +181,6 @@ impl ScrapeJob {
     }
 }
 
-/// The id of the run that one trigger of a ScrapeJob stands for: a UUID v5 of the
-/// ScrapeJob's uid and the trigger's key (`initial`, `schedule/<unix seconds>`,
-/// `run-now/<token>`). The operator names runs with it; whoever sets a run-now token knows
-/// the run's id before the operator starts it.
-pub fn run_id(uid: &str, trigger_key: &str) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1e_57a1_9b1d_4c3e_8f2a_0d5e_6a7b_8c9d);
-    uuid::Uuid::new_v5(&NAMESPACE, format!("{uid}/{trigger_key}").as_bytes())
-        .hyphenated()
-        .to_string()
-}
-
 /// The CEL rule at the schema root that keeps names usable as label values.
 pub fn name_rule() -> String {
     format!("size(self.metadata.name) <= {NAME_MAX_LEN}")

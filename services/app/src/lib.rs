@@ -7,7 +7,6 @@ pub mod events;
 pub mod jobs;
 pub mod routes;
 pub mod runs;
-pub mod schedule;
 pub mod scraper;
 pub mod service_auth;
 pub mod startup;

@@ -1,13 +1,10 @@
-//! Property tests for what the app reads from clients and job specs: the
-//! `Last-Event-ID` a reconnecting client sends (whatever it says, the events it
-//! gets have growing ids and the end comes once), and cron schedules as the
-//! scheduler runs them (a due run lies in the window and is the latest one).
+//! Property tests for what the app reads from clients: the `Last-Event-ID` a
+//! reconnecting client sends (whatever it says, the events it gets have growing
+//! ids and the end comes once). Which schedule occurrence is due is decided, and
+//! tested, in gleaner-scrapejob.
 
-use chrono::{DateTime, Duration, Utc};
 use gleaner_app::routes::runs::next_event;
-use gleaner_app::schedule::{due_occurrence, next_occurrence};
 use gleaner_app::runs::{Run, RunStatus};
-use gleaner_scrapejob::schedule::parse_cron;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -102,53 +99,6 @@ proptest! {
             prop_assert_eq!(ends, usize::from(end_id > last));
         } else {
             prop_assert_eq!(ends, 0);
-        }
-    }
-}
-
-fn arb_cron() -> impl Strategy<Value = String> {
-    let field = |max: u32| {
-        prop_oneof![
-            3 => Just("*".to_owned()),
-            2 => (0..=max).prop_map(|n| n.to_string()),
-            1 => (1..=max.min(30)).prop_map(|n| format!("*/{n}")),
-            1 => (0..=max / 2, max / 2..=max).prop_map(|(a, b)| format!("{a}-{b}")),
-        ]
-    };
-    (field(59), field(23), field(31), field(12), field(7))
-        .prop_map(|(m, h, dom, mon, dow)| format!("{m} {h} {dom} {mon} {dow}"))
-}
-
-fn at(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(seconds, 0).expect("a time between 2000 and 2100")
-}
-
-proptest! {
-    #![proptest_config(config(128))]
-
-    /// For any schedule the spec check accepts and any window (up to years
-    /// of downtime), the due run lies in the window and no later occurrence
-    /// does; the next one is after now.
-    #[test]
-    fn the_due_run_is_the_latest_occurrence_in_the_window(
-        cron in arb_cron(),
-        since in 946_684_800i64..4_102_444_800,
-        gap in prop_oneof![0i64..7_200, 0i64..400_000_000],
-    ) {
-        let Ok(cron) = parse_cron(&cron) else {
-            return Ok(());
-        };
-        let (since, now) = (at(since), at(since) + Duration::seconds(gap));
-        let due = due_occurrence(&cron, since, now);
-        if let Some(due) = due {
-            prop_assert!(since < due && due <= now, "{due} outside ({since}, {now}]");
-            let after = cron.find_next_occurrence(&due, false).ok();
-            prop_assert!(after.is_none_or(|t| t > now), "{after:?} is later and due too");
-        } else if let Ok(first) = cron.find_next_occurrence(&since, false) {
-            prop_assert!(first > now, "{first} was due");
-        }
-        if let Some(next) = next_occurrence(&cron, now) {
-            prop_assert!(next > now);
         }
     }
 }

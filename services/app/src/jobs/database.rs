@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use gleaner_common::pagination::PageRequest;
 use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::ScrapeJobSpec;
+use gleaner_scrapejob::schedule::Schedule;
+use gleaner_scrapejob::trigger::Trigger;
 use serde_json::{Map, Value};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -15,24 +17,12 @@ use super::{Job, JobBackend, JobError, JobStatus, LastRun, merge_patch, parse_sp
 use crate::runs::{Run, RunStatus, job_phase};
 use crate::scraper::{ScraperClient, ScraperError};
 
-/// Why a run was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// The run a job without schedule gets on creation.
-    Create,
-    /// `POST /scrape-jobs/{name}/runs`.
-    Manual,
-    /// The job's cron schedule.
-    Schedule,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Create => "create",
-            Trigger::Manual => "manual",
-            Trigger::Schedule => "schedule",
-        }
+/// The `job_runs.trigger` value of a run started by `trigger`.
+fn trigger_column(trigger: &Trigger) -> &'static str {
+    match trigger {
+        Trigger::Initial => "create",
+        Trigger::RunNow(_) => "manual",
+        Trigger::Schedule(_) => "schedule",
     }
 }
 
@@ -90,9 +80,9 @@ impl DatabaseJobs {
             None => None,
         };
         let next_run_at = match (&spec.schedule, spec.suspend) {
-            (Some(schedule), false) => gleaner_scrapejob::schedule::parse_cron(schedule)
+            (Some(schedule), false) => Schedule::parse(schedule)
                 .ok()
-                .and_then(|cron| crate::schedule::next_occurrence(&cron, now)),
+                .and_then(|schedule| schedule.next_after(now)),
             _ => None,
         };
         let status = JobStatus {
@@ -103,20 +93,20 @@ impl DatabaseJobs {
         Ok(Job { name, spec, status })
     }
 
-    /// Record run `id` of `job` and start it on the scraper with `token`; the record is
-    /// removed again when the scraper refuses it.
+    /// Record a run of `job` started by `trigger` and start it on the scraper with `token`;
+    /// the record is removed again when the scraper refuses it.
     pub async fn launch(
         &self,
         job: &str,
         spec: &ScrapeJobSpec,
-        trigger: Trigger,
+        trigger: &Trigger,
         token: &str,
     ) -> Result<Run, JobError> {
         let id = Uuid::new_v4();
         sqlx::query("INSERT INTO job_runs (id, job, trigger) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(job)
-            .bind(trigger.as_str())
+            .bind(trigger_column(trigger))
             .execute(&self.db)
             .await?;
         if let Err(e) = self.scraper.start_run(token, job, spec, id).await {
@@ -169,7 +159,7 @@ impl JobBackend for DatabaseJobs {
             .rows_affected()
                 == 1;
             if claimed {
-                match self.launch(name, &spec, Trigger::Create, token).await {
+                match self.launch(name, &spec, &Trigger::Initial, token).await {
                     Ok(_) => {}
                     // The scraper refuses this spec (e.g. a site outside its egress
                     // allowlist): no job that could never run.
@@ -268,6 +258,8 @@ impl JobBackend for DatabaseJobs {
 
     async fn start_run(&self, name: &str, token: &str) -> Result<Run, JobError> {
         let spec = self.spec_of(name).await?;
-        self.launch(name, &spec, Trigger::Manual, token).await
+        // Asked for through the API: the run's own id stands for the request.
+        let asked = Trigger::RunNow(Uuid::new_v4().simple().to_string());
+        self.launch(name, &spec, &asked, token).await
     }
 }

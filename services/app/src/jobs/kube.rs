@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use gleaner_common::pagination::PageRequest;
 use gleaner_egress::EgressPolicy;
 use gleaner_scrapejob::ScrapeJobSpec;
-use gleaner_scrapejob::crd::{ScrapeJob, run_id};
+use gleaner_scrapejob::crd::ScrapeJob;
+use gleaner_scrapejob::trigger::Trigger;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Map, Value};
@@ -166,8 +167,7 @@ impl JobBackend for KubeJobs {
             )
             .await
             .map_err(|e| api_error(name, e))?;
-        let id = run_id(&uid, &format!("run-now/{token}"));
-        let id = Uuid::parse_str(&id).map_err(|e| JobError::Internal(e.into()))?;
-        Ok(Run::queued(id, name))
+        // The operator starts the run this token asks for under this id.
+        Ok(Run::queued(Trigger::RunNow(token).run_id(&uid), name))
     }
 }

@@ -14,9 +14,13 @@ use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::database::{DatabaseJobs, Trigger};
+use gleaner_scrapejob::history::{FinishedRun, runs_to_prune};
+use gleaner_scrapejob::schedule::{Schedule, ScheduleError};
+use gleaner_scrapejob::scheduling::{Admission, JobClock, Owed, admit, owed_run};
+use gleaner_scrapejob::trigger::Trigger;
+
+use super::database::DatabaseJobs;
 use crate::jobs::JobError;
-use crate::schedule::{Decision, FinishedRun, due_occurrence, on_due, runs_to_prune};
 use crate::scraper::{ScraperClient, ScraperError};
 use crate::service_auth::ServiceToken;
 
@@ -123,122 +127,94 @@ impl Scheduler {
                     continue;
                 }
             };
-            let created_at: DateTime<Utc> = row.try_get("created_at")?;
-            let last: Option<DateTime<Utc>> = row.try_get("last_schedule_at")?;
-            let initial_done: bool = row.try_get("initial_run_done")?;
-            if let Err(e) = self
-                .schedule_job(
-                    &name,
-                    &spec,
-                    created_at,
-                    last,
-                    initial_done,
-                    now,
-                    &token,
-                    &mut round,
-                )
-                .await
-            {
-                tracing::warn!(job = %name, error = %format!("{e:#}"), "scheduling failed");
+            let job = StoredJob {
+                name,
+                spec,
+                created_at: row.try_get("created_at")?,
+                last_schedule_at: row.try_get("last_schedule_at")?,
+                initial_run_done: row.try_get("initial_run_done")?,
+            };
+            if let Err(e) = self.schedule_job(&job, now, &token, &mut round).await {
+                tracing::warn!(job = %job.name, error = %format!("{e:#}"), "scheduling failed");
             }
-            round.pruned += self.prune(&name, &spec).await?;
+            round.pruned += self.prune(&job.name, &job.spec).await?;
         }
         Ok(round)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Acts on the run `job` owes at `now` ([`StoredJob::owed`]) as its concurrency policy
+    /// says ([`admit`]), and records the occurrence handled.
     async fn schedule_job(
         &self,
-        name: &str,
-        spec: &ScrapeJobSpec,
-        created_at: DateTime<Utc>,
-        last: Option<DateTime<Utc>>,
-        initial_done: bool,
+        job: &StoredJob,
         now: DateTime<Utc>,
         token: &str,
         round: &mut Round,
     ) -> anyhow::Result<()> {
-        if spec.suspend {
-            // Occurrences while suspended are not made up for after resuming.
-            sqlx::query("UPDATE scrape_jobs SET last_schedule_at = $2 WHERE name = $1")
+        let name = job.name.as_str();
+        let owed = job.owed(now)?;
+        let admission = match &owed.trigger {
+            Some(trigger) => {
+                let active: Vec<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM job_runs WHERE job = $1 AND status IN ('queued', 'running')",
+                )
                 .bind(name)
-                .bind(now)
-                .execute(&self.db)
+                .fetch_all(&self.db)
                 .await?;
-            return Ok(());
-        }
-        let Some(schedule) = &spec.schedule else {
-            if !initial_done {
-                let started = match self.jobs.launch(name, spec, Trigger::Create, token).await {
-                    Ok(run) => Some(run.id),
-                    // Refused (not unavailable): asking again would be refused again.
-                    Err(JobError::Scraper(e @ ScraperError::Refused { .. })) => {
-                        tracing::error!(job = name, error = %e, "the scraper refuses this job's run; not retried");
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                sqlx::query("UPDATE scrape_jobs SET initial_run_done = true WHERE name = $1")
-                    .bind(name)
-                    .execute(&self.db)
-                    .await?;
-                if let Some(id) = started {
-                    round.started.push((name.to_owned(), id));
-                }
+                Some(admit(job.spec.concurrency_policy, trigger, &active))
             }
-            return Ok(());
+            None => None,
         };
-        let cron = gleaner_scrapejob::schedule::parse_cron(schedule)?;
-        let Some(due) = due_occurrence(&cron, last.unwrap_or(created_at), now) else {
-            return Ok(());
-        };
-        let active: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM job_runs WHERE job = $1 AND status IN ('queued', 'running')",
-        )
-        .bind(name)
-        .fetch_all(&self.db)
-        .await?;
-        match on_due(spec.concurrency_policy, &active) {
-            Decision::Skip => {
-                tracing::info!(job = name, due = %due, "scheduled run skipped: another run is going (Forbid)");
-                round.skipped.push(name.to_owned());
+        match (&owed.trigger, &admission) {
+            (Some(trigger), Some(Admission::Start)) => {
+                self.start(job, trigger, token, round).await?
             }
-            Decision::Replace(old) => {
+            (Some(trigger), Some(Admission::Replace(old))) => {
                 // The scraper has no way to stop a run: the new one starts alongside.
                 tracing::warn!(job = name, replaced = ?old, "Replace: the scraper cannot stop runs; the running ones finish on their own");
-                self.start_scheduled(name, spec, token, round).await?;
+                self.start(job, trigger, token, round).await?;
             }
-            Decision::Start => self.start_scheduled(name, spec, token, round).await?,
+            (Some(_), Some(Admission::Skip)) => {
+                tracing::info!(job = name, due = ?owed.occurrence, "scheduled run skipped: another run is going (Forbid)");
+                round.skipped.push(name.to_owned());
+            }
+            _ => {}
         }
-        sqlx::query("UPDATE scrape_jobs SET last_schedule_at = $2 WHERE name = $1")
-            .bind(name)
-            .bind(due)
-            .execute(&self.db)
-            .await?;
+        if let Some(handled) = owed.handled(admission.as_ref()) {
+            sqlx::query("UPDATE scrape_jobs SET last_schedule_at = $2 WHERE name = $1")
+                .bind(name)
+                .bind(handled)
+                .execute(&self.db)
+                .await?;
+        }
         Ok(())
     }
 
-    /// Start a scheduled run. A run the scraper refuses is logged and counts as this
-    /// occurrence's (asking again would be refused again); when the scraper is
-    /// unavailable the occurrence stays due and the next round tries again.
-    async fn start_scheduled(
+    /// Starts the run `trigger` stands for. A run the scraper refuses is logged and counts
+    /// as started (asking again would be refused again); while the scraper is unavailable
+    /// the run stays owed and the next round asks again.
+    async fn start(
         &self,
-        name: &str,
-        spec: &ScrapeJobSpec,
+        job: &StoredJob,
+        trigger: &Trigger,
         token: &str,
         round: &mut Round,
     ) -> anyhow::Result<()> {
-        match self.jobs.launch(name, spec, Trigger::Schedule, token).await {
-            Ok(run) => {
-                round.started.push((name.to_owned(), run.id));
-                Ok(())
-            }
+        let name = job.name.as_str();
+        match self.jobs.launch(name, &job.spec, trigger, token).await {
+            Ok(run) => round.started.push((name.to_owned(), run.id)),
             Err(JobError::Scraper(e @ ScraperError::Refused { .. })) => {
-                tracing::error!(job = name, error = %e, "the scraper refuses this job's scheduled run");
-                Ok(())
+                tracing::error!(job = name, trigger = trigger.kind(), error = %e, "the scraper refuses this job's run; not retried");
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
         }
+        if *trigger == Trigger::Initial {
+            sqlx::query("UPDATE scrape_jobs SET initial_run_done = true WHERE name = $1")
+                .bind(name)
+                .execute(&self.db)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Copy the state of runs still going from the scraper.
@@ -258,7 +234,7 @@ impl Scheduler {
                            pages_failed = $6, companies_created = $7, companies_updated = $8 WHERE id = $1",
                     )
                     .bind(id)
-                    .bind(&run.status)
+                    .bind(run.status.as_str())
                     .bind(run.started_at)
                     .bind(run.finished_at)
                     .bind(run.pages_fetched)
@@ -284,10 +260,10 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Delete run records beyond the job's history limits.
+    /// Delete run records beyond the job's history limits ([`runs_to_prune`]).
     async fn prune(&self, name: &str, spec: &ScrapeJobSpec) -> anyhow::Result<usize> {
         let rows = sqlx::query(
-            "SELECT id, status, COALESCE(finished_at, created_at) AS finished_at FROM job_runs \
+            "SELECT id, status, finished_at, created_at FROM job_runs \
              WHERE job = $1 AND status IN ('succeeded', 'failed', 'cancelled')",
         )
         .bind(name)
@@ -297,9 +273,10 @@ impl Scheduler {
             .iter()
             .map(|r| {
                 Ok(FinishedRun {
-                    id: r.try_get("id")?,
+                    id: r.try_get::<Uuid, _>("id")?,
                     succeeded: r.try_get::<String, _>("status")? == "succeeded",
                     finished_at: r.try_get("finished_at")?,
+                    created_at: Some(r.try_get("created_at")?),
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -316,5 +293,100 @@ impl Scheduler {
             .execute(&self.db)
             .await?;
         Ok(prune.len())
+    }
+}
+
+/// A job as the scheduler reads it from the database.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    /// The job's name.
+    pub name: String,
+    /// Its spec.
+    pub spec: ScrapeJobSpec,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// The occurrence last handled (run, skipped, or passed over while suspended).
+    pub last_schedule_at: Option<DateTime<Utc>>,
+    /// Whether its run on creation started (or was refused).
+    pub initial_run_done: bool,
+}
+
+impl StoredJob {
+    /// The run the job owes at `now` ([`owed_run`]). A run asked for through the API starts
+    /// at once, so the scheduler owes only scheduled runs and the run on creation.
+    pub fn owed(&self, now: DateTime<Utc>) -> Result<Owed, ScheduleError> {
+        let schedule = self
+            .spec
+            .schedule
+            .as_deref()
+            .map(Schedule::parse)
+            .transpose()?;
+        Ok(owed_run(&JobClock {
+            schedule: schedule.as_ref(),
+            suspend: self.spec.suspend,
+            last_handled: self.last_schedule_at.unwrap_or(self.created_at),
+            run_now: None,
+            initial_run_owed: !self.initial_run_done,
+            now,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gleaner_scrapejob::schedule_cases::DUE_CASES;
+    use gleaner_scrapejob::{ConcurrencyPolicy, Targets};
+
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().expect("an RFC 3339 time")
+    }
+
+    fn job(schedule: Option<&str>, last_schedule_at: Option<&str>) -> StoredJob {
+        let mut spec = ScrapeJobSpec::with_targets(Targets {
+            idnos: Some(vec!["1003600012345".into()]),
+            list_pages: None,
+        });
+        spec.schedule = schedule.map(str::to_owned);
+        StoredJob {
+            name: "nightly".into(),
+            spec,
+            created_at: utc("2000-01-01T00:00:00Z"),
+            last_schedule_at: last_schedule_at.map(utc),
+            initial_run_done: false,
+        }
+    }
+
+    /// The schedule cases every backend answers alike (the operator's reconcile gives the
+    /// same answers): the scheduler owes the due occurrence's run and records it handled.
+    #[test]
+    fn the_scheduler_owes_each_shared_case_its_due_run() {
+        for case in DUE_CASES {
+            let stored = job(Some(case.schedule), Some(case.last_handled));
+            let owed = stored.owed(utc(case.now)).expect("a valid schedule");
+            let due = case.due.map(utc);
+            assert_eq!(owed.trigger, due.map(Trigger::Schedule), "{}", case.name);
+            let started = admit::<Uuid>(ConcurrencyPolicy::Forbid, &Trigger::Initial, &[]);
+            assert_eq!(owed.handled(Some(&started)), due, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn the_run_on_creation_is_owed_once_and_not_while_suspended() {
+        let now = utc("2026-12-01T00:00:00Z");
+        let unscheduled = job(None, None);
+        assert_eq!(
+            unscheduled.owed(now).expect("owed").trigger,
+            Some(Trigger::Initial)
+        );
+        let done = StoredJob {
+            initial_run_done: true,
+            ..unscheduled.clone()
+        };
+        assert_eq!(done.owed(now).expect("owed").trigger, None);
+        let mut suspended = unscheduled;
+        suspended.spec.suspend = true;
+        assert_eq!(suspended.owed(now).expect("owed").trigger, None);
     }
 }

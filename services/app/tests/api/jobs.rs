@@ -533,7 +533,9 @@ async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation()
     let uid = sj["metadata"]["uid"].as_str().expect("uid");
     assert_eq!(
         run["id"],
-        gleaner_scrapejob::crd::run_id(uid, &format!("run-now/{token}")),
+        gleaner_scrapejob::trigger::Trigger::RunNow(token.to_owned())
+            .run_id(uid)
+            .to_string(),
         "the run id is the one the operator gives this token's run"
     );
     assert!(app.scraper.started().is_empty());
