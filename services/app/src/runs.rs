@@ -33,6 +33,9 @@ pub struct Run {
     /// Failed documents.
     #[serde(default)]
     pub pages_failed: i32,
+    /// Documents skipped on purpose (robots.txt disallows them): not failures.
+    #[serde(default)]
+    pub pages_skipped: i32,
     /// New companies.
     #[serde(default)]
     pub companies_created: i32,
@@ -67,6 +70,7 @@ impl Run {
             pages_fetched: 0,
             pages_unchanged: 0,
             pages_failed: 0,
+            pages_skipped: 0,
             companies_created: 0,
             companies_updated: 0,
             errors: Vec::new(),
@@ -80,7 +84,7 @@ impl Run {
 
     /// Documents dealt with so far: grows with every progress step of one run.
     pub fn progress(&self) -> i64 {
-        i64::from(self.pages_fetched) + i64::from(self.pages_failed)
+        i64::from(self.pages_fetched) + i64::from(self.pages_failed) + i64::from(self.pages_skipped)
     }
 }
 
@@ -153,14 +157,14 @@ mod tests {
         let wire = json!({
             "id": Uuid::nil(), "job": "nightly", "status": "running",
             "started_at": "2026-01-01T00:00:00Z", "finished_at": null,
-            "pages_fetched": 3, "pages_unchanged": 1, "pages_failed": 1,
+            "pages_fetched": 3, "pages_unchanged": 1, "pages_failed": 1, "pages_skipped": 2,
             "companies_created": 2, "companies_updated": 0,
             "errors": [{"url": "http://site/c/1", "kind": "http_503", "message": "503"}],
         });
         let run: Run = serde_json::from_value(wire.clone()).unwrap();
         assert_eq!(run.status, RunStatus::Running);
         assert!(!run.is_final());
-        assert_eq!(run.progress(), 4);
+        assert_eq!(run.progress(), 6);
         assert_eq!(run.errors[0].kind, "http_503");
         assert_eq!(serde_json::to_value(&run).unwrap(), wire);
         // Counts and errors the scraper leaves out are zero and none.
