@@ -2,17 +2,13 @@
 //! API answers 503 problem+json naming it, it recovers without a restart once
 //! the dependency is back, and no `user.*` event is lost on the way.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::*;
 use fred::interfaces::StreamsInterface as _;
 use gleaner_testkit::{FaultProxy, TEST_DATABASE_URL, TestRedis, eventually, url_via_port};
-use helpers::*;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod auth;
+mod faults;
 mod ops;
 mod outbox;
 mod security;
