@@ -3,20 +3,17 @@
 //! and `company.changed` events delivered meanwhile become notifications after
 //! the restore, each exactly once.
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::interfaces::StreamsInterface as _;
 use gleaner_testkit::{FaultProxy, TEST_DATABASE_URL, eventually, url_via_port};
-use helpers::{Backend, TestApp, body, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::helpers::{Backend, TestApp, body, spawn_app_with};
 
 const IDNO: &str = "1003600012345";
 /// fred reconnects with a backoff of up to 5 s; the consumer backs off after failures.
