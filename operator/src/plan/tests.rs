@@ -904,7 +904,7 @@ fn concurrency_policy_and_history_treat_a_sharded_run_as_one_run() {
     assert_eq!(reasons(&p), ["RunSkipped"]);
     assert_eq!(p.prune, ["nightly-aaaa0000"]);
 
-    let mut replace = sj.clone();
+    let mut replace = sj;
     replace.spec.concurrency_policy = ConcurrencyPolicy::Replace;
     let p = decide(&replace, runs, "2026-11-22T01:00:10Z");
     assert_eq!(p.replace, ["nightly-bbbb0002"]);
