@@ -1,18 +1,20 @@
-//! Cost of one reconcile against an instant in-process API server, and of the pure decision.
+//! Cost of one reconcile against an instant in-process API server, and of the pure decision:
+//! `cargo bench -p gleaner-operator --bench reconcile`.
 //!
-//! `cargo bench -p gleaner-operator --bench reconcile`
+//! With `store-memory [N]`, memory and CPU with N ScrapeJobs in a reflector store instead:
+//! `cargo bench -p gleaner-operator --bench reconcile -- store-memory [N]`.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use gleaner_operator::controller::{Context, reconcile};
 use gleaner_operator::metrics::Metrics;
 use gleaner_operator::plan::{Observed, plan};
 use gleaner_operator::run::{ObservedRun, RunSettings};
 
-#[path = "support/mock.rs"]
 mod mock;
+mod store_memory;
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -78,4 +80,18 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(reconcile_benches, benches);
-criterion_main!(reconcile_benches);
+
+fn main() {
+    // cargo passes the arguments after `--`, then `--bench`.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "store-memory") {
+        let n = args
+            .get(i + 1)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(10_000);
+        store_memory::run(n);
+        return;
+    }
+    reconcile_benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -1,9 +1,7 @@
-//! Memory and CPU with 10,000 ScrapeJobs: fills a reflector store the way the controller's
-//! watcher does (managedFields dropped), updates every object, then reconciles every object
-//! twice against an instant in-process API server, printing RSS (from /proc/self/status)
-//! and CPU time (from /proc/self/stat) after each step.
-//!
-//! `cargo run --release -p gleaner-operator --example store_memory [-- N]`
+//! Memory and CPU with N ScrapeJobs (10,000 by default): fills a reflector store the way
+//! the controller's watcher does (managedFields dropped), updates every object, then
+//! reconciles every object twice against an instant in-process API server, printing RSS
+//! (from /proc/self/status) and CPU time (from /proc/self/stat) after each step.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,8 +14,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 
-#[path = "../benches/support/mock.rs"]
-mod mock;
+use crate::mock;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -45,11 +42,8 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+/// Fill, update and reconcile `n` ScrapeJobs, printing RSS and CPU after each step.
+pub fn run(n: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
