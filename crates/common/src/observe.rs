@@ -129,8 +129,7 @@ pub async fn observe_http(
     }
     telemetry::set_parent_from_headers(&span, req.headers());
     let (trace_id, span_id) = telemetry::trace_ids(&span);
-    span.record("trace_id", trace_id.as_str());
-    span.record("span_id", span_id.as_str());
+    record_trace_ids(&span, &trace_id, &span_id);
 
     let response = next.run(req).instrument(span.clone()).await;
 
@@ -155,4 +154,17 @@ pub async fn observe_http(
         }
     });
     response
+}
+
+/// Record both ids in one call: each record makes the JSON log layer parse and
+/// write the span's fields again, and this one runs on every request.
+fn record_trace_ids(span: &tracing::Span, trace_id: &str, span_id: &str) {
+    let Some(fields) = span.metadata().map(|m| m.fields()) else {
+        return; // a disabled span records nothing
+    };
+    if let (Some(trace), Some(span_field)) = (fields.field("trace_id"), fields.field("span_id")) {
+        let values: [(&tracing::field::Field, Option<&dyn tracing::field::Value>); 2] =
+            [(&trace, Some(&trace_id)), (&span_field, Some(&span_id))];
+        span.record_all(&fields.value_set(&values));
+    }
 }
