@@ -17,12 +17,12 @@ use gleaner_scrapejob::history::{FinishedRun, runs_to_prune};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use crate::crd::{ScrapeJob, ScrapeJobStatus};
+use crate::crd::{Phase, ScrapeJob, ScrapeJobStatus};
 use crate::run::{ObservedRun, RunRequest, RunState, RunSummary, time};
 use crate::schedule::to_utc;
 use crate::validation::{check_egress, validate};
 pub use conditions::keep_transition_time;
-use conditions::{conditions, invalid_spec, phase, spec_valid};
+use conditions::{conditions, invalid_spec, spec_valid};
 use last_run::follow_newest_run;
 pub use last_run::summary_wanted;
 use start::{Started, next_scheduled, start_owed_run};
@@ -129,7 +129,7 @@ pub fn plan(observed: &Observed<'_>) -> Plan {
     }
 
     let active_name = active_run(&started, &running);
-    status.phase = Some(phase(
+    status.phase = Some(Phase::of(
         validated.is_ok(),
         active_name.is_some(),
         spec.suspend,

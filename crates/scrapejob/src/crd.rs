@@ -99,6 +99,31 @@ impl Phase {
             Phase::Suspended => "Suspended",
         }
     }
+
+    /// The phase a job shows, decided once for the operator's status and the app's
+    /// database backend: Failed for a spec that cannot run, Running while a run goes
+    /// (suspending a job does not stop the run in progress), Suspended, else the last
+    /// run's outcome (Pending before the first).
+    pub fn of(
+        spec_valid: bool,
+        run_active: bool,
+        suspended: bool,
+        last_run: Option<RunResult>,
+    ) -> Phase {
+        if !spec_valid {
+            Phase::Failed
+        } else if run_active {
+            Phase::Running
+        } else if suspended {
+            Phase::Suspended
+        } else {
+            match last_run {
+                Some(RunResult::Succeeded) => Phase::Succeeded,
+                Some(RunResult::Failed | RunResult::Cancelled) => Phase::Failed,
+                Some(RunResult::Running) | None => Phase::Pending,
+            }
+        }
+    }
 }
 
 /// Outcome of one run, as the status shows it.
@@ -128,6 +153,17 @@ impl From<RunStatus> for RunResult {
             RunStatus::Succeeded => RunResult::Succeeded,
             RunStatus::Failed => RunResult::Failed,
             RunStatus::Cancelled => RunResult::Cancelled,
+        }
+    }
+}
+
+impl From<RunResult> for RunStatus {
+    fn from(result: RunResult) -> Self {
+        match result {
+            RunResult::Running => RunStatus::Running,
+            RunResult::Succeeded => RunStatus::Succeeded,
+            RunResult::Failed => RunStatus::Failed,
+            RunResult::Cancelled => RunStatus::Cancelled,
         }
     }
 }

@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(all.started_at.as_deref(), Some("2026-01-01T00:00:01Z"));
         assert_eq!(all.finished_at.as_deref(), Some("2026-01-01T00:02:00Z"));
         assert_eq!(all.failure, None);
-        assert_eq!(RunSummary::combine([&a]), Some(a.clone()));
+        assert_eq!(RunSummary::combine([&a]), Some(a));
         assert_eq!(RunSummary::combine([]), None);
     }
 

@@ -316,7 +316,7 @@ async fn api(State(fake): State<FakeKubeApi>, method: Method, uri: Uri, body: By
         }
         (Method::POST, p) if p == format!("/apis/batch/v1/namespaces/{ns}/jobs") => {
             let mut jobs = lock(&fake.jobs);
-            let mut job = body.clone();
+            let mut job = body;
             job["metadata"]["uid"] = json!(format!("job-uid-{}", jobs.len()));
             job["metadata"]["resourceVersion"] = json!("20");
             job["metadata"]["creationTimestamp"] = json!("2026-11-22T03:00:00Z");
@@ -351,13 +351,13 @@ async fn api(State(fake): State<FakeKubeApi>, method: Method, uri: Uri, body: By
             None => not_found("lease"),
         },
         (Method::POST, p) if p == lease_path => {
-            let mut lease = body.clone();
+            let mut lease = body;
             lease["metadata"]["resourceVersion"] = json!("1");
             *lock(&fake.lease) = Some(lease.clone());
             json_response(StatusCode::CREATED, &lease)
         }
         (Method::PUT, p) if p.starts_with(&lease_path) => {
-            let mut lease = body.clone();
+            let mut lease = body;
             let rv = lease["metadata"]["resourceVersion"]
                 .as_str()
                 .and_then(|v| v.parse::<u64>().ok())

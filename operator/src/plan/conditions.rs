@@ -5,7 +5,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::last_run::{is_final, run_note, run_reason};
 use super::{EventKind, PlannedEvent};
-use crate::crd::{Phase, RunResult, ScrapeJob, ScrapeJobSpec, ScrapeJobStatus};
+use crate::crd::{RunResult, ScrapeJob, ScrapeJobSpec, ScrapeJobStatus};
 use crate::run::time;
 use crate::validation::InvalidSpec;
 
@@ -38,29 +38,6 @@ pub(super) fn spec_valid(spec: &ScrapeJobSpec, next_run_at: Option<&Time>) -> Co
         "runs on creation and on gleaner.dev/run-now".to_owned()
     };
     condition("Ready", true, "SpecValid", message)
-}
-
-/// The phase: Failed for a spec that cannot run, Running while a run goes, Suspended, else
-/// the last run's outcome (Pending before the first).
-pub(super) fn phase(
-    valid: bool,
-    run_active: bool,
-    suspend: bool,
-    last_result: Option<RunResult>,
-) -> Phase {
-    if !valid {
-        Phase::Failed
-    } else if run_active {
-        Phase::Running
-    } else if suspend {
-        Phase::Suspended
-    } else {
-        match last_result {
-            Some(RunResult::Succeeded) => Phase::Succeeded,
-            Some(RunResult::Failed | RunResult::Cancelled) => Phase::Failed,
-            Some(RunResult::Running) | None => Phase::Pending,
-        }
-    }
 }
 
 /// The conditions to write: `ready`, Running (naming the `active` Job), and Succeeded and

@@ -88,30 +88,21 @@ impl Run {
     }
 }
 
-/// The phase a job shows, from its suspension, its runs in progress and how its latest
-/// run ended, as the operator sets it on a ScrapeJob.
+/// The phase a job of the database backend shows, from its suspension, its runs in
+/// progress and how its latest run ended: the operator's rule for a ScrapeJob
+/// ([`Phase::of`]), whose spec was valid when it was stored.
 pub fn job_phase(suspended: bool, active_runs: i64, last_run: Option<RunStatus>) -> Phase {
-    if suspended {
-        Phase::Suspended
-    } else if active_runs > 0 {
-        Phase::Running
-    } else {
-        match last_run {
-            Some(RunStatus::Succeeded) => Phase::Succeeded,
-            Some(RunStatus::Failed | RunStatus::Cancelled) => Phase::Failed,
-            Some(RunStatus::Queued | RunStatus::Running) | None => Phase::Pending,
-        }
-    }
+    Phase::of(
+        true,
+        active_runs > 0,
+        suspended,
+        last_run.map(RunResult::from),
+    )
 }
 
 /// The status of a run from the result a ScrapeJob's status shows for it.
 pub fn status_of(result: RunResult) -> RunStatus {
-    match result {
-        RunResult::Running => RunStatus::Running,
-        RunResult::Succeeded => RunStatus::Succeeded,
-        RunResult::Failed => RunStatus::Failed,
-        RunResult::Cancelled => RunStatus::Cancelled,
-    }
+    RunStatus::from(result)
 }
 
 #[cfg(test)]
@@ -122,8 +113,10 @@ mod tests {
 
     #[test]
     fn phases() {
+        // Suspending does not stop the run in progress: it shows until it ends.
+        assert_eq!(job_phase(true, 1, Some(RunStatus::Failed)), Phase::Running);
         assert_eq!(
-            job_phase(true, 1, Some(RunStatus::Failed)),
+            job_phase(true, 0, Some(RunStatus::Failed)),
             Phase::Suspended
         );
         assert_eq!(job_phase(false, 1, Some(RunStatus::Failed)), Phase::Running);

@@ -66,10 +66,12 @@ fn time(
 fn job_from(sj: ScrapeJob) -> Job {
     let name = sj.name_any();
     let status = sj.status.clone().unwrap_or_default();
-    let phase = if sj.spec.suspend {
-        Phase::Suspended
-    } else {
-        status.phase.unwrap_or(Phase::Pending)
+    // The operator's phase, except that a suspension shows at once, before the operator
+    // has seen it (a run in progress still shows as Running, as the operator keeps it).
+    let phase = match status.phase {
+        Some(Phase::Running) => Phase::Running,
+        _ if sj.spec.suspend => Phase::Suspended,
+        phase => phase.unwrap_or(Phase::Pending),
     };
     let clamp = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
     let last_run = status.last_run.map(|r| LastRun {
