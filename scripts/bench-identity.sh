@@ -7,16 +7,12 @@
 #      saturate the CPU.
 # Every request comes from 127.0.0.1, so the per-address login limit is lifted.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=lib.sh
-. "$root/scripts/lib.sh"
-cd "$root"
-ensure_packages postgresql redis-server wrk curl
-target="${CARGO_TARGET_DIR:-$root/target}"
+. "$(dirname "$0")/lib.sh"
+bench_start postgresql redis-server wrk curl
 DURATION="${BENCH_SECONDS:-20}"
 
-log "criterion benchmarks (identity)"
-cargo bench -q -p gleaner-identity --bench identity -- --noplot 2>&1 | grep -E '^[a-z_/0-9]+|time:' || true
+criterion gleaner-identity identity '^[a-z_/0-9]+|time:'
 verify_ns="$(python3 -c "import json;print(json.load(open('$target/criterion/password/bcrypt_verify_cost_12/new/estimates.json'))['mean']['point_estimate'])")"
 
 log "building identity (release)"

@@ -6,16 +6,12 @@
 #   3. peak memory of runs of 1,000 and 10,000 companies (flat means it does not grow);
 #   4. search latency percentiles over 100,000 companies, through HTTP.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=lib.sh
-. "$root/scripts/lib.sh"
-cd "$root"
-ensure_packages postgresql redis-server curl time
-target="${CARGO_TARGET_DIR:-$root/target}"
+. "$(dirname "$0")/lib.sh"
+bench_start postgresql redis-server curl time
 SEARCH_COMPANIES="${SEARCH_COMPANIES:-100000}"
 
-log "criterion: transform throughput (one core)"
-cargo bench -q -p gleaner-scraper --bench transform -- --noplot 2>&1 | grep -E '^transform/|thrpt:|time:|average' || true
+criterion gleaner-scraper transform '^transform/|thrpt:|time:|average'
 
 log "building release binaries"
 cargo build -q --release -p gleaner-scraper -p gleaner-demo-site --bins --examples

@@ -22,6 +22,22 @@ ensure_packages() {
   PG_BIN_DIR="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 }
 
+# The start of every bench script: the packages it needs, then `root` (the checkout, also
+# the working directory) and `target` (cargo's target directory) set.
+bench_start() {
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  cd "$root"
+  ensure_packages "$@"
+  target="${CARGO_TARGET_DIR:-$root/target}"
+}
+
+# `criterion PACKAGE BENCH PATTERN`: run one criterion benchmark, keeping the lines that
+# match PATTERN (names and figures).
+criterion() {
+  log "criterion: $1 --bench $2"
+  cargo bench -q -p "$1" --bench "$2" -- --noplot 2>&1 | grep -E "$3" || true
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # Run a PostgreSQL binary as an unprivileged user (postgres refuses root).
