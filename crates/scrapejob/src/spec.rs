@@ -7,9 +7,9 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::SourceUrl;
 use crate::idno::Idno;
 use crate::limits::*;
-use crate::SourceUrl;
 
 /// A recurring or one-off scrape of the company registry, run as Kubernetes Jobs.
 // Several printer columns share a type, which the lint mistakes for repeated attributes.

@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn a_restricted_pod_has_no_violations() {
-        assert_eq!(restricted_violations(&restricted_pod()), Vec::<String>::new());
+        assert_eq!(
+            restricted_violations(&restricted_pod()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
