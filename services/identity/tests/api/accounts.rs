@@ -160,10 +160,11 @@ async fn me_and_profile_update() {
         .unwrap();
     assert_eq!(me["username"], "viorica");
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             "/api/v1/users/me",
             &s.access,
-            &json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"}),
+            Some(&json!({"full_name": "Viorica Rusu", "email": "v.rusu@example.md"})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -173,25 +174,26 @@ async fn me_and_profile_update() {
     // Taking someone else's email is a conflict.
     app.register("andrei").await;
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             "/api/v1/users/me",
             &s.access,
-            &json!({"email": "ANDREI@example.md"}),
+            Some(&json!({"email": "ANDREI@example.md"})),
         )
         .await;
     assert_problem(r, StatusCode::CONFLICT).await;
     // Role cannot be changed here.
     let r = app
-        .patch_auth("/api/v1/users/me", &s.access, &json!({"role": "admin"}))
+        .send_auth(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &s.access,
+            Some(&json!({"role": "admin"})),
+        )
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // Without a token: 401 with WWW-Authenticate.
-    let r = app
-        .http
-        .get(app.url("/api/v1/users/me"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/api/v1/users/me").await;
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
 }
 

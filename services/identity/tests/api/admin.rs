@@ -47,15 +47,21 @@ async fn only_admins_administer() {
         StatusCode::OK
     );
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             &format!("/api/v1/users/{}", user.user_id),
             &user.access,
-            &json!({"role": "admin"}),
+            Some(&json!({"role": "admin"})),
         )
         .await;
     assert_problem(r, StatusCode::FORBIDDEN).await;
     let r = app
-        .delete_auth(&format!("/api/v1/users/{}", admin.user_id), &user.access)
+        .send_auth(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/users/{}", admin.user_id),
+            &user.access,
+            None,
+        )
         .await;
     assert_problem(r, StatusCode::FORBIDDEN).await;
     // Unknown and malformed ids are 404.
@@ -143,10 +149,11 @@ async fn disabling_a_user_kills_live_tokens_at_once() {
         StatusCode::OK
     );
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             &format!("/api/v1/users/{}", user.user_id),
             &admin.access,
-            &json!({"disabled": true}),
+            Some(&json!({"disabled": true})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -165,10 +172,11 @@ async fn disabling_a_user_kills_live_tokens_at_once() {
     .await;
     // Enabled again: can log in again.
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             &format!("/api/v1/users/{}", user.user_id),
             &admin.access,
-            &json!({"disabled": false}),
+            Some(&json!({"disabled": false})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -188,33 +196,47 @@ async fn role_changes_and_the_last_admin() {
     let user = app.user("promoted").await;
     let admin = app.admin().await;
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             &format!("/api/v1/users/{}", user.user_id),
             &admin.access,
-            &json!({"role": "operator"}),
+            Some(&json!({"role": "operator"})),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["role"], "operator");
     let r = app
-        .patch_auth(
+        .send_auth(
+            reqwest::Method::PATCH,
             &format!("/api/v1/users/{}", user.user_id),
             &admin.access,
-            &json!({"role": "superuser"}),
+            Some(&json!({"role": "superuser"})),
         )
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // The only admin cannot demote, disable or delete themself.
     let me = format!("/api/v1/users/{}", admin.user_id);
     let r = app
-        .patch_auth(&me, &admin.access, &json!({"role": "user"}))
+        .send_auth(
+            reqwest::Method::PATCH,
+            &me,
+            &admin.access,
+            Some(&json!({"role": "user"})),
+        )
         .await;
     assert_problem(r, StatusCode::CONFLICT).await;
     let r = app
-        .patch_auth(&me, &admin.access, &json!({"disabled": true}))
+        .send_auth(
+            reqwest::Method::PATCH,
+            &me,
+            &admin.access,
+            Some(&json!({"disabled": true})),
+        )
         .await;
     assert_problem(r, StatusCode::CONFLICT).await;
-    let r = app.delete_auth(&me, &admin.access).await;
+    let r = app
+        .send_auth(reqwest::Method::DELETE, &me, &admin.access, None)
+        .await;
     assert_problem(r, StatusCode::CONFLICT).await;
 }
 
@@ -224,7 +246,9 @@ async fn deleting_a_user_revokes_everything() {
     let user = app.user("gone").await;
     let admin = app.admin().await;
     let path = format!("/api/v1/users/{}", user.user_id);
-    let r = app.delete_auth(&path, &admin.access).await;
+    let r = app
+        .send_auth(reqwest::Method::DELETE, &path, &admin.access, None)
+        .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_problem(
         app.get_auth("/api/v1/users/me", &user.access).await,
@@ -237,7 +261,9 @@ async fn deleting_a_user_revokes_everything() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let r = app.delete_auth(&path, &admin.access).await;
+    let r = app
+        .send_auth(reqwest::Method::DELETE, &path, &admin.access, None)
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND).await;
     // The name is free again.
     assert_eq!(app.register("gone").await.status(), StatusCode::CREATED);

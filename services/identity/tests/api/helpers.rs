@@ -164,6 +164,19 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// An anonymous GET.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// An anonymous GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("a JSON body")
+    }
+
+    /// An anonymous POST of `body` as JSON.
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.http
             .post(self.url(path))
@@ -173,15 +186,19 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A GET with `token`.
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
+        self.send_auth(reqwest::Method::GET, path, token, None)
             .await
-            .expect("request")
     }
 
+    /// A POST of `body` as JSON with `token`.
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send_auth(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Any request with `token`, with `body` as JSON if given.
     pub async fn send_auth(
         &self,
         method: reqwest::Method,
@@ -194,21 +211,6 @@ impl TestApp {
             request = request.json(body);
         }
         request.send().await.expect("request")
-    }
-
-    pub async fn patch_auth(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.send_auth(reqwest::Method::PATCH, path, token, Some(body))
-            .await
-    }
-
-    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.send_auth(reqwest::Method::POST, path, token, Some(body))
-            .await
-    }
-
-    pub async fn delete_auth(&self, path: &str, token: &str) -> Response {
-        self.send_auth(reqwest::Method::DELETE, path, token, None)
-            .await
     }
 
     pub async fn register(&self, username: &str) -> Response {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod accounts;
 mod admin;
+mod audit;
 mod auth;
 mod faults;
 mod ops;

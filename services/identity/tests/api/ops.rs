@@ -6,20 +6,12 @@ use crate::helpers::*;
 #[tokio::test]
 async fn health_ready_metrics_openapi() {
     let app = spawn_app().await;
-    let r = app.http.get(app.url("/health")).send().await.unwrap();
+    let r = app.get("/health").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    let r = app.get("/ready").await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let spec: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = app.get_json("/openapi.json").await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(spec["paths"]["/api/v1/auth/login"]["post"].is_object());
     assert!(spec["paths"]["/api/v1/users/{id}"]["patch"].is_object());
@@ -29,16 +21,8 @@ async fn health_ready_metrics_openapi() {
     let id = admin.user_id.clone();
     app.get_auth(&format!("/api/v1/users/{id}"), &admin.access)
         .await;
-    let _ = app.http.get(app.url("/no/such/path")).send().await.unwrap();
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let _ = app.get("/no/such/path").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains(r#"http_requests_total{method="GET",route="/api/v1/users/{id}",service="identity",status="200"} 1"#), "{metrics}");
     assert!(!metrics.contains(&id), "raw paths never become labels");
     assert!(metrics.contains(r#"route="unmatched""#));
@@ -51,7 +35,7 @@ async fn health_ready_metrics_openapi() {
 async fn ready_names_redis_when_it_is_down() {
     let mut app = spawn_app().await;
     app.redis.stop();
-    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    let r = app.get("/ready").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["checks"]["postgres"], "ok");
@@ -62,7 +46,7 @@ async fn ready_names_redis_when_it_is_down() {
             .starts_with("unavailable")
     );
     // /health does not check dependencies.
-    let r = app.http.get(app.url("/health")).send().await.unwrap();
+    let r = app.get("/health").await;
     assert_eq!(r.status(), StatusCode::OK);
     // A login needs Redis: 503, no internals leaked.
     let body = assert_problem(
@@ -217,7 +201,7 @@ async fn a_database_restart_is_survived_without_losing_data() {
     );
 
     pg.stop();
-    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    let r = app.get("/ready").await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = r.json().await.unwrap();
     assert!(

@@ -58,9 +58,11 @@ async fn user_created_and_deleted_are_published() {
     assert_eq!(evs[1].0, "user.created");
     assert_eq!(evs[1].1["id"], user["id"]);
     let admin = app.admin().await;
-    app.delete_auth(
+    app.send_auth(
+        reqwest::Method::DELETE,
         &format!("/api/v1/users/{}", user["id"].as_str().unwrap()),
         &admin.access,
+        None,
     )
     .await;
     let evs = wait_events(&app, 3).await;

@@ -269,15 +269,7 @@ async fn a_full_hash_queue_answers_503_with_retry_after() {
     // At most one hashing and one waiting, of eight.
     assert!(busy >= 6, "only {busy} of 8 were turned away");
     // Turned-away attempts were not checked, so they are not failures.
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(&format!(r#"identity_logins_total{{result="busy"}} {busy}"#)),
         "{metrics}"
@@ -292,7 +284,12 @@ async fn a_token_issued_right_after_a_role_change_is_accepted() {
     let path = format!("/api/v1/users/{}", user.user_id);
     for role in ["operator", "user", "operator"] {
         let r = app
-            .patch_auth(&path, &admin.access, &json!({"role": role}))
+            .send_auth(
+                reqwest::Method::PATCH,
+                &path,
+                &admin.access,
+                Some(&json!({"role": role})),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         // No waiting: the token from a login right after the change works...
@@ -432,7 +429,12 @@ async fn generations_keep_growing_after_a_revocation_record_expires() {
     let path = format!("/api/v1/users/{}", user.user_id);
     let record = format!("gleaner:revoked:user:{}", user.user_id);
     let r = app
-        .patch_auth(&path, &admin.access, &json!({"role": "operator"}))
+        .send_auth(
+            reqwest::Method::PATCH,
+            &path,
+            &admin.access,
+            Some(&json!({"role": "operator"})),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let between = app.session("cycler", PASSWORD).await;
@@ -442,7 +444,12 @@ async fn generations_keep_growing_after_a_revocation_record_expires() {
     // expired); the next revocation must still refuse tokens issued before it.
     let _: () = app.state.redis.del(&record).await.unwrap();
     let r = app
-        .patch_auth(&path, &admin.access, &json!({"role": "user"}))
+        .send_auth(
+            reqwest::Method::PATCH,
+            &path,
+            &admin.access,
+            Some(&json!({"role": "user"})),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_problem(
