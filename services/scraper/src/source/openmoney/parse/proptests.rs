@@ -14,8 +14,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::html::field_label_or_heading;
-use crate::source::dom::fold;
 use super::*;
+use crate::source::dom::fold;
 
 /// Keys the parsers look for, so arbitrary JSON reaches past the first check.
 const KEYS: &[&str] = &[
