@@ -17,7 +17,7 @@ fn changed(run_id: Uuid, name: &str) -> Value {
 }
 
 async fn notifications(app: &TestApp, token: &str) -> Value {
-    body(app.get("/api/v1/notifications", token).await).await
+    body(app.get_auth("/api/v1/notifications", token).await).await
 }
 
 async fn wait_for_total(app: &TestApp, token: &str, total: i64) -> Value {
@@ -37,7 +37,7 @@ async fn a_change_notifies_each_watcher_once_per_run_even_when_delivered_twice()
     let (_, carol) = app.user_token();
     for token in [&alice, &bob] {
         let resp = app
-            .send(
+            .send_auth(
                 Method::PUT,
                 &format!("/api/v1/watchlist/{IDNO}"),
                 token,
@@ -101,7 +101,7 @@ async fn a_change_notifies_each_watcher_once_per_run_even_when_delivered_twice()
         0,
         "only watchers are notified"
     );
-    let watched = body(app.get("/api/v1/watchlist", &alice).await).await;
+    let watched = body(app.get_auth("/api/v1/watchlist", &alice).await).await;
     assert_eq!(
         watched["items"][0]["name"], "Alfa Nova Plus",
         "the name follows the last event"
@@ -114,7 +114,7 @@ async fn a_deleted_user_loses_their_watchlist_and_notifications() {
     let (alice_id, alice) = app.user_token();
     let (_, bob) = app.user_token();
     for token in [&alice, &bob] {
-        app.send(
+        app.send_auth(
             Method::PUT,
             &format!("/api/v1/watchlist/{IDNO}"),
             token,
@@ -149,7 +149,7 @@ async fn a_deleted_user_loses_their_watchlist_and_notifications() {
     .expect("alice's rows are gone");
     assert_eq!(notifications(&app, &bob).await["total"], 1, "bob keeps his");
     assert_eq!(
-        body(app.get("/api/v1/watchlist", &bob).await).await["total"],
+        body(app.get_auth("/api/v1/watchlist", &bob).await).await["total"],
         1
     );
 }
@@ -168,7 +168,7 @@ async fn pending_of(app: &TestApp, name: &str) -> usize {
 async fn entries_left_pending_by_a_dead_consumer_are_claimed_and_applied_once() {
     let app = spawn_app().await;
     let (_, alice) = app.user_token();
-    app.send(
+    app.send_auth(
         Method::PUT,
         &format!("/api/v1/watchlist/{IDNO}"),
         &alice,

@@ -57,7 +57,7 @@ async fn app_with_redis_proxy() -> (TestApp, FaultProxy) {
 
 async fn watch(app: &TestApp, token: &str) {
     let r = app
-        .send(
+        .send_auth(
             Method::PUT,
             &format!("/api/v1/watchlist/{IDNO}"),
             token,
@@ -89,7 +89,7 @@ async fn unacknowledged(app: &TestApp) -> Option<i64> {
 async fn settle(app: &TestApp, token: &str, total: i64) -> Value {
     eventually(RECOVERY, || async {
         (unacknowledged(app).await? == 0).then_some(())?;
-        let r = app.get("/api/v1/notifications", token).await;
+        let r = app.get_auth("/api/v1/notifications", token).await;
         (r.status() == StatusCode::OK).then_some(())?;
         let page = body(r).await;
         (page["total"] == total).then_some(page)
@@ -99,7 +99,7 @@ async fn settle(app: &TestApp, token: &str, total: i64) -> Value {
 }
 
 async fn ready_check(app: &TestApp, dependency: &str) -> (u16, String) {
-    let r = app.http.get(app.url("/ready")).send().await.unwrap();
+    let r = app.get("/ready").await;
     let status = r.status().as_u16();
     let checks = body(r).await["checks"][dependency].clone();
     (status, checks.as_str().unwrap_or_default().to_owned())
@@ -113,7 +113,7 @@ async fn events_delivered_while_postgres_is_cut_notify_exactly_once_after_restor
 
     pg.cut().await;
     gleaner_testkit::assert_unavailable_naming(
-        app.get("/api/v1/notifications", &alice).await,
+        app.get_auth("/api/v1/notifications", &alice).await,
         "PostgreSQL",
     )
     .await;
@@ -147,8 +147,11 @@ async fn events_published_while_redis_is_cut_are_read_after_restore() {
 
     redis.cut().await;
     // Tokens are checked against the revocation list in Redis.
-    gleaner_testkit::assert_unavailable_naming(app.get("/api/v1/watchlist", &alice).await, "Redis")
-        .await;
+    gleaner_testkit::assert_unavailable_naming(
+        app.get_auth("/api/v1/watchlist", &alice).await,
+        "Redis",
+    )
+    .await;
     assert_eq!(
         ready_check(&app, "redis").await,
         (503, "unavailable".into())
@@ -171,7 +174,7 @@ async fn a_silent_database_is_a_503_not_a_hang() {
     watch(&app, &alice).await;
 
     pg.slow(Duration::from_millis(50));
-    let r = app.get("/api/v1/watchlist", &alice).await;
+    let r = app.get_auth("/api/v1/watchlist", &alice).await;
     assert_eq!(r.status(), StatusCode::OK, "slow is still an answer");
 
     pg.blackhole();
@@ -188,7 +191,7 @@ async fn a_silent_database_is_a_503_not_a_hang() {
 
     pg.restore();
     eventually(RECOVERY, || async {
-        (app.get("/api/v1/watchlist", &alice).await.status() == StatusCode::OK).then_some(())
+        (app.get_auth("/api/v1/watchlist", &alice).await.status() == StatusCode::OK).then_some(())
     })
     .await
     .expect("the watchlist answers again");

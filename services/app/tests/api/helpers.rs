@@ -311,35 +311,43 @@ impl TestApp {
         (claims.sub, self.signer.sign(&claims))
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+    /// An anonymous GET.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
     }
 
-    pub async fn send(
+    /// A GET with `token`.
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_auth(reqwest::Method::GET, path, token, None)
+            .await
+    }
+
+    /// A POST of `body` as JSON with `token`.
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.send_auth(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Any request with `token`, with `body` as JSON if given.
+    pub async fn send_auth(
         &self,
         method: reqwest::Method,
         path: &str,
         token: &str,
-        body: Option<Value>,
+        body: Option<&Value>,
     ) -> reqwest::Response {
-        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
-            req = req.json(&body);
+            request = request.json(body);
         }
-        req.send().await.expect("request")
+        request.send().await.expect("request")
     }
 
     pub async fn create_job(&self, name: &str, spec: Value) -> reqwest::Response {
-        self.send(
-            reqwest::Method::POST,
+        self.post_auth(
             "/api/v1/scrape-jobs",
             &self.operator,
-            Some(json!({"name": name, "spec": spec})),
+            &json!({"name": name, "spec": spec}),
         )
         .await
     }

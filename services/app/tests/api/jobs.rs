@@ -38,10 +38,14 @@ async fn crud(backend: Backend) {
         "a scheduled job does not run on creation"
     );
 
-    let got = body(app.get("/api/v1/scrape-jobs/nightly", &app.operator).await).await;
+    let got = body(
+        app.get_auth("/api/v1/scrape-jobs/nightly", &app.operator)
+            .await,
+    )
+    .await;
     assert_eq!(got["spec"], job["spec"]);
     let page = body(
-        app.get("/api/v1/scrape-jobs?per_page=10", &app.operator)
+        app.get_auth("/api/v1/scrape-jobs?per_page=10", &app.operator)
             .await,
     )
     .await;
@@ -52,11 +56,11 @@ async fn crud(backend: Backend) {
     assert_eq!(page["items"][0]["name"], "nightly");
 
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/nightly",
             &app.operator,
-            Some(json!({"suspend": true, "concurrency": 8})),
+            Some(&json!({"suspend": true, "concurrency": 8})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -71,7 +75,7 @@ async fn crud(backend: Backend) {
     assert!(patched["status"]["nextRunAt"].is_null());
 
     let resp = app
-        .send(
+        .send_auth(
             Method::DELETE,
             "/api/v1/scrape-jobs/nightly",
             &app.operator,
@@ -79,10 +83,12 @@ async fn crud(backend: Backend) {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = app.get("/api/v1/scrape-jobs/nightly", &app.operator).await;
+    let resp = app
+        .get_auth("/api/v1/scrape-jobs/nightly", &app.operator)
+        .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let resp = app
-        .send(
+        .send_auth(
             Method::DELETE,
             "/api/v1/scrape-jobs/nightly",
             &app.operator,
@@ -148,23 +154,27 @@ async fn invalid(backend: Backend) {
 
     // A patch that makes the spec invalid changes nothing.
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/twice",
             &app.operator,
-            Some(json!({"requestsPerSecond": 0})),
+            Some(&json!({"requestsPerSecond": 0})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body(resp).await), ["spec.requestsPerSecond"]);
-    let job = body(app.get("/api/v1/scrape-jobs/twice", &app.operator).await).await;
+    let job = body(
+        app.get_auth("/api/v1/scrape-jobs/twice", &app.operator)
+            .await,
+    )
+    .await;
     assert_eq!(job["spec"]["requestsPerSecond"], 2.0);
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/missing",
             &app.operator,
-            Some(json!({"suspend": true})),
+            Some(&json!({"suspend": true})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
@@ -206,16 +216,15 @@ async fn roles(backend: Backend) {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
         assert_eq!(resp.headers()["www-authenticate"], "Bearer");
         let resp = app
-            .send(method.clone(), &path, &user, Some(json!({})))
+            .send_auth(method.clone(), &path, &user, Some(&json!({})))
             .await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {path}");
     }
     let resp = app
-        .send(
-            Method::POST,
+        .post_auth(
             "/api/v1/scrape-jobs",
             &admin,
-            Some(json!({"name": "by-admin", "spec": idno_spec()})),
+            &json!({"name": "by-admin", "spec": idno_spec()}),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED, "an admin may too");
@@ -244,7 +253,7 @@ async fn a_job_without_schedule_runs_once_on_creation_with_the_callers_token() {
 
     // A run started by hand: 202 with the run, which the run API then shows.
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/once/runs",
             &app.operator,
@@ -260,13 +269,13 @@ async fn a_job_without_schedule_runs_once_on_creation_with_the_callers_token() {
     assert_eq!(app.scraper.started().len(), 2);
     let id = run["id"].as_str().expect("run id");
     let got = body(
-        app.get(&format!("/api/v1/scrape-runs/{id}"), &app.operator)
+        app.get_auth(&format!("/api/v1/scrape-runs/{id}"), &app.operator)
             .await,
     )
     .await;
     assert_eq!(got["id"], run["id"]);
     let page = body(
-        app.get("/api/v1/scrape-runs?job=once&status=queued", &app.operator)
+        app.get_auth("/api/v1/scrape-runs?job=once&status=queued", &app.operator)
             .await,
     )
     .await;
@@ -276,11 +285,11 @@ async fn a_job_without_schedule_runs_once_on_creation_with_the_callers_token() {
         "filters reach the scraper"
     );
     let resp = app
-        .get("/api/v1/scrape-runs?status=sleeping", &app.operator)
+        .get_auth("/api/v1/scrape-runs?status=sleeping", &app.operator)
         .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/missing/runs",
             &app.operator,
@@ -299,7 +308,7 @@ async fn the_run_on_creation_is_started_by_the_scheduler_when_the_scraper_was_do
         StatusCode::CREATED
     );
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/later/runs",
             &app.operator,
@@ -324,7 +333,7 @@ async fn a_job_the_scraper_refuses_is_not_created() {
     let problem = body(resp).await;
     assert_eq!(fields(&problem), ["spec.baseUrl"]);
     let resp = app
-        .get("/api/v1/scrape-jobs/elsewhere", &app.operator)
+        .get_auth("/api/v1/scrape-jobs/elsewhere", &app.operator)
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     // A scheduled job is created (it runs later); a run the scraper refuses is a 422.
@@ -335,7 +344,7 @@ async fn a_job_the_scraper_refuses_is_not_created() {
         StatusCode::CREATED
     );
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/later/runs",
             &app.operator,
@@ -377,7 +386,11 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
         .expect("round");
     assert!(round.started.is_empty());
     assert_eq!(round.skipped, ["minutely"]);
-    let job = body(app.get("/api/v1/scrape-jobs/minutely", &app.operator).await).await;
+    let job = body(
+        app.get_auth("/api/v1/scrape-jobs/minutely", &app.operator)
+            .await,
+    )
+    .await;
     assert_eq!(job["status"]["phase"], "Running");
     assert_eq!(
         job["status"]["lastRun"]["pagesFetched"], 1,
@@ -386,11 +399,11 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
 
     // Replace: a new run starts (the scraper cannot stop the old one).
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/minutely",
             &app.operator,
-            Some(json!({"concurrencyPolicy": "Replace"})),
+            Some(&json!({"concurrencyPolicy": "Replace"})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -403,11 +416,11 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
 
     // Suspended: nothing starts, and the occurrences missed meanwhile are not made up.
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/minutely",
             &app.operator,
-            Some(json!({"suspend": true})),
+            Some(&json!({"suspend": true})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -421,11 +434,11 @@ async fn cron_schedules_honour_suspend_and_the_concurrency_policy() {
         "{round:?}"
     );
     let resp = app
-        .send(
+        .send_auth(
             Method::PATCH,
             "/api/v1/scrape-jobs/minutely",
             &app.operator,
-            Some(json!({"suspend": false})),
+            Some(&json!({"suspend": false})),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -452,7 +465,7 @@ async fn finished_runs_beyond_the_history_limits_are_pruned() {
     let mut ids = Vec::new();
     for status in ["succeeded", "succeeded", "failed"] {
         let run = body(
-            app.send(
+            app.send_auth(
                 Method::POST,
                 "/api/v1/scrape-jobs/kept/runs",
                 &app.operator,
@@ -517,7 +530,7 @@ async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation()
     );
 
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/cluster/runs",
             &app.operator,
@@ -548,7 +561,11 @@ async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation()
                            "startedAt": "2026-12-01T03:00:00Z", "finishedAt": "2026-12-01T03:01:00Z",
                            "pagesFetched": 7, "companiesUpdated": 2}}),
     );
-    let job = body(app.get("/api/v1/scrape-jobs/cluster", &app.operator).await).await;
+    let job = body(
+        app.get_auth("/api/v1/scrape-jobs/cluster", &app.operator)
+            .await,
+    )
+    .await;
     assert_eq!(job["status"]["phase"], "Succeeded");
     assert_eq!(job["status"]["lastRun"]["name"], run["id"]);
     assert_eq!(job["status"]["lastRun"]["result"], "succeeded");
@@ -556,7 +573,7 @@ async fn in_a_cluster_a_job_is_a_scrapejob_and_a_run_is_the_run_now_annotation()
     assert_eq!(job["status"]["nextRunAt"], "2026-12-02T03:00:00Z");
 
     let resp = app
-        .send(
+        .send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/missing/runs",
             &app.operator,
@@ -596,7 +613,7 @@ async fn refused_sources(backend: Backend) {
         "{problem}"
     );
     let resp = app
-        .get("/api/v1/scrape-jobs/elsewhere", &app.operator)
+        .get_auth("/api/v1/scrape-jobs/elsewhere", &app.operator)
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
@@ -611,17 +628,21 @@ async fn refused_sources(backend: Backend) {
         (json!({"apiUrl": "http://169.254.169.254/"}), "spec.apiUrl"),
     ] {
         let resp = app
-            .send(
+            .send_auth(
                 Method::PATCH,
                 "/api/v1/scrape-jobs/paused",
                 &app.operator,
-                Some(patch),
+                Some(&patch),
             )
             .await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(fields(&body(resp).await), [field]);
     }
-    let job = body(app.get("/api/v1/scrape-jobs/paused", &app.operator).await).await;
+    let job = body(
+        app.get_auth("/api/v1/scrape-jobs/paused", &app.operator)
+            .await,
+    )
+    .await;
     assert_eq!(job["spec"]["baseUrl"], idno_spec()["baseUrl"]);
     assert_eq!(job["spec"]["apiUrl"], idno_spec()["apiUrl"]);
     assert!(app.scraper.started().is_empty());

@@ -5,40 +5,18 @@ use crate::helpers::{body, spawn_app};
 #[tokio::test]
 async fn ops_endpoints_and_every_route_described_in_openapi() {
     let app = spawn_app().await;
-    let health = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .expect("request");
+    let health = app.get("/health").await;
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = app
-        .http
-        .get(app.url("/ready"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let ready = body(ready).await.to_string();
     for dependency in ["postgres", "redis", "scraper"] {
         assert!(ready.contains(dependency), "{dependency} in {ready}");
     }
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("request");
+    let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), StatusCode::OK);
 
-    let spec = body(
-        app.http
-            .get(app.url("/openapi.json"))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let spec = body(app.get("/openapi.json").await).await;
     let paths = spec["paths"].as_object().expect("paths");
     for (path, methods) in [
         ("/api/v1/scrape-jobs", &["post", "get"][..]),

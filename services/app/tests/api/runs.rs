@@ -71,7 +71,7 @@ async fn start(app: &TestApp) -> Uuid {
         StatusCode::CREATED
     );
     let run = body(
-        app.send(
+        app.send_auth(
             Method::POST,
             "/api/v1/scrape-jobs/followed/runs",
             &app.operator,
@@ -139,14 +139,14 @@ async fn run_progress_streams_until_the_run_ends_and_a_reconnect_misses_nothing(
 async fn events_of_an_unknown_run_are_404() {
     let app = spawn_app().await;
     let resp = app
-        .get(
+        .get_auth(
             &format!("/api/v1/scrape-runs/{}/events", Uuid::new_v4()),
             &app.operator,
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let resp = app
-        .get(
+        .get_auth(
             &format!("/api/v1/scrape-runs/{}", Uuid::new_v4()),
             &app.operator,
         )

@@ -14,7 +14,7 @@ async fn watching_is_idempotent_per_user_and_needs_a_13_digit_idno() {
     let (_, bob) = app.user_token();
     for _ in 0..2 {
         let resp = app
-            .send(
+            .send_auth(
                 Method::PUT,
                 &format!("/api/v1/watchlist/{IDNO}"),
                 &alice,
@@ -23,19 +23,19 @@ async fn watching_is_idempotent_per_user_and_needs_a_13_digit_idno() {
             .await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
-    let page = body(app.get("/api/v1/watchlist", &alice).await).await;
+    let page = body(app.get_auth("/api/v1/watchlist", &alice).await).await;
     assert_eq!(page["total"], 1);
     assert_eq!(page["items"][0]["idno"], IDNO);
     assert_eq!(
         page["items"][0]["name"], "Alfa SRL",
         "the name comes from the scraper"
     );
-    let page = body(app.get("/api/v1/watchlist", &bob).await).await;
+    let page = body(app.get_auth("/api/v1/watchlist", &bob).await).await;
     assert_eq!(page["total"], 0, "users see only their own");
 
     for bad in ["123", "100360001234x", "10036000123456"] {
         let resp = app
-            .send(
+            .send_auth(
                 Method::PUT,
                 &format!("/api/v1/watchlist/{bad}"),
                 &alice,
@@ -46,7 +46,7 @@ async fn watching_is_idempotent_per_user_and_needs_a_13_digit_idno() {
     }
     for _ in 0..2 {
         let resp = app
-            .send(
+            .send_auth(
                 Method::DELETE,
                 &format!("/api/v1/watchlist/{IDNO}"),
                 &alice,
@@ -55,7 +55,7 @@ async fn watching_is_idempotent_per_user_and_needs_a_13_digit_idno() {
             .await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
-    let page = body(app.get("/api/v1/watchlist", &alice).await).await;
+    let page = body(app.get_auth("/api/v1/watchlist", &alice).await).await;
     assert_eq!(page["total"], 0);
 
     for (method, path) in [
@@ -94,41 +94,51 @@ async fn notifications_are_marked_read_by_id_or_all_and_only_ones_own() {
             .expect("insert");
         }
     }
-    let page = body(app.get("/api/v1/notifications?unread=true", &alice).await).await;
+    let page = body(
+        app.get_auth("/api/v1/notifications?unread=true", &alice)
+            .await,
+    )
+    .await;
     assert_eq!(page["total"], 2);
     let alice_first = page["items"][0]["id"].clone();
-    let bob_page = body(app.get("/api/v1/notifications", &bob).await).await;
+    let bob_page = body(app.get_auth("/api/v1/notifications", &bob).await).await;
     let bob_first = bob_page["items"][0]["id"].clone();
 
     // Bob's id in Alice's request is ignored.
     let resp = app
-        .send(
-            Method::POST,
+        .post_auth(
             "/api/v1/notifications/read",
             &alice,
-            Some(json!({"ids": [alice_first, bob_first]})),
+            &json!({"ids": [alice_first, bob_first]}),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let page = body(app.get("/api/v1/notifications?unread=true", &alice).await).await;
+    let page = body(
+        app.get_auth("/api/v1/notifications?unread=true", &alice)
+            .await,
+    )
+    .await;
     assert_eq!(page["total"], 1);
-    let page = body(app.get("/api/v1/notifications", &alice).await).await;
+    let page = body(app.get_auth("/api/v1/notifications", &alice).await).await;
     assert_eq!(page["total"], 2);
     assert_eq!(page["items"][0]["read"], true);
     assert_eq!(page["items"][1]["read"], false);
-    let page = body(app.get("/api/v1/notifications?unread=true", &bob).await).await;
+    let page = body(
+        app.get_auth("/api/v1/notifications?unread=true", &bob)
+            .await,
+    )
+    .await;
     assert_eq!(page["total"], 2);
 
     let resp = app
-        .send(
-            Method::POST,
-            "/api/v1/notifications/read",
-            &alice,
-            Some(json!({"all": true})),
-        )
+        .post_auth("/api/v1/notifications/read", &alice, &json!({"all": true}))
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let page = body(app.get("/api/v1/notifications?unread=true", &alice).await).await;
+    let page = body(
+        app.get_auth("/api/v1/notifications?unread=true", &alice)
+            .await,
+    )
+    .await;
     assert_eq!(page["total"], 0);
 
     for bad in [
@@ -138,12 +148,7 @@ async fn notifications_are_marked_read_by_id_or_all_and_only_ones_own() {
         json!({"every": true}),
     ] {
         let resp = app
-            .send(
-                Method::POST,
-                "/api/v1/notifications/read",
-                &alice,
-                Some(bad.clone()),
-            )
+            .post_auth("/api/v1/notifications/read", &alice, &bad)
             .await;
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
