@@ -7,11 +7,11 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use futures::StreamExt as _;
 use gleaner_common::auth::Role;
-use support::{TestGateway, json, problem};
+use support::{json, problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn each_path_family_goes_to_its_service_and_internal_is_never_routed() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let token = gw.token(Role::User);
     let cases = [
         ("/api/v1/users/me", "identity"),
@@ -25,7 +25,7 @@ async fn each_path_family_goes_to_its_service_and_internal_is_never_routed() {
         ("/api/v1/notifications?unread=true", "app"),
     ];
     for (path, upstream) in cases {
-        let response = gw.get_as(path, &token).await;
+        let response = gw.get_auth(path, &token).await;
         assert_eq!(response.status(), 200, "{path}");
         let body = json(response).await;
         assert_eq!(body["upstream"], upstream, "{path}");
@@ -37,7 +37,7 @@ async fn each_path_family_goes_to_its_service_and_internal_is_never_routed() {
         "/api/v1/companies/../../internal/runs",
         "/api/v2/companies",
     ] {
-        let response = gw.get_as(path, &token).await;
+        let response = gw.get_auth(path, &token).await;
         problem(response, StatusCode::NOT_FOUND).await;
     }
     let reached_internal = [&gw.identity, &gw.scraper, &gw.app]
@@ -49,7 +49,7 @@ async fn each_path_family_goes_to_its_service_and_internal_is_never_routed() {
 
 #[tokio::test]
 async fn public_routes_are_public_and_the_rest_need_a_valid_token() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     for path in ["/api/v1/companies", "/api/v1/companies/1003600000001"] {
         assert_eq!(gw.get(path).await.status(), 200, "{path}");
     }
@@ -81,7 +81,7 @@ async fn public_routes_are_public_and_the_rest_need_a_valid_token() {
         gw.signer.sign(&expired),
         "not-a-jwt".to_owned(),
     ] {
-        let response = gw.get_as("/api/v1/users/me", &token).await;
+        let response = gw.get_auth("/api/v1/users/me", &token).await;
         problem(response, StatusCode::UNAUTHORIZED).await;
     }
     assert_eq!(
@@ -91,7 +91,7 @@ async fn public_routes_are_public_and_the_rest_need_a_valid_token() {
     );
     // A valid token passes, and the upstream sees it to check it again.
     let token = gw.token(Role::User);
-    let response = gw.get_as("/api/v1/users/me", &token).await;
+    let response = gw.get_auth("/api/v1/users/me", &token).await;
     assert_eq!(response.status(), 200);
     let seen = gw.identity.requests().pop().unwrap();
     assert_eq!(seen.headers["authorization"], format!("Bearer {token}"));
@@ -99,14 +99,14 @@ async fn public_routes_are_public_and_the_rest_need_a_valid_token() {
 
 #[tokio::test]
 async fn rate_limit_headers_count_down_then_429_with_retry_after() {
-    let gw = TestGateway::spawn_with(|s| {
+    let gw = spawn_app_with(|s| {
         s.rate_limit_per_second = 0.5;
         s.rate_limit_burst = 3;
     })
     .await;
     let token = gw.token(Role::User);
     for remaining in ["2", "1", "0"] {
-        let response = gw.get_as("/api/v1/watchlist", &token).await;
+        let response = gw.get_auth("/api/v1/watchlist", &token).await;
         assert_eq!(response.status(), 200);
         let h = response.headers();
         assert_eq!(h["ratelimit-limit"], "3");
@@ -115,7 +115,7 @@ async fn rate_limit_headers_count_down_then_429_with_retry_after() {
         assert_eq!(h["x-ratelimit-remaining"], remaining);
         assert!(h.contains_key("ratelimit-reset"));
     }
-    let refused = gw.get_as("/api/v1/watchlist", &token).await;
+    let refused = gw.get_auth("/api/v1/watchlist", &token).await;
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -128,7 +128,7 @@ async fn rate_limit_headers_count_down_then_429_with_retry_after() {
 
     // Another user has a budget of their own; anonymous callers count by address.
     let other = gw.token(Role::User);
-    assert_eq!(gw.get_as("/api/v1/watchlist", &other).await.status(), 200);
+    assert_eq!(gw.get_auth("/api/v1/watchlist", &other).await.status(), 200);
     for _ in 0..3 {
         assert_eq!(gw.get("/api/v1/companies").await.status(), 200);
     }
@@ -148,7 +148,7 @@ async fn rate_limit_headers_count_down_then_429_with_retry_after() {
 #[tokio::test]
 async fn parallel_requests_never_exceed_the_burst() {
     // A refill of one request per 1000 s: only the burst can pass during the test.
-    let gw = TestGateway::spawn_with(|s| {
+    let gw = spawn_app_with(|s| {
         s.rate_limit_per_second = 0.001;
         s.rate_limit_burst = 20;
     })
@@ -174,7 +174,7 @@ async fn parallel_requests_never_exceed_the_burst() {
 
 #[tokio::test]
 async fn without_redis_the_gateway_limits_in_memory_and_says_so() {
-    let mut gw = TestGateway::spawn_with(|s| {
+    let mut gw = spawn_app_with(|s| {
         s.rate_limit_per_second = 0.001;
         s.rate_limit_burst = 2;
     })
@@ -193,7 +193,7 @@ async fn without_redis_the_gateway_limits_in_memory_and_says_so() {
         let mut out = Vec::new();
         for _ in 0..3 {
             out.push(
-                gw.get_as("/api/v1/watchlist", &token)
+                gw.get_auth("/api/v1/watchlist", &token)
                     .await
                     .status()
                     .as_u16(),
@@ -223,9 +223,9 @@ async fn without_redis_the_gateway_limits_in_memory_and_says_so() {
 
 #[tokio::test]
 async fn server_sent_events_are_streamed_not_buffered() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let response = gw
-        .get_as("/api/v1/scrape-runs/1/events", &gw.token(Role::Operator))
+        .get_auth("/api/v1/scrape-runs/1/events", &gw.token(Role::Operator))
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -254,7 +254,7 @@ async fn server_sent_events_are_streamed_not_buffered() {
 
 #[tokio::test]
 async fn bodies_over_one_mebibyte_are_refused_with_413() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let token = gw.token(Role::Operator);
     let under = vec![b'x'; 1024 * 1024];
     let response = gw
@@ -319,7 +319,7 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
 
 #[tokio::test]
 async fn hop_by_hop_headers_are_dropped_and_forwarded_headers_appended() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let response = gw
         .http
         .get(gw.url("/api/v1/companies"))
@@ -365,7 +365,7 @@ async fn hop_by_hop_headers_are_dropped_and_forwarded_headers_appended() {
 
 #[tokio::test]
 async fn security_headers_and_hsts_only_behind_tls() {
-    let gw = TestGateway::spawn_with(|s| {
+    let gw = spawn_app_with(|s| {
         s.trusted_proxies = 1;
         s.cors_allowed_origins = vec!["https://ui.example".into()];
     })
@@ -415,14 +415,14 @@ async fn security_headers_and_hsts_only_behind_tls() {
 #[tokio::test]
 async fn an_upstream_down_is_503_and_one_too_slow_is_504_naming_it() {
     let dead = format!("http://127.0.0.1:{}", gleaner_testkit::free_port().unwrap());
-    let gw = TestGateway::spawn_with(move |s| {
+    let gw = spawn_app_with(move |s| {
         s.app_url = dead;
         s.upstream_timeout = Duration::from_millis(300);
     })
     .await;
     let token = gw.token(Role::Operator);
     let body = problem(
-        gw.get_as("/api/v1/scrape-jobs", &token).await,
+        gw.get_auth("/api/v1/scrape-jobs", &token).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;
@@ -461,7 +461,7 @@ async fn an_upstream_down_is_503_and_one_too_slow_is_504_naming_it() {
 
 #[tokio::test]
 async fn docs_list_every_service_and_work_offline_behind_a_prefix() {
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let root = gw.get("/docs").await;
     assert!(root.status().is_redirection());
     assert_eq!(root.headers()["location"], "docs/", "relative, prefix-safe");

@@ -10,13 +10,13 @@ use std::time::Duration;
 use gleaner_common::auth::Role;
 use gleaner_testkit::{FaultProxy, TestRedis, eventually};
 use secrecy::SecretString;
-use support::{TestGateway, json};
+use support::{TestApp, json, spawn_app_with};
 
 /// fred reconnects with a backoff of up to 5 s; the limiter retries Redis every second.
 const RECOVERY: Duration = Duration::from_secs(30);
 
-async fn gateway_through(proxy_url: String, burst: u32) -> TestGateway {
-    TestGateway::spawn_with(move |s| {
+async fn gateway_through(proxy_url: String, burst: u32) -> TestApp {
+    spawn_app_with(move |s| {
         s.redis_url = SecretString::from(proxy_url);
         s.rate_limit_per_second = 0.001;
         s.rate_limit_burst = burst;
@@ -24,7 +24,7 @@ async fn gateway_through(proxy_url: String, burst: u32) -> TestGateway {
     .await
 }
 
-async fn redis_check(gw: &TestGateway) -> (u16, String, String) {
+async fn redis_check(gw: &TestApp) -> (u16, String, String) {
     let r = gw.get("/ready").await;
     let status = r.status().as_u16();
     let body = json(r).await;
@@ -39,7 +39,7 @@ async fn redis_check(gw: &TestGateway) -> (u16, String, String) {
 }
 
 /// The `gateway_rate_limiter_local` sample (not its HELP line, which starts with "1 while").
-async fn local_limiter(gw: &TestGateway) -> bool {
+async fn local_limiter(gw: &TestApp) -> bool {
     let metrics = gw.get("/metrics").await.text().await.unwrap();
     metrics
         .lines()
@@ -57,7 +57,7 @@ async fn redis_cut_limits_in_memory_and_shares_limits_again_after_restore() {
     let mut statuses = Vec::new();
     for _ in 0..3 {
         statuses.push(
-            gw.get_as("/api/v1/watchlist", &token)
+            gw.get_auth("/api/v1/watchlist", &token)
                 .await
                 .status()
                 .as_u16(),
@@ -79,7 +79,7 @@ async fn redis_cut_limits_in_memory_and_shares_limits_again_after_restore() {
     // The next requests are counted in Redis again: a fresh user has its full burst there.
     eventually(RECOVERY, || async {
         let fresh = gw.token(Role::User);
-        let status = gw.get_as("/api/v1/watchlist", &fresh).await.status();
+        let status = gw.get_auth("/api/v1/watchlist", &fresh).await.status();
         (status == 200 && !local_limiter(&gw).await).then_some(())
     })
     .await

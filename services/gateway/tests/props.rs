@@ -13,7 +13,7 @@ use gleaner_gateway::proxy::remove_hop_by_hop;
 use gleaner_gateway::route_table::{DEFAULT_ROUTES, RouteTable};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use support::TestGateway;
+use support::{TestApp, spawn_app};
 
 const UPSTREAMS: [&str; 3] = ["identity", "scraper", "app"];
 
@@ -295,9 +295,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn gateway() -> &'static TestGateway {
-    static GATEWAY: OnceLock<TestGateway> = OnceLock::new();
-    GATEWAY.get_or_init(|| runtime().block_on(TestGateway::spawn()))
+fn gateway() -> &'static TestApp {
+    static GATEWAY: OnceLock<TestApp> = OnceLock::new();
+    GATEWAY.get_or_init(|| runtime().block_on(spawn_app()))
 }
 
 /// `Authorization` values: garbage, other schemes, bearer with junk, a valid token.

@@ -9,7 +9,7 @@ use gleaner_common::auth::Role;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use support::TestGateway;
+use support::spawn_app;
 use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -26,7 +26,7 @@ async fn the_upstream_call_is_a_child_of_the_gateway_span_in_the_callers_trace()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let gw = TestGateway::spawn().await;
+    let gw = spawn_app().await;
     let response = gw
         .http
         .get(gw.url("/api/v1/users/me"))

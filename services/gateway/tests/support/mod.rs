@@ -135,7 +135,7 @@ impl Upstream {
 }
 
 /// A running gateway and everything around it.
-pub struct TestGateway {
+pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub redis: TestRedis,
@@ -167,67 +167,95 @@ pub fn settings(redis: &TestRedis, signer: &TestSigner, upstreams: [&str; 3]) ->
     }
 }
 
-impl TestGateway {
-    /// A gateway with generous limits; `hook` changes its settings.
-    pub async fn spawn_with(hook: impl FnOnce(&mut Settings)) -> Self {
-        gleaner_common::install_crypto_provider();
-        gleaner_testkit::init_logs();
-        let redis = TestRedis::start().await.unwrap();
-        let signer = TestSigner::start().await.unwrap();
-        let identity = Upstream::start("identity").await;
-        let scraper = Upstream::start("scraper").await;
-        let app = Upstream::start("app").await;
-        let mut settings = settings(&redis, &signer, [&identity.url, &scraper.url, &app.url]);
-        hook(&mut settings);
-        let gateway = Application::build(settings).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", gateway.port());
-        tokio::spawn(gateway.run_until_stopped(std::future::pending()));
-        let gw = Self {
-            base,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            redis,
-            signer,
-            identity,
-            scraper,
-            app,
-        };
-        // Redis connects in the background: wait, so limits are counted in
-        // Redis from the first request.
-        gleaner_testkit::eventually(Duration::from_secs(10), || async {
-            let ready = gw.get("/ready").await;
-            (json(ready).await["checks"]["redis"] == "ok").then_some(())
-        })
-        .await
-        .unwrap();
-        gw
-    }
+/// A gateway with generous limits.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
 
-    pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
-    }
+/// A gateway with generous limits; `hook` changes its settings.
+pub async fn spawn_app_with(hook: impl FnOnce(&mut Settings)) -> TestApp {
+    gleaner_common::install_crypto_provider();
+    gleaner_testkit::init_logs();
+    let redis = TestRedis::start().await.unwrap();
+    let signer = TestSigner::start().await.unwrap();
+    let identity = Upstream::start("identity").await;
+    let scraper = Upstream::start("scraper").await;
+    let app = Upstream::start("app").await;
+    let mut settings = settings(&redis, &signer, [&identity.url, &scraper.url, &app.url]);
+    hook(&mut settings);
+    let gateway = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", gateway.port());
+    tokio::spawn(gateway.run_until_stopped(std::future::pending()));
+    let gw = TestApp {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        redis,
+        signer,
+        identity,
+        scraper,
+        app,
+    };
+    // Redis connects in the background: wait, so limits are counted in
+    // Redis from the first request.
+    gleaner_testkit::eventually(Duration::from_secs(10), || async {
+        let ready = gw.get("/ready").await;
+        (json(ready).await["checks"]["redis"] == "ok").then_some(())
+    })
+    .await
+    .unwrap();
+    gw
+}
 
+impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// A token of a user with `role`, signed by the key the gateway trusts.
     pub fn token(&self, role: Role) -> String {
         self.signer.token(role)
     }
 
+    /// An anonymous GET.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+        self.http.get(self.url(path)).send().await.expect("request")
     }
 
-    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
+    /// An anonymous GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("a JSON body")
+    }
+
+    /// A GET with `token`.
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send_auth(reqwest::Method::GET, path, token, None)
             .await
-            .unwrap()
+    }
+
+    /// A POST of `body` as JSON with `token`.
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.send_auth(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    /// Any request with `token`, with `body` as JSON if given.
+    pub async fn send_auth(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request")
     }
 }
 
