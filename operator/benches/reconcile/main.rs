@@ -25,7 +25,7 @@ fn benches(c: &mut Criterion) {
     // Steady state: a run is going and the status already says so (one LIST, no writes).
     let sj = mock::scrapejob("nightly", 1);
     let jobs = vec![mock::running_job(&sj)];
-    let settled = Arc::new(mock::settled(sj.clone(), &jobs));
+    let settled = Arc::new(mock::settled(sj, &jobs));
     let ctx = rt.block_on(async {
         Arc::new(
             Context::new(
