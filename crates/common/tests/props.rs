@@ -239,7 +239,7 @@ proptest! {
         let at = index.index(token.len());
         let original = token.as_bytes()[at] as char;
         prop_assume!(original != replacement);
-        let mut changed = token.clone();
+        let mut changed = token;
         changed.replace_range(at..=at, &replacement.to_string());
         prop_assert!(verify(&changed).is_err(), "{changed}");
     }
