@@ -1,4 +1,4 @@
-//! Prometheus metrics (contract §9) and the /health, /ready, /metrics server.
+//! Prometheus metrics (names listed in the README's Metrics section) and the /health, /ready, /metrics server.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,4 +1,4 @@
-//! Paged lists (contract §3): `?page=1&per_page=20` → `{items, page, per_page, total}`.
+//! Paged lists: `?page=1&per_page=20` → `{items, page, per_page, total}`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

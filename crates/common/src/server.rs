@@ -126,7 +126,7 @@ pub async fn signal_then_drain(delay: Duration) {
     }
 }
 
-/// Default request body limit (contract §3): 1 MiB.
+/// Default request body limit: 1 MiB (larger bodies are refused with 413).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;

@@ -1,4 +1,4 @@
-//! The ScrapeJob spec (contract §7): what a run fetches, when, and how politely; and the one
+//! The ScrapeJob spec (docs/operator.md): what a run fetches, when, and how politely; and the one
 //! validation every reader of a spec uses.
 
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-//! Gleaner app service: scrape jobs and runs (contract §6) with a scheduler outside a
+//! Gleaner app service: scrape jobs and runs (docs/app.md) with a scheduler outside a
 //! cluster, run progress as Server-Sent Events, watchlists and change notifications fed by
 //! the scraper's events.
 

@@ -153,7 +153,7 @@ pub fn api_financials_in(c: &DemoCompany, shape: FinancialShape) -> Value {
     )
 }
 
-/// The Company JSON (contract §5) a correct scraper produces from this company,
+/// The Company JSON of `GET /api/v1/companies/{idno}` a correct scraper produces from this company,
 /// without `source` and `updated_at`.
 pub fn expected_company(c: &DemoCompany) -> Value {
     let licensed = c.activities.iter().filter(|a| a.licensed);
@@ -209,7 +209,7 @@ pub fn named_figure(values: &std::collections::BTreeMap<String, f64>, row: &str)
     })
 }
 
-/// The financials (contract §5) a correct scraper produces: oldest year first,
+/// The financials of `GET /api/v1/companies/{idno}/financials` a correct scraper produces: oldest year first,
 /// named figures null when the statement lacks them.
 pub fn expected_financials(c: &DemoCompany) -> Value {
     let mut statements: Vec<&FinancialStatement> = c.financials.iter().collect();

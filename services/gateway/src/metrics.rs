@@ -1,4 +1,4 @@
-//! The gateway's own metrics (contract §9).
+//! The gateway's own metrics (names listed in the README's Metrics section).
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 

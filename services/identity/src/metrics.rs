@@ -1,4 +1,4 @@
-//! Identity metrics (contract §9).
+//! Identity metrics (names listed in the README's Metrics section).
 
 use prometheus::{IntCounterVec, Opts, Registry};
 

@@ -1,4 +1,4 @@
-//! Company records as the API shows them (contract §5), and field-by-field
+//! Company records as the API shows them (`GET /api/v1/companies/{idno}`), and field-by-field
 //! comparison for history.
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -1,4 +1,4 @@
-//! Settings, from flags or environment variables (contract §10).
+//! Settings, from flags or environment variables (listed in the README's Settings section).
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! Scraper metrics (contract §9).
+//! Scraper metrics (names listed in the README's Metrics section).
 
 use std::time::Duration;
 

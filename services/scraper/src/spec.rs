@@ -1,4 +1,4 @@
-//! The run specification: the ScrapeJob spec (contract §7) as defined once in the ScrapeJob
+//! The run specification: the ScrapeJob spec (docs/operator.md) as defined once in the ScrapeJob
 //! crate, which the operator hands to `scraper run` in `SCRAPEJOB_SPEC` and the run API takes.
 
 use gleaner_common::FieldError;

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::runs::{Phase, Run, RunStatus};
 use crate::scraper::ScraperError;
 
-/// A scrape job as the API shows it (contract §6).
+/// A scrape job as the API shows it (`GET /api/v1/scrape-jobs/{name}`, docs/app.md).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Job {
     /// Unique name (a DNS label, as a ScrapeJob resource's name).
@@ -173,7 +173,7 @@ pub fn parse_spec(value: Value, egress: &EgressPolicy) -> Result<ScrapeJobSpec, 
     Ok(spec)
 }
 
-/// Fields of `input` that the spec does not have (contract §3: unknown fields are 422).
+/// Fields of `input` that the spec does not have (unknown JSON fields are refused with 422).
 fn unknown_fields(input: &Value, canonical: &Value, at: &str, out: &mut Vec<FieldError>) {
     let (Value::Object(given), Value::Object(known)) = (input, canonical) else {
         return;

@@ -1,4 +1,4 @@
-//! Scrape jobs (contract §6), for operators and admins.
+//! Scrape jobs (docs/app.md), for operators and admins.
 
 use axum::Router;
 use axum::extract::State;

@@ -1,4 +1,4 @@
-//! The companies API (contract §5).
+//! The companies API (`/api/v1/companies`).
 
 use axum::Router;
 use axum::body::Body;
@@ -92,7 +92,7 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-/// A page of search results (contract §3 list shape, plus `total_exact`).
+/// A page of search results (the paged list shape `{items, page, per_page, total}`, plus `total_exact`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CompanyPage {
     /// Companies on this page.

@@ -57,7 +57,7 @@ impl RunKind {
     }
 }
 
-/// A run as the API shows it (contract §6).
+/// A run as the API shows it (`GET /api/v1/scrape-runs/{id}`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ScrapeRun {
     /// Run id.

@@ -1,4 +1,4 @@
-//! openmoney.md (contract §8): a JSON API with registry list pages, company details and
+//! openmoney.md: a JSON API with registry list pages, company details and
 //! financial statements, and an HTML company page read when the API has no answer.
 
 pub mod parse;

@@ -2,7 +2,7 @@
 //! pages with the `scraper` crate. Parsers are pure functions of the bytes, so any
 //! stored document can be transformed again at will.
 //!
-//! The source is not ours and changes without notice (contract §8): parsers read
+//! The source is not ours and changes without notice: parsers read
 //! what they recognise, ignore what they don't, and fail (never guess) when the
 //! essentials are missing.
 
