@@ -1,8 +1,11 @@
 //! The `restricted` Pod Security Standard as a check on a pod spec, for the tests of every
 //! manifest that runs a pod: the operator's plain manifests and the Jobs it creates, and
-//! the Helm chart's objects.
+//! the Helm chart's objects; and RBAC rules flattened so that two grants compare.
+
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::api::rbac::v1::PolicyRule;
 
 /// Everything the `restricted` Pod Security Standard asks of `pod` that it does not do, one
 /// line per violation (empty when the pod is admitted).
@@ -69,6 +72,23 @@ pub fn restricted_violations(pod: &PodSpec) -> Vec<String> {
         }
     }
     v
+}
+
+/// Each rule as `group/resource[names]:verb`, one entry per combination, so that the
+/// grants of two Roles compare as sets.
+pub fn rbac_rules(rules: &[PolicyRule]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for r in rules {
+        for g in r.api_groups.iter().flatten() {
+            for res in r.resources.iter().flatten() {
+                for verb in &r.verbs {
+                    let names = r.resource_names.clone().unwrap_or_default().join(",");
+                    out.insert(format!("{g}/{res}[{names}]:{verb}"));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

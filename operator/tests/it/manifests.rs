@@ -7,9 +7,9 @@ use std::path::Path;
 
 use gleaner_operator::crd::{ScrapeJob, ScrapeJobSpec, Targets};
 use gleaner_operator::run::{RunRequest, RunSettings, Trigger, desired_job};
-use gleaner_testkit::pod_security::restricted_violations;
+use gleaner_testkit::pod_security::{rbac_rules, restricted_violations};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
+use k8s_openapi::api::rbac::v1::Role;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -29,21 +29,6 @@ fn of_kind<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Vec<T>
         .filter(|d| d["kind"] == kind)
         .map(|d| serde_json::from_value(d.clone()).unwrap_or_else(|e| panic!("{kind}: {e}")))
         .collect()
-}
-
-fn rule_set(rules: &[PolicyRule]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for r in rules {
-        for g in r.api_groups.iter().flatten() {
-            for res in r.resources.iter().flatten() {
-                for verb in &r.verbs {
-                    let names = r.resource_names.clone().unwrap_or_default().join(",");
-                    out.insert(format!("{g}/{res}[{names}]:{verb}"));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// What the operator may do in the namespace it watches.
@@ -86,13 +71,13 @@ fn rbac_is_least_privilege_and_namespaced() {
     let role: Role =
         serde_json::from_value(named(&docs, "Role", "gleaner-operator")[0].clone()).unwrap();
     assert_eq!(role.metadata.namespace.as_deref(), Some("gleaner"));
-    assert_eq!(rule_set(role.rules.as_deref().unwrap()), operator_rules());
+    assert_eq!(rbac_rules(role.rules.as_deref().unwrap()), operator_rules());
 
     let lease_role: Role =
         serde_json::from_value(named(&docs, "Role", "gleaner-operator-leader-election")[0].clone())
             .unwrap();
     assert_eq!(
-        rule_set(lease_role.rules.as_deref().unwrap()),
+        rbac_rules(lease_role.rules.as_deref().unwrap()),
         [
             "coordination.k8s.io/leases[]:create",
             "coordination.k8s.io/leases[gleaner-operator]:get",

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gleaner_chart_tests::{have_helm, render, try_render, yaml_docs, yaml_file};
-use gleaner_testkit::pod_security::restricted_violations;
+use gleaner_testkit::pod_security::{rbac_rules, restricted_violations};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use serde_json::Value;
 
 /// The labels the operator puts on every run pod (its tests check it does), which the chart's
@@ -30,29 +30,13 @@ fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// Each rule as `group/resource[names]:verb`.
-fn rule_set(rules: &[PolicyRule]) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for r in rules {
-        for g in r.api_groups.iter().flatten() {
-            for res in r.resources.iter().flatten() {
-                for verb in &r.verbs {
-                    let names = r.resource_names.clone().unwrap_or_default().join(",");
-                    out.insert(format!("{g}/{res}[{names}]:{verb}"));
-                }
-            }
-        }
-    }
-    out
-}
-
 /// What the operator may do in the namespace it watches, as the plain manifests grant it
 /// (the operator's own tests hold those to the least privilege it needs).
 fn plain_manifest_rules() -> BTreeSet<String> {
     let docs = yaml_docs("k8s/operator/rbac.yaml");
     let role: Role = serde_json::from_value(named(&docs, "Role", "gleaner-operator")[0].clone())
         .unwrap_or_else(|e| panic!("k8s/operator/rbac.yaml: {e}"));
-    rule_set(role.rules.as_deref().unwrap_or_default())
+    rbac_rules(role.rules.as_deref().unwrap_or_default())
 }
 
 /// The operator's Deployment among the chart's.
@@ -78,7 +62,7 @@ fn chart_renders_namespaced_rbac_by_default_and_a_restricted_pod() {
         serde_json::from_value(named(&docs, "Role", "gleaner-operator")[0].clone()).unwrap();
     assert_eq!(role.metadata.namespace.as_deref(), Some("gleaner"));
     assert_eq!(
-        rule_set(role.rules.as_deref().unwrap()),
+        rbac_rules(role.rules.as_deref().unwrap()),
         plain_manifest_rules()
     );
     assert_eq!(named(&docs, "RoleBinding", "gleaner-operator").len(), 1);
@@ -121,7 +105,7 @@ fn chart_grants_a_cluster_role_only_when_every_namespace_is_watched() {
         .collect();
     assert_eq!(operator_role.len(), 1);
     assert_eq!(
-        rule_set(operator_role[0].rules.as_deref().unwrap()),
+        rbac_rules(operator_role[0].rules.as_deref().unwrap()),
         plain_manifest_rules()
     );
     assert_eq!(
