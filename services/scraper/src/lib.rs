@@ -8,6 +8,7 @@ pub mod egress;
 pub mod fetch;
 pub mod limit;
 pub mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod routes;
 pub mod run;
