@@ -24,6 +24,14 @@ pub const DEFAULT_ROUTES: &str = concat!(
     "GET /api/v1/companies/*/sources scraper bearer; ",
     "GET /api/v1/companies scraper public; ",
     "GET /api/v1/companies/** scraper public; ",
+    "GET /api/v1/people scraper public; ",
+    "GET /api/v1/people/* scraper public; ",
+    "GET /api/v1/reconcile scraper public; ",
+    "POST /api/v1/reconcile scraper public; ",
+    "GET /api/v1/reconcile/** scraper public; ",
+    "GET /api/v1/exports/** scraper bearer; ",
+    "GET /api/v1/changes scraper bearer; ",
+    "GET /api/v1/changes/stream scraper bearer; ",
     "* /api/v1/sources/** scraper bearer; ",
     "* /api/v1/transform scraper bearer; ",
     "* /api/v1/scrape-jobs app bearer; ",
@@ -33,7 +41,9 @@ pub const DEFAULT_ROUTES: &str = concat!(
     "* /api/v1/watchlist app bearer; ",
     "* /api/v1/watchlist/** app bearer; ",
     "* /api/v1/notifications app bearer; ",
-    "* /api/v1/notifications/** app bearer"
+    "* /api/v1/notifications/** app bearer; ",
+    "* /api/v1/webhooks app bearer; ",
+    "* /api/v1/webhooks/** app bearer"
 );
 
 /// Whether a route needs a valid bearer token at the edge.
@@ -318,6 +328,27 @@ mod tests {
                 Bearer,
             ),
             (Method::POST, "/api/v1/notifications/read", "app", Bearer),
+            (Method::GET, "/api/v1/people", "scraper", Public),
+            (
+                Method::GET,
+                "/api/v1/people/9fc1d68e43a94961642e",
+                "scraper",
+                Public,
+            ),
+            (Method::GET, "/api/v1/reconcile", "scraper", Public),
+            (Method::POST, "/api/v1/reconcile", "scraper", Public),
+            (
+                Method::GET,
+                "/api/v1/reconcile/suggest/entity",
+                "scraper",
+                Public,
+            ),
+            (Method::GET, "/api/v1/exports/companies", "scraper", Bearer),
+            (Method::GET, "/api/v1/changes", "scraper", Bearer),
+            (Method::GET, "/api/v1/changes/stream", "scraper", Bearer),
+            (Method::POST, "/api/v1/webhooks", "app", Bearer),
+            (Method::DELETE, "/api/v1/webhooks/7", "app", Bearer),
+            (Method::GET, "/api/v1/webhooks/7/deliveries", "app", Bearer),
         ];
         for (method, path, upstream, access) in cases {
             assert_eq!(
