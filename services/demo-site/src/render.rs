@@ -169,7 +169,7 @@ pub fn expected_company(c: &DemoCompany) -> Value {
         .chain(
             c.company_founders
                 .iter()
-                .map(|f| json!({"name": f.full_name.trim(), "kind": "company", "share": f.shares})),
+                .map(|f| json!({"name": f.full_name.trim(), "kind": "company", "share": f.shares, "idno": f.idno})),
         )
         .collect();
     let administrators: Vec<Value> = c
@@ -179,7 +179,7 @@ pub fn expected_company(c: &DemoCompany) -> Value {
         .chain(
             c.company_administrators
                 .iter()
-                .map(|a| json!({"name": a.full_name.trim(), "role": a.role.trim()})),
+                .map(|a| json!({"name": a.full_name.trim(), "role": a.role.trim(), "kind": "company", "idno": a.idno})),
         )
         .collect();
     json!({

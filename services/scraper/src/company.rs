@@ -64,6 +64,20 @@ pub enum FounderKind {
     Company,
 }
 
+impl FounderKind {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FounderKind::Person => "person",
+            FounderKind::Company => "company",
+        }
+    }
+
+    fn is_person(&self) -> bool {
+        *self == FounderKind::Person
+    }
+}
+
 /// A founder and their share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Founder {
@@ -73,6 +87,10 @@ pub struct Founder {
     pub kind: FounderKind,
     /// Share of the capital, in percent.
     pub share: Option<f64>,
+    /// A founding company's IDNO, when the source gives one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{13}$")]
+    pub idno: Option<Idno>,
 }
 
 /// An administrator.
@@ -82,6 +100,17 @@ pub struct Administrator {
     pub name: String,
     /// Role, e.g. `Administrator`.
     pub role: Option<String>,
+    /// A person (absent) or a managing company (`company`).
+    #[serde(default = "person", skip_serializing_if = "FounderKind::is_person")]
+    pub kind: FounderKind,
+    /// A managing company's IDNO, when the source gives one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{13}$")]
+    pub idno: Option<Idno>,
+}
+
+fn person() -> FounderKind {
+    FounderKind::Person
 }
 
 /// What a parser produces from one document: the company's own fields.

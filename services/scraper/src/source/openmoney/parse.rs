@@ -165,17 +165,32 @@ fn founders(doc: &Value, key: &str, kind: FounderKind) -> impl Iterator<Item = F
             name: text_at(f, "fullName")?,
             kind,
             share: f.get("shares").and_then(number),
+            idno: linked_idno(f, kind),
         })
     })
 }
 
-fn administrators(doc: &Value, key: &str) -> impl Iterator<Item = Administrator> {
-    list_at(doc, key).filter_map(|a| {
+fn administrators(
+    doc: &Value,
+    key: &str,
+    kind: FounderKind,
+) -> impl Iterator<Item = Administrator> {
+    list_at(doc, key).filter_map(move |a| {
         Some(Administrator {
             name: text_at(a, "fullName")?,
             role: text_at(a, "type"),
+            kind,
+            idno: linked_idno(a, kind),
         })
     })
+}
+
+/// The IDNO a company founder or administrator entry gives (ignored when malformed,
+/// and for persons).
+fn linked_idno(entry: &Value, kind: FounderKind) -> Option<Idno> {
+    (kind == FounderKind::Company)
+        .then(|| checked_idno(entry.get("idno")).ok())
+        .flatten()
 }
 
 /// `/api/companies/{idno}` into a record. `idno`, `fullName` and `isActive` are
@@ -217,8 +232,12 @@ pub fn parse_company_json(body: &[u8]) -> Result<CompanyRecord, ParseError> {
         founders: founders(&doc, "personFounders", FounderKind::Person)
             .chain(founders(&doc, "companyFounders", FounderKind::Company))
             .collect(),
-        administrators: administrators(&doc, "personAdministrators")
-            .chain(administrators(&doc, "companyAdministrators"))
+        administrators: administrators(&doc, "personAdministrators", FounderKind::Person)
+            .chain(administrators(
+                &doc,
+                "companyAdministrators",
+                FounderKind::Company,
+            ))
             .collect(),
     })
 }

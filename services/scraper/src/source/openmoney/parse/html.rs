@@ -256,6 +256,7 @@ fn founder_item(item: &str, heading_kind: Option<FounderKind>) -> Option<Founder
         name: name.clone(),
         kind: heading_kind.unwrap_or(FounderKind::Person),
         share: None,
+        idno: None,
     };
     for part in rest {
         if let Some(kind) = founder_kind(part) {
@@ -279,11 +280,15 @@ fn administrator_item(item: &str) -> Option<Administrator> {
         return Some(Administrator {
             name: clean(&first[..open]),
             role: Some(clean(&first[open + 1..first.len() - 1])).filter(|r| !r.is_empty()),
+            kind: FounderKind::Person,
+            idno: None,
         });
     }
     Some(Administrator {
         name: first.clone(),
         role: (!rest.is_empty()).then(|| rest.join(" — ")),
+        kind: FounderKind::Person,
+        idno: None,
     })
 }
 
@@ -338,6 +343,7 @@ fn founders(page: &Page) -> Result<Vec<Founder>, ParseError> {
                             .or(heading)
                             .unwrap_or(FounderKind::Person),
                         share: row.get(&Column::Share).and_then(|s| parse_share(s)),
+                        idno: None,
                     });
                 }
             }
@@ -363,6 +369,8 @@ fn administrators(page: &Page) -> Result<Vec<Administrator>, ParseError> {
                     out.push(Administrator {
                         name: name.clone(),
                         role: row.get(&Column::Role).cloned().filter(|r| !r.is_empty()),
+                        kind: FounderKind::Person,
+                        idno: None,
                     });
                 }
             }
