@@ -43,3 +43,15 @@ CREATE INDEX company_roles_holder_key_idx ON company_roles (holder_key) WHERE ho
 -- the rest of the search projection), to link founders named without an IDNO.
 ALTER TABLE company_search ADD COLUMN name_norm text;
 CREATE INDEX company_search_name_norm_idx ON company_search (name_norm);
+
+-- Every role with the company that holds it resolved (`holder_company`): the IDNO
+-- the source gave, else the one company whose folded name equals `holder_key`
+-- (none when no company, or more than one, has that name). Resolved when read,
+-- so a founding company loaded after the company it founded is linked at once.
+CREATE VIEW company_roles_linked AS
+SELECT r.*,
+       CASE WHEN r.holder_kind = 'company' THEN coalesce(
+           r.holder_idno,
+           (SELECT min(s.idno) FROM company_search s WHERE s.name_norm = r.holder_key HAVING count(*) = 1)
+       ) END AS holder_company
+FROM company_roles r;
