@@ -17,6 +17,28 @@ fn text(el: scraper::ElementRef<'_>) -> String {
     el.text().collect::<String>().trim().to_owned()
 }
 
+/// A founder as the API shows it: `idno` only when the source gives one.
+fn founder(name: &str, kind: &str, share: Option<f64>, idno: Option<&str>) -> Value {
+    let mut f = json!({"name": name, "kind": kind, "share": share});
+    if let Some(idno) = idno.filter(|i| !i.is_empty() && *i != "—") {
+        f["idno"] = json!(idno);
+    }
+    f
+}
+
+/// An administrator as the API shows it: `kind` only for a company, `idno` only
+/// when the source gives one.
+fn administrator(name: &str, role: &str, company: bool, idno: Option<&str>) -> Value {
+    let mut a = json!({"name": name, "role": role});
+    if company {
+        a["kind"] = json!("company");
+    }
+    if let Some(idno) = idno.filter(|i| !i.is_empty() && *i != "—") {
+        a["idno"] = json!(idno);
+    }
+    a
+}
+
 fn from_json(doc: &Value) -> Value {
     let s = |v: &Value| v.as_str().unwrap_or_default().trim().to_owned();
     let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
@@ -33,15 +55,26 @@ fn from_json(doc: &Value) -> Value {
     let mut founders = Vec::new();
     for (key, kind) in [("personFounders", "person"), ("companyFounders", "company")] {
         for f in arr(&doc[key]) {
-            founders.push(
-                json!({"name": s(&f["fullName"]), "kind": kind, "share": f["shares"].as_f64()}),
-            );
+            founders.push(founder(
+                &s(&f["fullName"]),
+                kind,
+                f["shares"].as_f64(),
+                f["idno"].as_str(),
+            ));
         }
     }
     let mut administrators = Vec::new();
-    for key in ["personAdministrators", "companyAdministrators"] {
+    for (key, company) in [
+        ("personAdministrators", false),
+        ("companyAdministrators", true),
+    ] {
         for a in arr(&doc[key]) {
-            administrators.push(json!({"name": s(&a["fullName"]), "role": s(&a["type"])}));
+            administrators.push(administrator(
+                &s(&a["fullName"]),
+                &s(&a["type"]),
+                company,
+                a["idno"].as_str(),
+            ));
         }
     }
     json!({
@@ -158,20 +191,34 @@ fn cards_sections(doc: &Html) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
     let founders = section("Fondatori")
         .into_iter()
         .map(|item| {
+            // `name — kind — [IDNO x — ]share`
             let parts: Vec<&str> = item.split(" — ").collect();
             let kind = if parts.get(1) == Some(&"Persoană fizică") {
                 "person"
             } else {
                 "company"
             };
-            json!({"name": parts[0], "kind": kind, "share": parts.get(2).and_then(|s| share(s))})
+            let idno = parts.iter().find_map(|p| p.strip_prefix("IDNO "));
+            let share_part = parts.last().filter(|_| parts.len() > 2);
+            founder(parts[0], kind, share_part.and_then(|s| share(s)), idno)
         })
         .collect();
     let administrators = section("Administratori")
         .into_iter()
         .map(|item| {
-            let (name, role) = item.split_once(" — ").unwrap_or_default();
-            json!({"name": name, "role": role})
+            // `name — role`, or `name[ (c/f x)] — role — persoană juridică`
+            let parts: Vec<&str> = item.split(" — ").collect();
+            let company = parts.get(2) == Some(&"persoană juridică");
+            let (name, idno) = match parts[0].rsplit_once(" (c/f ") {
+                Some((name, idno)) if company => (name, idno.strip_suffix(')')),
+                _ => (parts[0], None),
+            };
+            administrator(
+                name,
+                parts.get(1).copied().unwrap_or_default(),
+                company,
+                idno,
+            )
         })
         .collect();
     (activities, founders, administrators)
@@ -229,13 +276,24 @@ fn tables_sections(doc: &Html) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
             } else {
                 "company"
             };
-            json!({"name": get(r, "Denumire / Nume"), "kind": kind,
-                   "share": share(&get(r, "Cota parte, %"))})
+            founder(
+                &get(r, "Denumire / Nume"),
+                kind,
+                share(&get(r, "Cota parte, %")),
+                Some(&get(r, "IDNO")),
+            )
         })
         .collect();
     let administrators = table("Administratori")
         .iter()
-        .map(|r| json!({"name": get(r, "Nume, prenume"), "role": get(r, "Funcția")}))
+        .map(|r| {
+            administrator(
+                &get(r, "Nume, prenume"),
+                &get(r, "Funcția"),
+                get(r, "Tip persoană") == "juridică",
+                Some(&get(r, "Cod fiscal")),
+            )
+        })
         .collect();
     (activities, founders, administrators)
 }

@@ -68,29 +68,58 @@ pub fn html_company_in(c: &DemoCompany, layout: Layout) -> String {
     page
 }
 
-/// Founders as (name, is a company, share), persons first.
-fn founder_rows(c: &DemoCompany) -> Vec<(&str, bool, f64)> {
+/// A founder or administrator as a page shows it.
+struct Holder<'a> {
+    name: &'a str,
+    /// A company (legal person), else a natural person.
+    company: bool,
+    /// A company's IDNO, when the registry gives one.
+    idno: Option<&'a str>,
+    /// A founder's share, percent.
+    share: f64,
+    /// An administrator's function.
+    role: &'a str,
+}
+
+/// Founders, persons first.
+fn founder_rows(c: &DemoCompany) -> Vec<Holder<'_>> {
     c.person_founders
         .iter()
-        .map(|f| (f.full_name.as_str(), false, f.shares))
-        .chain(
-            c.company_founders
-                .iter()
-                .map(|f| (f.full_name.as_str(), true, f.shares)),
-        )
+        .map(|f| Holder {
+            name: &f.full_name,
+            company: false,
+            idno: None,
+            share: f.shares,
+            role: "",
+        })
+        .chain(c.company_founders.iter().map(|f| Holder {
+            name: &f.full_name,
+            company: true,
+            idno: Some(f.idno.as_str()),
+            share: f.shares,
+            role: "",
+        }))
         .collect()
 }
 
-/// Administrators as (name, role), persons first.
-fn administrator_rows(c: &DemoCompany) -> Vec<(&str, &str)> {
+/// Administrators, persons first.
+fn administrator_rows(c: &DemoCompany) -> Vec<Holder<'_>> {
     c.person_administrators
         .iter()
-        .map(|a| (a.full_name.as_str(), a.role.as_str()))
-        .chain(
-            c.company_administrators
-                .iter()
-                .map(|a| (a.full_name.as_str(), a.role.as_str())),
-        )
+        .map(|a| Holder {
+            name: &a.full_name,
+            company: false,
+            idno: None,
+            share: 0.0,
+            role: &a.role,
+        })
+        .chain(c.company_administrators.iter().map(|a| Holder {
+            name: &a.full_name,
+            company: true,
+            idno: Some(a.idno.as_str()),
+            share: 0.0,
+            role: &a.role,
+        }))
         .collect()
 }
 
@@ -161,17 +190,21 @@ fn cards_body(c: &DemoCompany) -> String {
         body.push_str(NO_DATA);
     } else {
         body.push_str("<ul class=\"people\">\n");
-        for (name, company, share) in founders {
-            let kind = if company {
+        for f in founders {
+            let kind = if f.company {
                 "Persoană juridică"
             } else {
                 "Persoană fizică"
             };
+            let idno = f
+                .idno
+                .map(|i| format!(" — IDNO {}", e(i)))
+                .unwrap_or_default();
             let _ = writeln!(
                 body,
-                "<li><strong>{}</strong> — {kind} — {}</li>",
-                e(name),
-                format_share(share)
+                "<li><strong>{}</strong> — {kind}{idno} — {}</li>",
+                e(f.name),
+                format_share(f.share)
             );
         }
         body.push_str("</ul>\n");
@@ -182,8 +215,21 @@ fn cards_body(c: &DemoCompany) -> String {
         body.push_str(NO_DATA);
     } else {
         body.push_str("<ul class=\"people\">\n");
-        for (name, role) in admins {
-            let _ = writeln!(body, "<li>{} — {}</li>", e(name), e(role));
+        for a in admins {
+            if a.company {
+                let idno = a
+                    .idno
+                    .map(|i| format!(" (c/f {})", e(i)))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    body,
+                    "<li>{}{idno} — {} — persoană juridică</li>",
+                    e(a.name),
+                    e(a.role)
+                );
+            } else {
+                let _ = writeln!(body, "<li>{} — {}</li>", e(a.name), e(a.role));
+            }
         }
         body.push_str("</ul>\n");
     }
@@ -236,10 +282,18 @@ fn tables_body(c: &DemoCompany) -> String {
         body.push_str(NO_DATA);
     } else {
         body.push_str(
-            "<table class=\"grid\"><thead><tr><th>Funcția</th><th>Nume, prenume</th></tr></thead><tbody>\n",
+            "<table class=\"grid\"><thead><tr><th>Funcția</th><th>Nume, prenume</th>\
+             <th>Tip persoană</th><th>Cod fiscal</th></tr></thead><tbody>\n",
         );
-        for (name, role) in admins {
-            let _ = writeln!(body, "<tr><td>{}</td><td>{}</td></tr>", e(role), e(name));
+        for a in admins {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(a.role),
+                e(a.name),
+                if a.company { "juridică" } else { "fizică" },
+                e(a.idno.unwrap_or("—"))
+            );
         }
         body.push_str("</tbody></table>\n");
     }
@@ -254,14 +308,16 @@ fn tables_body(c: &DemoCompany) -> String {
     } else {
         body.push_str(
             "<div class=\"scroll\"><table class=\"grid\"><thead><tr><th>Cota parte, %</th><th>Denumire / Nume</th>\
-             <th>Tip</th><th>Data intrării</th></tr></thead><tbody>\n",
+             <th>IDNO</th><th>Tip</th><th>Data intrării</th></tr></thead><tbody>\n",
         );
-        for (name, company, share) in founders {
+        for f in founders {
             let _ = writeln!(
                 body,
-                "<tr><td>{share:.2}</td><td>{}</td><td>{}</td><td>—</td></tr>",
-                e(name),
-                if company { "juridică" } else { "fizică" }
+                "<tr><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>—</td></tr>",
+                f.share,
+                e(f.name),
+                e(f.idno.unwrap_or("—")),
+                if f.company { "juridică" } else { "fizică" }
             );
         }
         body.push_str("</tbody></table></div>\n");

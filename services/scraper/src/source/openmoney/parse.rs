@@ -23,7 +23,7 @@ pub use html::parse_company_html;
 
 /// Version of the parsers; stored on every company record, so documents parsed by
 /// an older version are transformed again.
-pub const PARSER_VERSION: i32 = 2;
+pub const PARSER_VERSION: i32 = 3;
 
 fn json_err(e: serde_json::Error) -> ParseError {
     ParseError::Json(e.to_string())

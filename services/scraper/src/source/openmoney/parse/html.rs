@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use gleaner_scrapejob::Idno;
+
 use super::{ParseError, checked_idno, parse_date, parse_number};
 use crate::company::{
     Activity, Address, Administrator, CompanyRecord, Founder, FounderKind, Status,
@@ -146,13 +148,16 @@ enum Column {
     Kind,
     Share,
     Role,
+    Idno,
 }
 
 /// The column a header names, by its words.
 fn column_for(section: Section, header: &str) -> Option<Column> {
     let f = fold(header);
     let has = |p: &str| f.split(' ').any(|w| w.starts_with(p));
+    let names_idno = f.split(' ').any(|w| w == "idno") || f.contains("cod fiscal");
     match section {
+        Section::Founders | Section::Administrators if names_idno => Some(Column::Idno),
         Section::Activities if has("cod") || has("caem") => Some(Column::Code),
         Section::Activities if has("licen") => Some(Column::Licensed),
         Section::Activities
@@ -165,6 +170,7 @@ fn column_for(section: Section, header: &str) -> Option<Column> {
         }
         Section::Founders if has("tip") || has("categori") || has("persoan") => Some(Column::Kind),
         Section::Founders if has("nume") || has("denumir") || has("fondator") => Some(Column::Name),
+        Section::Administrators if has("persoan") || has("categori") => Some(Column::Kind),
         Section::Administrators
             if has("functi") || has("rol") || has("calitat") || has("post") || has("tip") =>
         {
@@ -232,9 +238,87 @@ fn activity_item(item: &str, heading: Option<bool>) -> Result<Activity, ParseErr
     })
 }
 
-/// `60,00%`, `60.5 %`.
+/// `60,00%`, `60.5 %`: a percentage, so never above 100 (a bare 13-digit IDNO is
+/// no share).
 fn parse_share(s: &str) -> Option<f64> {
-    parse_number(s.trim().trim_end_matches('%'))
+    parse_number(s.trim().trim_end_matches('%')).filter(|v| (0.0..=100.0).contains(v))
+}
+
+/// Labels (folded) that introduce a company's fiscal code inside an item.
+const IDNO_LABELS: &[&str] = &[
+    "idno",
+    "c f",
+    "cf",
+    "cod fiscal",
+    "cod fiscal idno",
+    "idno cod fiscal",
+];
+
+/// `IDNO 1002600054321`, `IDNO: 1002600054321`, `c/f 1002600054321`: an IDNO
+/// introduced by its label. A 13-digit number with no label is not one.
+fn labelled_idno(part: &str) -> Option<Idno> {
+    let folded = fold(part);
+    let (label, number) = folded.rsplit_once(' ')?;
+    if IDNO_LABELS.contains(&label) {
+        Idno::parse(number).ok()
+    } else {
+        None
+    }
+}
+
+/// A name followed by its labelled IDNO in parentheses (`Vinăria SA (c/f
+/// 1002600054321)`), split; any other name as it is.
+fn split_idno_suffix(name: &str) -> (String, Option<Idno>) {
+    let name = name.trim();
+    if let Some(open) = name.rfind('(')
+        && open > 0
+        && name.ends_with(')')
+        && let Some(idno) = labelled_idno(&name[open + 1..name.len() - 1])
+    {
+        return (clean(&name[..open]), Some(idno));
+    }
+    (clean(name), None)
+}
+
+/// The IDNO in a cell of a column headed IDNO: its one 13-digit number, labelled
+/// or not (the header is its label); `—` or anything else is none.
+fn idno_cell(cell: &str) -> Option<Idno> {
+    let mut numbers = cell
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty());
+    let first = numbers.next()?;
+    if numbers.next().is_some() {
+        return None;
+    }
+    Idno::parse(first).ok()
+}
+
+/// A founder's or administrator's kind and IDNO, from what the page states: a stated
+/// kind wins, then the section heading's; an IDNO alone says a company. Only a
+/// company keeps an IDNO.
+fn kind_and_idno(
+    stated: Option<FounderKind>,
+    heading: Option<FounderKind>,
+    idno: Option<Idno>,
+) -> (FounderKind, Option<Idno>) {
+    let kind = stated.or(heading).unwrap_or(if idno.is_some() {
+        FounderKind::Company
+    } else {
+        FounderKind::Person
+    });
+    (kind, idno.filter(|_| kind == FounderKind::Company))
+}
+
+/// An item part that is only a kind: `persoană juridică`, `Persoană fizică`,
+/// `juridică`.
+fn kind_part(part: &str) -> Option<FounderKind> {
+    let f = fold(part);
+    let f = f.strip_prefix("persoana ").unwrap_or(&f);
+    match f {
+        "juridica" | "juridic" => Some(FounderKind::Company),
+        "fizica" | "fizic" => Some(FounderKind::Person),
+        _ => None,
+    }
 }
 
 fn founder_kind(s: &str) -> Option<FounderKind> {
@@ -248,47 +332,67 @@ fn founder_kind(s: &str) -> Option<FounderKind> {
     }
 }
 
-/// `Ion Popescu — persoană fizică — 60,00%`.
+/// `Ion Popescu — persoană fizică — 60,00%`, `Vinăria SA — persoană juridică —
+/// IDNO 1002600054321 — 40,00%`, `Vinăria SA (c/f 1002600054321) — 40%`.
 fn founder_item(item: &str, heading_kind: Option<FounderKind>) -> Option<Founder> {
     let parts = item_parts(item);
-    let (name, rest) = parts.split_first()?;
-    let mut founder = Founder {
-        name: name.clone(),
-        kind: heading_kind.unwrap_or(FounderKind::Person),
-        share: None,
-        idno: None,
-    };
+    let (first, rest) = parts.split_first()?;
+    let (name, mut idno) = split_idno_suffix(first);
+    let mut stated = None;
+    let mut share = None;
     for part in rest {
-        if let Some(kind) = founder_kind(part) {
-            founder.kind = kind;
-        } else if let Some(share) = parse_share(part) {
-            founder.share = Some(share);
+        if let Some(i) = labelled_idno(part) {
+            idno = Some(i);
+        } else if let Some(kind) = founder_kind(part) {
+            stated = Some(kind);
+        } else if let Some(s) = parse_share(part) {
+            share = Some(s);
         }
     }
-    Some(founder)
+    let (kind, idno) = kind_and_idno(stated, heading_kind, idno);
+    Some(Founder {
+        name,
+        kind,
+        share,
+        idno,
+    })
 }
 
-/// `Maria Rusu — Administrator` or `Maria Rusu (Administrator)`.
+/// `Maria Rusu — Administrator`, `Maria Rusu (Administrator)`, `Vinăria SA —
+/// Administrator — persoană juridică — IDNO 1002600054321`.
 fn administrator_item(item: &str) -> Option<Administrator> {
     let parts = item_parts(item);
     let (first, rest) = parts.split_first()?;
-    if rest.is_empty()
-        && let Some(open) = first.rfind('(')
-        && first.ends_with(')')
+    let (name, mut idno) = split_idno_suffix(first);
+    let mut stated = None;
+    let mut role = Vec::new();
+    for part in rest {
+        if let Some(i) = labelled_idno(part) {
+            idno = Some(i);
+        } else if let Some(kind) = kind_part(part) {
+            stated = Some(kind);
+        } else {
+            role.push(part.as_str());
+        }
+    }
+    let (kind, idno) = kind_and_idno(stated, None, idno);
+    if role.is_empty()
+        && let Some(open) = name.rfind('(')
+        && name.ends_with(')')
         && open > 0
     {
         return Some(Administrator {
-            name: clean(&first[..open]),
-            role: Some(clean(&first[open + 1..first.len() - 1])).filter(|r| !r.is_empty()),
-            kind: FounderKind::Person,
-            idno: None,
+            name: clean(&name[..open]),
+            role: Some(clean(&name[open + 1..name.len() - 1])).filter(|r| !r.is_empty()),
+            kind,
+            idno,
         });
     }
     Some(Administrator {
-        name: first.clone(),
-        role: (!rest.is_empty()).then(|| rest.join(" — ")),
-        kind: FounderKind::Person,
-        idno: None,
+        name,
+        role: (!role.is_empty()).then(|| role.join(" — ")),
+        kind,
+        idno,
     })
 }
 
@@ -335,15 +439,16 @@ fn founders(page: &Page) -> Result<Vec<Founder>, ParseError> {
                     let Some(name) = row.get(&Column::Name).filter(|n| !n.is_empty()) else {
                         continue;
                     };
+                    let (kind, idno) = kind_and_idno(
+                        row.get(&Column::Kind).and_then(|k| founder_kind(k)),
+                        heading,
+                        row.get(&Column::Idno).and_then(|i| idno_cell(i)),
+                    );
                     out.push(Founder {
                         name: name.clone(),
-                        kind: row
-                            .get(&Column::Kind)
-                            .and_then(|k| founder_kind(k))
-                            .or(heading)
-                            .unwrap_or(FounderKind::Person),
+                        kind,
                         share: row.get(&Column::Share).and_then(|s| parse_share(s)),
-                        idno: None,
+                        idno,
                     });
                 }
             }
@@ -366,11 +471,16 @@ fn administrators(page: &Page) -> Result<Vec<Administrator>, ParseError> {
                     let Some(name) = row.get(&Column::Name).filter(|n| !n.is_empty()) else {
                         continue;
                     };
+                    let (kind, idno) = kind_and_idno(
+                        row.get(&Column::Kind).and_then(|k| founder_kind(k)),
+                        None,
+                        row.get(&Column::Idno).and_then(|i| idno_cell(i)),
+                    );
                     out.push(Administrator {
                         name: name.clone(),
                         role: row.get(&Column::Role).cloned().filter(|r| !r.is_empty()),
-                        kind: FounderKind::Person,
-                        idno: None,
+                        kind,
+                        idno,
                     });
                 }
             }
@@ -379,6 +489,8 @@ fn administrators(page: &Page) -> Result<Vec<Administrator>, ParseError> {
             }
         }
     }
+    // Persons first, as the JSON API lists them; stable within each kind.
+    out.sort_by_key(|a| a.kind == FounderKind::Company);
     Ok(out)
 }
 

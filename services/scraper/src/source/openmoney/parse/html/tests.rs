@@ -346,3 +346,158 @@ fn demo_pages_in_both_layouts_parse_to_their_ground_truth() {
         }
     }
 }
+
+#[test]
+fn founders_and_administrators_carry_their_labelled_idno_in_lists() {
+    let c = parse(&format!(
+        r#"{FIELDS}
+        <h2>Fondatori</h2>
+        <ul><li><strong>Vinăria SA</strong> — Persoană juridică — IDNO 1002600054321 — 40,00%</li>
+            <li>Agro SRL (c/f 1003600012345) — 10%</li>
+            <li>Ion Popescu — Persoană fizică — 1009600000001 — 50,00%</li>
+            <li>Foreign Ltd — persoană juridică</li></ul>
+        <h2>Administratori</h2>
+        <ul><li>Maria Rusu — Administrator</li>
+            <li>Vinăria SA (c/f 1002600054321) — Administrator — persoană juridică</li>
+            <li>Tabac SA — Director — IDNO: 1003600012345</li></ul>"#
+    ))
+    .unwrap();
+    let founders: Vec<_> = c
+        .founders
+        .iter()
+        .map(|f| {
+            (
+                f.name.as_str(),
+                f.kind,
+                f.share,
+                f.idno.as_ref().map(Idno::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        founders,
+        [
+            ("Ion Popescu", FounderKind::Person, Some(50.0), None),
+            (
+                "Vinăria SA",
+                FounderKind::Company,
+                Some(40.0),
+                Some("1002600054321")
+            ),
+            (
+                "Agro SRL",
+                FounderKind::Company,
+                Some(10.0),
+                Some("1003600012345")
+            ),
+            ("Foreign Ltd", FounderKind::Company, None, None),
+        ],
+        "an unlabelled 13-digit number is neither an IDNO nor a share"
+    );
+    let admins: Vec<_> = c
+        .administrators
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.role.as_deref(),
+                a.kind,
+                a.idno.as_ref().map(Idno::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        admins,
+        [
+            (
+                "Maria Rusu",
+                Some("Administrator"),
+                FounderKind::Person,
+                None
+            ),
+            (
+                "Vinăria SA",
+                Some("Administrator"),
+                FounderKind::Company,
+                Some("1002600054321")
+            ),
+            (
+                "Tabac SA",
+                Some("Director"),
+                FounderKind::Company,
+                Some("1003600012345")
+            ),
+        ]
+    );
+    assert_eq!(c.idno.as_str(), "1003600012345");
+}
+
+#[test]
+fn founders_and_administrators_carry_the_idno_of_their_column() {
+    let c = parse(&format!(
+        r#"{FIELDS}
+        <h3>Administratori</h3>
+        <table><tr><th>Cod fiscal</th><th>Funcția</th><th>Nume, prenume</th><th>Tip persoană</th></tr>
+          <tr><td>1002600054321</td><td>Administrator</td><td>Vinăria SA</td><td>juridică</td></tr>
+          <tr><td>—</td><td>Director</td><td>Ion Ceban</td><td>fizică</td></tr></table>
+        <h3>Fondatori (3)</h3>
+        <table><tr><th>Denumire / Nume</th><th>IDNO / cod fiscal</th><th>Tip</th><th>Cota, %</th></tr>
+          <tr><td>Vinăria SA</td><td> 1002600054321 </td><td>juridică</td><td>40</td></tr>
+          <tr><td>Foreign Ltd</td><td>—</td><td>juridică</td><td>10</td></tr>
+          <tr><td>Ana Rusu</td><td>—</td><td>fizică</td><td>50</td></tr></table>"#
+    ))
+    .unwrap();
+    let founders: Vec<_> = c
+        .founders
+        .iter()
+        .map(|f| (f.name.as_str(), f.kind, f.idno.as_ref().map(Idno::as_str)))
+        .collect();
+    assert_eq!(
+        founders,
+        [
+            ("Ana Rusu", FounderKind::Person, None),
+            ("Vinăria SA", FounderKind::Company, Some("1002600054321")),
+            ("Foreign Ltd", FounderKind::Company, None),
+        ]
+    );
+    let admins: Vec<_> = c
+        .administrators
+        .iter()
+        .map(|a| (a.name.as_str(), a.kind, a.idno.as_ref().map(Idno::as_str)))
+        .collect();
+    assert_eq!(
+        admins,
+        [
+            ("Ion Ceban", FounderKind::Person, None),
+            ("Vinăria SA", FounderKind::Company, Some("1002600054321")),
+        ],
+        "persons first, as the JSON API lists them"
+    );
+}
+
+#[test]
+fn idno_labels_and_cells() {
+    for (part, want) in [
+        ("IDNO 1002600054321", Some("1002600054321")),
+        ("idno: 1002600054321", Some("1002600054321")),
+        ("c/f 1002600054321", Some("1002600054321")),
+        ("Cod fiscal 1002600054321", Some("1002600054321")),
+        ("1002600054321", None),
+        ("IDNO 100260005432", None),
+        ("Cota 1002600054321", None),
+    ] {
+        assert_eq!(
+            labelled_idno(part).as_ref().map(Idno::as_str),
+            want,
+            "{part:?}"
+        );
+    }
+    assert_eq!(parse_share("1002600054321"), None);
+    assert_eq!(parse_share("100"), Some(100.0));
+    assert_eq!(
+        idno_cell(" 1002600054321 ").as_ref().map(Idno::as_str),
+        Some("1002600054321")
+    );
+    assert_eq!(idno_cell("—"), None);
+    assert_eq!(idno_cell("1002600054321 / 1003600012345"), None);
+}
