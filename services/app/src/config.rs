@@ -87,6 +87,73 @@ pub struct Settings {
     /// How often run progress is read for Server-Sent Events.
     #[arg(long, env = "RUN_EVENTS_POLL", default_value = "1s", value_parser = parse_duration)]
     pub run_events_poll: Duration,
+    /// Where webhooks may be sent and how the delivery worker runs (`WEBHOOK_*`).
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// `WEBHOOK_ALLOWED_NETWORKS`: non-public networks webhook targets may reach.
+pub const WEBHOOK_ALLOWED_NETWORKS: &str = "WEBHOOK_ALLOWED_NETWORKS";
+/// `WEBHOOK_ALLOW_HTTP`: whether plain `http` webhook URLs are allowed.
+pub const WEBHOOK_ALLOW_HTTP: &str = "WEBHOOK_ALLOW_HTTP";
+/// `WEBHOOK_CONCURRENCY`: deliveries one replica sends at once.
+pub const WEBHOOK_CONCURRENCY: &str = "WEBHOOK_CONCURRENCY";
+/// `WEBHOOK_POLL_INTERVAL`: how often the delivery worker looks for due deliveries.
+pub const WEBHOOK_POLL_INTERVAL: &str = "WEBHOOK_POLL_INTERVAL";
+
+fn webhook_networks(list: &str) -> Result<AllowedNetworks, String> {
+    AllowedNetworks::parse(WEBHOOK_ALLOWED_NETWORKS, list).map_err(|e| e.to_string())
+}
+
+fn concurrency(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=1000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{WEBHOOK_CONCURRENCY}: {s:?} is not a number from 1 to 1000"
+        )),
+    }
+}
+
+/// Webhook settings: where deliveries may go, and the delivery worker's pace.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookSettings {
+    /// Non-public networks (CIDR, comma-separated) webhook targets may connect to; none
+    /// by default, so loopback, private, link-local and metadata addresses are refused.
+    #[arg(long = "webhook-allowed-networks", env = WEBHOOK_ALLOWED_NETWORKS, default_value = "", value_parser = webhook_networks)]
+    pub allowed_networks: AllowedNetworks,
+    /// Allow plain `http` webhook URLs (default: `https` only).
+    #[arg(long = "webhook-allow-http", env = WEBHOOK_ALLOW_HTTP, default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_http: bool,
+    /// Deliveries one replica sends at once.
+    #[arg(long = "webhook-concurrency", env = WEBHOOK_CONCURRENCY, default_value = "16", value_parser = concurrency)]
+    pub concurrency: usize,
+    /// How often the delivery worker looks for due deliveries.
+    #[arg(long = "webhook-poll-interval", env = WEBHOOK_POLL_INTERVAL, default_value = "250ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+}
+
+impl WebhookSettings {
+    /// What `make up` and the tests use: `http` allowed, and `127.0.0.0/8` reachable.
+    pub fn local() -> Self {
+        Self {
+            allowed_networks: webhook_networks("127.0.0.0/8")
+                .unwrap_or_else(|_| AllowedNetworks::none(WEBHOOK_ALLOWED_NETWORKS)),
+            allow_http: true,
+            concurrency: 16,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+
+    /// Where webhook deliveries may go: any host; non-public addresses only inside the
+    /// allowed networks; `https` only unless `WEBHOOK_ALLOW_HTTP=true`.
+    pub fn egress(&self) -> EgressPolicy {
+        let policy = EgressPolicy::any_host(self.allowed_networks.clone());
+        if self.allow_http {
+            policy
+        } else {
+            policy.https_only(WEBHOOK_ALLOW_HTTP)
+        }
+    }
 }
 
 impl Settings {
@@ -152,6 +219,32 @@ mod tests {
         assert_eq!(s.scheduler_interval, Duration::from_secs(5));
         assert!(s.identity_url.is_none() && s.admin.password.is_none());
         assert_eq!(s.scraper_egress(), run_egress::default_policy());
+        assert!(!s.webhooks.allow_http && s.webhooks.allowed_networks.networks().is_empty());
+        assert_eq!(s.webhooks.concurrency, 16);
+        let policy = s.webhooks.egress();
+        let url = |u: &str| gleaner_egress::Url::parse(u).expect("a URL");
+        assert!(
+            policy
+                .check_url(&url("https://hooks.example.com/x"))
+                .is_ok()
+        );
+        assert!(
+            policy
+                .check_url(&url("http://hooks.example.com/x"))
+                .is_err()
+        );
+        assert!(policy.check_url(&url("https://127.0.0.1/x")).is_err());
+        assert!(policy.check_url(&url("https://169.254.169.254/")).is_err());
+        let local = parse(&[
+            "--webhook-allow-http=true",
+            "--webhook-allowed-networks=127.0.0.0/8",
+        ])
+        .expect("valid settings")
+        .webhooks
+        .egress();
+        assert!(local.check_url(&url("http://127.0.0.1:9/x")).is_ok());
+        assert!(local.check_url(&url("http://10.0.0.1/x")).is_err());
+        assert_eq!(local, WebhookSettings::local().egress());
         let forced = parse(&["--jobs-backend=database"]).expect("valid settings");
         assert!(!forced.uses_kubernetes());
         assert!(
@@ -173,6 +266,12 @@ mod tests {
                 "--scraper-allowed-networks=10.0.0.1/8",
                 "SCRAPER_ALLOWED_NETWORKS",
             ),
+            (
+                "--webhook-allowed-networks=10.0.0.1/8",
+                "WEBHOOK_ALLOWED_NETWORKS",
+            ),
+            ("--webhook-allow-http=yes", "webhook-allow-http"),
+            ("--webhook-concurrency=0", "WEBHOOK_CONCURRENCY"),
         ] {
             let err = parse(&[arg]).expect_err("refused");
             assert!(err.to_string().contains(name), "{arg}: {err}");

@@ -1,6 +1,6 @@
 //! Gleaner app service: scrape jobs and runs (docs/app.md) with a scheduler outside a
 //! cluster, run progress as Server-Sent Events, watchlists and change notifications fed by
-//! the scraper's events.
+//! the scraper's events, and webhooks that push those notifications to users' endpoints.
 
 pub mod config;
 pub mod events;
@@ -12,3 +12,4 @@ pub mod service_auth;
 pub mod startup;
 pub mod state;
 pub mod watchlist;
+pub mod webhooks;

@@ -23,6 +23,8 @@ use crate::routes::{self, ApiDoc};
 use crate::scraper::ScraperClient;
 use crate::service_auth::{ServiceCredentials, ServiceToken};
 use crate::state::AppState;
+use crate::webhooks::delivery::{DeliveryMetrics, DeliveryWorker};
+use crate::webhooks::target;
 
 /// Embedded migrations of the app database.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/app");
@@ -37,6 +39,7 @@ pub struct Application {
     state: AppState,
     consumer: EventConsumer,
     scheduler: Option<Scheduler>,
+    webhooks: DeliveryWorker,
     stop: CancellationToken,
 }
 
@@ -71,6 +74,7 @@ impl Application {
         let stream_redis = gleaner_common::redis::connect(redis_url, 1).await?;
         let registry = Registry::new();
         let http_metrics = HttpMetrics::register(SERVICE, &registry)?;
+        let webhook_metrics = DeliveryMetrics::register(&registry)?;
         let verifier = Arc::new(settings.verifier.verifier(redis.clone())?);
         let scraper = ScraperClient::new(&settings.scraper_url)?;
         let service = ServiceToken::new(credentials)?;
@@ -114,6 +118,16 @@ impl Application {
             consumer: settings.consumer(),
             claim_idle: settings.claim_idle,
         };
+        let webhook_egress = Arc::new(settings.webhooks.egress());
+        let webhooks = DeliveryWorker::new(
+            db.clone(),
+            webhook_egress.clone(),
+            target::client(webhook_egress.clone(), Arc::new(target::SystemResolver))
+                .context("the webhook HTTP client")?,
+            webhook_metrics,
+            settings.webhooks.concurrency,
+            settings.webhooks.poll_interval,
+        );
         let state = AppState {
             db: db.clone(),
             jobs,
@@ -121,6 +135,7 @@ impl Application {
             scraper: scraper.clone(),
             verifier,
             run_events_poll: settings.run_events_poll,
+            webhook_egress,
         };
         let scraper_check = scraper.clone();
         let router = server::standard_router(
@@ -144,6 +159,7 @@ impl Application {
             state,
             consumer,
             scheduler,
+            webhooks,
             stop: CancellationToken::new(),
         })
     }
@@ -163,6 +179,11 @@ impl Application {
         self.scheduler.as_ref()
     }
 
+    /// The webhook delivery worker (tests run more of them, or single attempts).
+    pub fn webhooks(&self) -> &DeliveryWorker {
+        &self.webhooks
+    }
+
     /// Serve until `shutdown` resolves, then drain requests and stop background tasks.
     pub async fn run_until_stopped(
         self,
@@ -172,9 +193,11 @@ impl Application {
         let scheduler = self
             .scheduler
             .map(|s| tokio::spawn(s.run(self.stop.clone())));
+        let webhooks = tokio::spawn(self.webhooks.run(self.stop.clone()));
         let result = server::serve(self.listener, self.router, shutdown).await;
         self.stop.cancel();
         let _ = consumer.await;
+        let _ = webhooks.await;
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }

@@ -26,6 +26,8 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// How often run progress is read for Server-Sent Events.
     pub run_events_poll: Duration,
+    /// Where webhooks may be sent: a new webhook's URL must be allowed.
+    pub webhook_egress: Arc<EgressPolicy>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

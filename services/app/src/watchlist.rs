@@ -37,6 +37,10 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     /// Whether the user marked it read.
     pub read: bool,
+    /// What it is about: `company.changed` (a watched company changed), or
+    /// `webhook.disabled` (one of the user's webhooks was disabled after a day of failed
+    /// deliveries; `changes` names its URL, `idno` is empty).
+    pub kind: String,
 }
 
 /// A read-only transaction whose queries see one snapshot: a page's items and total agree.
@@ -108,26 +112,27 @@ pub async fn notify_watchers(
         .run_id
         .map_or_else(|| format!("event:{event_id}"), |r| r.to_string());
     let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
+    let inserted: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO notifications (user_id, idno, company_name, changes, run_id, dedupe_key) \
          SELECT user_id, idno, $2, $3, $4, $5 FROM watchlist WHERE idno = $1 \
-         ON CONFLICT (user_id, idno, dedupe_key) DO NOTHING",
+         ON CONFLICT (user_id, idno, dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(ev.idno.as_str())
     .bind(&ev.company_name)
     .bind(sqlx::types::Json(&ev.changes))
     .bind(ev.run_id)
     .bind(&dedupe)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
+    // Each new notification's webhook deliveries commit with it, or neither does.
+    crate::webhooks::store::enqueue_notifications(&mut tx, &inserted).await?;
     sqlx::query("UPDATE watchlist SET company_name = $2 WHERE idno = $1")
         .bind(ev.idno.as_str())
         .bind(&ev.company_name)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(inserted)
+    Ok(inserted.len() as u64)
 }
 
 /// Remove everything the app keeps about a user.
@@ -141,6 +146,7 @@ pub async fn forget_user(db: &PgPool, user: Uuid) -> sqlx::Result<()> {
         .bind(user)
         .execute(&mut *tx)
         .await?;
+    crate::webhooks::store::forget_user(&mut tx, user).await?;
     tx.commit().await
 }
 
@@ -155,7 +161,7 @@ pub async fn notifications(
     let mut tx = snapshot(db).await?;
     let filter = "user_id = $1 AND (NOT $2 OR read_at IS NULL)";
     let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, idno, company_name, changes, run_id, created_at, read_at IS NOT NULL AS read \
+        "SELECT id, idno, company_name, changes, run_id, created_at, read_at IS NOT NULL AS read, kind \
          FROM notifications WHERE {filter} ORDER BY id DESC LIMIT $3 OFFSET $4"
     )))
     .bind(user)

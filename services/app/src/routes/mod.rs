@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(jobs::router())
         .merge(runs::router())
         .merge(watchlist::router())
+        .merge(crate::webhooks::routes::router())
 }
 
 /// An operator (or admin) and the token they called with, which the app passes on to the
@@ -53,12 +54,15 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
 /// The app service's OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gleaner app", description = "Scrape jobs and runs, run progress, watchlists and notifications."),
+    info(title = "Gleaner app", description = "Scrape jobs and runs, run progress, watchlists, notifications and webhooks."),
     paths(
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::patch_job, jobs::delete_job, jobs::start_run,
         runs::list_runs, runs::get_run, runs::run_events,
         watchlist::watch, watchlist::unwatch, watchlist::list_watchlist,
         watchlist::list_notifications, watchlist::mark_read,
+        crate::webhooks::routes::create_webhook, crate::webhooks::routes::list_webhooks,
+        crate::webhooks::routes::delete_webhook, crate::webhooks::routes::list_deliveries,
+        crate::webhooks::routes::test_webhook,
     ),
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
@@ -66,10 +70,13 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         crate::runs::Run, crate::runs::RunError, crate::runs::RunStatus, crate::runs::Phase,
         crate::watchlist::WatchedCompany, crate::watchlist::Notification, gleaner_common::events::FieldChange,
         watchlist::MarkRead,
+        crate::webhooks::Webhook, crate::webhooks::model::CreatedWebhook, crate::webhooks::model::CreateWebhook,
+        crate::webhooks::Delivery, crate::webhooks::DeliveryStatus,
     )),
     modifiers(&BearerAuth, &RESPONSES),
     tags((name = "scrape-jobs", description = "Scrape jobs (operator)"),
          (name = "scrape-runs", description = "Scrape runs and their progress (operator)"),
-         (name = "watchlist", description = "Watched companies and change notifications")),
+         (name = "watchlist", description = "Watched companies and change notifications"),
+         (name = "webhooks", description = "The caller's endpoints that receive their notifications, signed")),
 )]
 pub struct ApiDoc;

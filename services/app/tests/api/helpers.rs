@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use fred::prelude::*;
-use gleaner_app::config::{JobsBackendKind, Settings};
+use gleaner_app::config::{JobsBackendKind, Settings, WebhookSettings};
 use gleaner_app::jobs::scheduler::Scheduler;
 use gleaner_app::service_auth::ServiceCredentials;
 use gleaner_app::startup::{Application, MIGRATOR};
@@ -248,6 +248,8 @@ async fn try_spawn(backend: Backend, hook: impl FnOnce(&mut Settings)) -> anyhow
         // Rounds are run by the tests, at the times they choose.
         scheduler_interval: Duration::from_secs(3600),
         run_events_poll: Duration::from_millis(20),
+        // http to 127.0.0.0/8: the tests' receivers.
+        webhooks: WebhookSettings::local(),
     };
     hook(&mut settings);
     let operator = signer.token(Role::Operator);
