@@ -5,6 +5,7 @@
 pub mod company;
 pub mod config;
 pub mod egress;
+pub mod export;
 pub mod fetch;
 pub mod limit;
 pub mod metrics;

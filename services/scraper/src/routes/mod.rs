@@ -1,6 +1,7 @@
 //! The HTTP API: one module per resource, merged here.
 
 pub mod companies;
+pub mod exports;
 pub mod runs;
 
 use axum::Router;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(companies::router())
+        .merge(exports::router())
         .merge(runs::router())
 }
 
@@ -46,15 +48,17 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         companies::search, companies::company, companies::history, companies::financials,
         companies::sources, companies::raw_document, companies::transform,
         runs::start_run, runs::list_runs, runs::get_run,
+        exports::companies,
     ),
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
         crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
-        crate::store::runs::RunError,
+        crate::store::runs::RunError, crate::export::Format,
     )),
     modifiers(&BearerAuth, &RESPONSES),
     tags((name = "companies", description = "Company search and detail"),
          (name = "sources", description = "Raw documents and re-transform"),
-         (name = "runs", description = "Scrape runs")),
+         (name = "runs", description = "Scrape runs"),
+         (name = "exports", description = "The whole registry as NDJSON, CSV or FollowTheMoney entities")),
 )]
 pub struct ApiDoc;
