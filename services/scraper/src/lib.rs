@@ -11,6 +11,7 @@ pub mod limit;
 pub mod metrics;
 pub mod names;
 pub mod pipeline;
+pub mod relations;
 pub mod routes;
 pub mod run;
 pub mod source;

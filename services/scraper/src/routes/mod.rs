@@ -2,6 +2,7 @@
 
 pub mod companies;
 pub mod exports;
+pub mod people;
 pub mod runs;
 
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(companies::router())
         .merge(exports::router())
+        .merge(people::router())
         .merge(runs::router())
 }
 
@@ -48,10 +50,13 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         companies::search, companies::company, companies::history, companies::financials,
         companies::sources, companies::raw_document, companies::transform,
         runs::start_run, runs::list_runs, runs::get_run,
+        people::search_people, people::person, people::related, people::graph,
         exports::companies,
     ),
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
+        people::PeoplePage, crate::store::relations::Person, crate::store::relations::RelatedCompany,
+        crate::store::relations::Graph,
         crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
         crate::store::runs::RunError, crate::export::Format,
     )),
@@ -59,6 +64,7 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
     tags((name = "companies", description = "Company search and detail"),
          (name = "sources", description = "Raw documents and re-transform"),
          (name = "runs", description = "Scrape runs"),
+         (name = "people", description = "People, their roles, and how companies are tied"),
          (name = "exports", description = "The whole registry as NDJSON, CSV or FollowTheMoney entities")),
 )]
 pub struct ApiDoc;

@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::OUTBOX_TABLE;
+use super::relations;
 use crate::company::{Company, CompanyRecord, FieldChange, FinancialYear, SourceInfo};
+use crate::names;
 
 /// Where a record came from.
 #[derive(Debug, Clone)]
@@ -49,19 +51,21 @@ impl Write {
     }
 }
 
-/// Refresh the search projection of one company from its row.
+/// Refresh the search projection of one company from its row (`$2`: its name as
+/// [`names::name_key`] folds it, to link founders named without an IDNO).
 const REFRESH_SEARCH: &str = "INSERT INTO company_search \
      SELECT c.idno, c.name, c.legal_form, c.status, c.registered_at, c.address->>'city', c.updated_at, \
        setweight(to_tsvector('simple', unaccent(c.name)), 'A') || \
        setweight(to_tsvector('simple', unaccent(coalesce(c.address->>'full', '') || ' ' || coalesce(c.address->>'city', ''))), 'B') || \
        setweight(to_tsvector('simple', unaccent(coalesce((SELECT string_agg(a->>'name', ' ') FROM jsonb_array_elements(c.activities) a), ''))), 'C'), \
        lower(unaccent(c.name)), lower(unaccent(c.address->>'city')), lower(c.legal_form), \
-       ARRAY(SELECT a->>'code' FROM jsonb_array_elements(c.activities) a) \
+       ARRAY(SELECT a->>'code' FROM jsonb_array_elements(c.activities) a), $2 \
      FROM companies c WHERE c.idno = $1 \
      ON CONFLICT (idno) DO UPDATE SET name = EXCLUDED.name, legal_form = EXCLUDED.legal_form, \
        status = EXCLUDED.status, registered_at = EXCLUDED.registered_at, city = EXCLUDED.city, \
        updated_at = EXCLUDED.updated_at, search = EXCLUDED.search, name_key = EXCLUDED.name_key, \
-       city_key = EXCLUDED.city_key, legal_form_key = EXCLUDED.legal_form_key, activity_codes = EXCLUDED.activity_codes";
+       city_key = EXCLUDED.city_key, legal_form_key = EXCLUDED.legal_form_key, activity_codes = EXCLUDED.activity_codes, \
+       name_norm = EXCLUDED.name_norm";
 
 fn record_from_row(row: &sqlx::postgres::PgRow) -> sqlx::Result<CompanyRecord> {
     let json = |name: &str| -> sqlx::Result<Value> { row.try_get(name) };
@@ -117,7 +121,8 @@ fn bind_record<'q>(
 }
 
 /// Insert or update a company; every changed field goes to its history, and
-/// a `company.changed` event to the outbox, in one transaction.
+/// a `company.changed` event to the outbox, its roles to `company_roles` and `people`
+/// ([`relations::sync`]), in one transaction.
 pub async fn upsert(
     db: &PgPool,
     record: &CompanyRecord,
@@ -133,11 +138,14 @@ pub async fn upsert(
     let inserted = bind_record(insert, record, from)
         .fetch_optional(&mut *tx)
         .await?;
+    let name_norm = names::name_key(&record.name);
     if inserted.is_some() {
         sqlx::query(REFRESH_SEARCH)
             .bind(record.idno.as_str())
+            .bind(&name_norm)
             .execute(&mut *tx)
             .await?;
+        relations::sync(&mut tx, record, None, true).await?;
         if let (Some(run), Some(shard)) = (from.run_id, from.shard) {
             crate::store::runs::count_company(&mut tx, run, shard, true).await?;
         }
@@ -145,12 +153,17 @@ pub async fn upsert(
         return Ok(Write::Created);
     }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {RECORD_COLUMNS} FROM companies WHERE idno = $1 FOR UPDATE"
+        "SELECT {RECORD_COLUMNS}, \
+           (SELECT s.name_norm FROM company_search s WHERE s.idno = companies.idno) AS name_norm, \
+           (SELECT count(*) FROM company_roles r WHERE r.idno = companies.idno AND r.current) AS current_roles \
+         FROM companies WHERE idno = $1 FOR UPDATE"
     )))
     .bind(record.idno.as_str())
     .fetch_one(&mut *tx)
     .await?;
     let before = record_from_row(&row)?;
+    let stored_name_norm: Option<String> = row.try_get("name_norm")?;
+    let current_roles: i64 = row.try_get("current_roles")?;
     let changes = record.changes_since(&before);
     // Provenance always follows the newest document, changed or not;
     // `updated_at` moves only when a field did.
@@ -166,13 +179,28 @@ pub async fn upsert(
         .execute(&mut *tx)
         .await?;
     if changes.is_empty() {
+        // Nothing changed, so neither did the roles, unless they were never recorded
+        // (a company written before roles were kept: a re-transform fills them in) or
+        // do not match the record (fewer or more current rows than it names).
+        if stored_name_norm.as_deref() != Some(name_norm.as_str()) {
+            sqlx::query("UPDATE company_search SET name_norm = $2 WHERE idno = $1")
+                .bind(record.idno.as_str())
+                .bind(&name_norm)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if current_roles != relations::role_count(record) {
+            relations::sync(&mut tx, record, Some(&before), false).await?;
+        }
         tx.commit().await?;
         return Ok(Write::Unchanged);
     }
     sqlx::query(REFRESH_SEARCH)
         .bind(record.idno.as_str())
+        .bind(&name_norm)
         .execute(&mut *tx)
         .await?;
+    relations::sync(&mut tx, record, Some(&before), false).await?;
     for change in &changes {
         sqlx::query(
             "INSERT INTO company_history (idno, field, old, new, run_id) VALUES ($1, $2, $3, $4, $5)",

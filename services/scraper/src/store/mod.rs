@@ -2,6 +2,7 @@
 
 pub mod companies;
 pub mod raw;
+pub mod relations;
 pub mod runs;
 
 /// Outbox table of this service.
