@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here.
 
+pub mod changes;
 pub mod companies;
 pub mod exports;
 pub mod people;
@@ -18,6 +19,7 @@ use crate::state::AppState;
 /// Every route of the scraper service.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(changes::router())
         .merge(companies::router())
         .merge(exports::router())
         .merge(people::router())
@@ -52,6 +54,7 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         runs::start_run, runs::list_runs, runs::get_run,
         people::search_people, people::person, people::related, people::graph,
         exports::companies,
+        changes::list, changes::stream,
     ),
     components(schemas(
         gleaner_common::error::Problem, gleaner_common::error::FieldError,
@@ -59,12 +62,14 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         crate::store::relations::Graph,
         crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
         crate::store::runs::RunError, crate::export::Format,
+        crate::store::changes::Change, changes::ChangePage,
     )),
     modifiers(&BearerAuth, &RESPONSES),
     tags((name = "companies", description = "Company search and detail"),
          (name = "sources", description = "Raw documents and re-transform"),
          (name = "runs", description = "Scrape runs"),
          (name = "people", description = "People, their roles, and how companies are tied"),
-         (name = "exports", description = "The whole registry as NDJSON, CSV or FollowTheMoney entities")),
+         (name = "exports", description = "The whole registry as NDJSON, CSV or FollowTheMoney entities"),
+         (name = "changes", description = "Every company change in commit order: pages by cursor and a Server-Sent Events stream")),
 )]
 pub struct ApiDoc;

@@ -1,5 +1,6 @@
 //! Everything the scraper keeps in PostgreSQL.
 
+pub mod changes;
 pub mod companies;
 pub mod raw;
 pub mod relations;
