@@ -2,6 +2,17 @@
 //!
 //! Every company is generated from `(seed, index)` alone, so the data is
 //! deterministic and a prefix of a larger data set equals a smaller one.
+//!
+//! People recur across companies as in a real registry: every person role is drawn
+//! from a pool of people that grows with the index (company `i` draws from the
+//! first `30 + i` people, [`pool_person`]), so a person founds one company and
+//! runs another, and a typical person holds roles in two to five companies at any
+//! size of the data set. Now and then a person's name is served surname first
+//! (`Popescu Ion`) or with the cedilla letters ş ţ in one of their companies.
+//! Companies are founded or run by other companies too, always of a lower index so
+//! that prefixes stay consistent: by an earlier demo company with its IDNO, by a
+//! holding ([`is_holding`], whose name no other company has) named without IDNO,
+//! or by a foreign company the registry knows only by name.
 
 use std::collections::BTreeMap;
 
@@ -95,8 +106,9 @@ pub struct PersonFounder {
 pub struct CompanyFounder {
     /// `fullName`.
     pub full_name: String,
-    /// `idno` of the founding company.
-    pub idno: String,
+    /// `idno` of the founding company; `None` (served as `null`) when the registry
+    /// names it without one (a holding named by its unique name, a foreign company).
+    pub idno: Option<String>,
     /// `shares`, percent.
     pub shares: f64,
 }
@@ -115,8 +127,9 @@ pub struct PersonAdministrator {
 pub struct CompanyAdministrator {
     /// `fullName`.
     pub full_name: String,
-    /// `idno`.
-    pub idno: String,
+    /// `idno` of the managing company; `None` (served as `null`) when the registry
+    /// gives none.
+    pub idno: Option<String>,
     /// `type`.
     pub role: String,
 }
@@ -176,6 +189,117 @@ impl Rng {
 /// Streams of the per-company PRNG.
 const STREAM_IDENTITY: u64 = 1;
 const STREAM_DETAIL: u64 = 2;
+/// The stream of a pool person (indexed by the person, not the company).
+const STREAM_PERSON: u64 = 3;
+
+/// People company 0 draws from; company `i` draws from `POOL_BASE + i`.
+pub const POOL_BASE: u64 = 30;
+
+/// Every `HOLDING_EVERY`-th company (index ≡ [`HOLDING_AT`]) is a holding.
+pub const HOLDING_EVERY: u64 = 40;
+/// See [`HOLDING_EVERY`].
+pub const HOLDING_AT: u64 = 7;
+
+/// Whether company `index` is a holding: an `SA` named `{A} & {B} Holding SA` after
+/// two surnames, a name no other company of the set has (up to a million companies),
+/// so a founder naming it without IDNO still names exactly one company.
+pub fn is_holding(index: u64) -> bool {
+    index % HOLDING_EVERY == HOLDING_AT
+}
+
+/// The unique name of holding `index`.
+pub(crate) fn holding_name(index: u64) -> String {
+    let s = SURNAMES.len() as u64;
+    let h = index / HOLDING_EVERY;
+    let a = h % s;
+    // b ≠ a, and (a, b) differs for every h < s·(s−1).
+    let b = (a + 1 + (h / s) % (s - 1)) % s;
+    format!(
+        "{} & {} Holding SA",
+        SURNAMES[a as usize], SURNAMES[b as usize]
+    )
+}
+
+/// A holding of lower index than `index`, if there is one.
+fn earlier_holding(rng: &mut Rng, index: u64) -> Option<u64> {
+    let before = (index + HOLDING_EVERY - HOLDING_AT - 1) / HOLDING_EVERY;
+    (before > 0).then(|| rng.below(before) * HOLDING_EVERY + HOLDING_AT)
+}
+
+/// An earlier company to found or run company `index` (index > 0): a holding half
+/// the time (holdings own many companies), else any earlier company.
+fn earlier_company(rng: &mut Rng, index: u64) -> u64 {
+    if rng.chance(0.5)
+        && let Some(h) = earlier_holding(rng, index)
+    {
+        return h;
+    }
+    rng.below(index)
+}
+
+/// A person of the pool: given name (one or two) and surname.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolPerson {
+    /// `Ion` or `Ana Maria`.
+    pub given: String,
+    /// `Popescu`.
+    pub surname: &'static str,
+}
+
+impl PoolPerson {
+    /// `Ion Popescu`: how the registry usually writes the name.
+    pub fn name(&self) -> String {
+        format!("{} {}", self.given, self.surname)
+    }
+
+    /// `Popescu Ion`: surname first.
+    pub fn surname_first(&self) -> String {
+        format!("{} {}", self.surname, self.given)
+    }
+}
+
+/// Person `k` of the pool of `seed`: the same person in every company that draws `k`.
+pub fn pool_person(seed: u64, k: u64) -> PoolPerson {
+    let mut rng = Rng::new(seed, k, STREAM_PERSON);
+    let first = rng.below(GIVEN_NAMES.len() as u64);
+    let surname = *rng.pick(SURNAMES);
+    let given = if rng.chance(0.3) {
+        // A second given name of the same gender (the list alternates them).
+        let half = GIVEN_NAMES.len() as u64 / 2;
+        let mut second = rng.below(half) * 2 + first % 2;
+        if second == first {
+            second = (second + 2) % (half * 2);
+        }
+        format!(
+            "{} {}",
+            GIVEN_NAMES[first as usize], GIVEN_NAMES[second as usize]
+        )
+    } else {
+        GIVEN_NAMES[first as usize].to_owned()
+    };
+    PoolPerson { given, surname }
+}
+
+/// A pool person company `index` may draw.
+fn draw_person(rng: &mut Rng, index: u64) -> u64 {
+    rng.below(POOL_BASE + index)
+}
+
+/// The name of a pool person as one company serves it: usually `Ion Popescu`,
+/// sometimes surname first or with the cedilla letters, as registries do.
+fn served_name(rng: &mut Rng, seed: u64, k: u64) -> String {
+    let p = pool_person(seed, k);
+    match rng.below(100) {
+        0..7 => p.surname_first(),
+        7..13 => cedilla(&p.name()),
+        _ => p.name(),
+    }
+}
+
+/// A foreign company the registry knows only by name.
+fn foreign_name(rng: &mut Rng) -> String {
+    format!("{} {}", rng.pick(FOREIGN_LEFT), rng.pick(FOREIGN_RIGHT))
+}
 
 /// Generate `count` companies from `seed`. Company `i` depends only on `(seed, i)`.
 pub fn generate(seed: u64, count: usize) -> Vec<DemoCompany> {
@@ -225,11 +349,8 @@ struct Identity {
     idno: String,
     name: String,
     form: &'static str,
-    owner: Option<(&'static str, &'static str)>,
-}
-
-fn person(rng: &mut Rng) -> (&'static str, &'static str) {
-    (*rng.pick(GIVEN_NAMES), *rng.pick(SURNAMES))
+    /// The pool person who owns and runs a sole-trader form (`II`, `ÎI`, `GȚ`).
+    owner: Option<u64>,
 }
 
 /// Replace comma-below ș/ț by the legacy cedilla forms ş/ţ.
@@ -279,9 +400,20 @@ fn identity(seed: u64, index: u64) -> Identity {
         1 => format!("{} {}", rng.pick(NAME_NOUN), rng.pick(NAME_PLACE)),
         _ => (*rng.pick(NAME_PHRASE)).to_owned(),
     };
-    let p = person(&mut rng);
+    let owner_k = draw_person(&mut rng, index);
+    if is_holding(index) {
+        return Identity {
+            idno: idno_for(seed, index),
+            name: holding_name(index),
+            form: "SA",
+            owner: None,
+        };
+    }
     let (name, owner) = match form {
-        "II" | "ÎI" | "GȚ" => (format!("{form} {} {}", p.1, p.0), Some(p)),
+        "II" | "ÎI" | "GȚ" => (
+            format!("{form} {}", pool_person(seed, owner_k).surname_first()),
+            Some(owner_k),
+        ),
         "ÎCS" => (format!("ÎCS {base} SRL"), None),
         _ => (format!("{base} {form}"), None),
     };
@@ -398,11 +530,14 @@ pub fn company(seed: u64, index: u64) -> DemoCompany {
     // Founders (shares in half-percent steps, so they sum to exactly 100).
     let mut person_founders = Vec::new();
     let mut company_founders = Vec::new();
-    if let Some((given, surname)) = ident.owner {
+    // The pool people of this company's person roles, founders first.
+    let mut used: Vec<u64> = Vec::new();
+    if let Some(owner) = ident.owner {
         person_founders.push(PersonFounder {
-            full_name: format!("{given} {surname}"),
+            full_name: served_name(&mut rng, seed, owner),
             shares: 100.0,
         });
+        used.push(owner);
     } else {
         let with_company = index > 0 && rng.chance(0.25);
         let n_persons = rng.range(1, 3) as usize;
@@ -423,41 +558,63 @@ pub fn company(seed: u64, index: u64) -> DemoCompany {
         } else {
             None
         };
-        let mut used = Vec::new();
         for share in pieces {
-            let mut p = person(&mut rng);
-            while used.contains(&p) {
-                p = person(&mut rng);
+            let mut k = draw_person(&mut rng, index);
+            while used.contains(&k) {
+                k = draw_person(&mut rng, index);
             }
-            used.push(p);
+            used.push(k);
             person_founders.push(PersonFounder {
-                full_name: format!("{} {}", p.0, p.1),
+                full_name: served_name(&mut rng, seed, k),
                 shares: share,
             });
         }
         if let Some(share) = company_share {
-            let other = identity(seed, rng.below(index));
+            // An earlier demo company with its IDNO, a holding by its name alone, or
+            // a foreign company.
+            let roll = rng.below(100);
+            let holding = earlier_holding(&mut rng, index);
+            let (full_name, idno) = match (roll, holding) {
+                (60..80, Some(h)) => (identity(seed, h).name, None),
+                (80.., _) => (foreign_name(&mut rng), None),
+                _ => {
+                    let other = identity(seed, earlier_company(&mut rng, index));
+                    (other.name, Some(other.idno))
+                }
+            };
             company_founders.push(CompanyFounder {
-                full_name: other.name,
-                idno: other.idno,
+                full_name,
+                idno,
                 shares: share,
             });
         }
     }
 
     // Administrators: 1–2 persons, rarely a managing company.
+    // Administrators: 1–2 persons (the first often one of the founders), rarely a
+    // managing company.
     let mut person_administrators = Vec::new();
-    if let Some((given, surname)) = ident.owner {
+    if let Some(owner) = ident.owner {
         person_administrators.push(PersonAdministrator {
-            full_name: format!("{given} {surname}"),
+            full_name: served_name(&mut rng, seed, owner),
             role: "Administrator".to_owned(),
         });
     } else {
-        for k in 0..rng.range(1, 2) {
-            let p = person(&mut rng);
+        let founders = used.clone();
+        let mut running: Vec<u64> = Vec::new();
+        for n in 0..rng.range(1, 2) {
+            let mut k = if n == 0 && rng.chance(0.5) {
+                *rng.pick(&founders)
+            } else {
+                draw_person(&mut rng, index)
+            };
+            while running.contains(&k) {
+                k = draw_person(&mut rng, index);
+            }
+            running.push(k);
             person_administrators.push(PersonAdministrator {
-                full_name: format!("{} {}", p.0, p.1),
-                role: if k == 0 && rng.chance(0.6) {
+                full_name: served_name(&mut rng, seed, k),
+                role: if n == 0 && rng.chance(0.6) {
                     "Administrator".to_owned()
                 } else {
                     "Director".to_owned()
@@ -467,10 +624,10 @@ pub fn company(seed: u64, index: u64) -> DemoCompany {
     }
     let mut company_administrators = Vec::new();
     if ident.owner.is_none() && index > 0 && rng.chance(0.05) {
-        let other = identity(seed, rng.below(index));
+        let other = identity(seed, earlier_company(&mut rng, index));
         company_administrators.push(CompanyAdministrator {
             full_name: other.name,
-            idno: other.idno,
+            idno: Some(other.idno),
             role: "Administrator".to_owned(),
         });
     }

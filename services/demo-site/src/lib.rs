@@ -23,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod data;
 pub mod faults;
+pub mod relations;
 pub mod render;
 pub mod routes;
 pub mod server;
@@ -31,10 +32,14 @@ pub use config::{DEFAULT_ROBOTS_TXT, DemoConfig};
 pub use control::{DemoControl, RequestRecord};
 pub use data::{
     Activity, Address, CompanyAdministrator, CompanyFounder, Cuatm, DemoCompany,
-    FinancialStatement, PersonAdministrator, PersonFounder, company, generate, idno_for,
-    index_of_idno,
+    FinancialStatement, PersonAdministrator, PersonFounder, PoolPerson, company, generate,
+    idno_for, index_of_idno, is_holding, pool_person,
 };
 pub use faults::Fault;
+pub use relations::{
+    CompanyLink, CompanyRelations, ExpectedPerson, PersonRole, Role, expected_links,
+    expected_people, linked_idno, person_key, relations,
+};
 pub use render::{
     FinancialShape, Layout, api_company, api_financials, api_financials_in, api_summary,
     expected_company, expected_financials, html_company, html_company_in, localized_number,

@@ -166,21 +166,26 @@ pub fn expected_company(c: &DemoCompany) -> Value {
         .person_founders
         .iter()
         .map(|f| json!({"name": f.full_name.trim(), "kind": "person", "share": f.shares}))
-        .chain(
-            c.company_founders
-                .iter()
-                .map(|f| json!({"name": f.full_name.trim(), "kind": "company", "share": f.shares, "idno": f.idno})),
-        )
+        .chain(c.company_founders.iter().map(|f| {
+            let mut v = json!({"name": f.full_name.trim(), "kind": "company", "share": f.shares});
+            if let Some(idno) = &f.idno {
+                v["idno"] = json!(idno);
+            }
+            v
+        }))
         .collect();
     let administrators: Vec<Value> = c
         .person_administrators
         .iter()
         .map(|a| json!({"name": a.full_name.trim(), "role": a.role.trim()}))
-        .chain(
-            c.company_administrators
-                .iter()
-                .map(|a| json!({"name": a.full_name.trim(), "role": a.role.trim(), "kind": "company", "idno": a.idno})),
-        )
+        .chain(c.company_administrators.iter().map(|a| {
+            let mut v =
+                json!({"name": a.full_name.trim(), "role": a.role.trim(), "kind": "company"});
+            if let Some(idno) = &a.idno {
+                v["idno"] = json!(idno);
+            }
+            v
+        }))
         .collect();
     json!({
         "idno": c.idno,

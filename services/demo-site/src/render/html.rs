@@ -95,7 +95,7 @@ fn founder_rows(c: &DemoCompany) -> Vec<Holder<'_>> {
         .chain(c.company_founders.iter().map(|f| Holder {
             name: &f.full_name,
             company: true,
-            idno: Some(f.idno.as_str()),
+            idno: f.idno.as_deref(),
             share: f.shares,
             role: "",
         }))
@@ -116,7 +116,7 @@ fn administrator_rows(c: &DemoCompany) -> Vec<Holder<'_>> {
         .chain(c.company_administrators.iter().map(|a| Holder {
             name: &a.full_name,
             company: true,
-            idno: Some(a.idno.as_str()),
+            idno: a.idno.as_deref(),
             share: 0.0,
             role: &a.role,
         }))

@@ -265,7 +265,7 @@ prop_compose! {
             .collect();
         c.company_founders = company_founders
             .into_iter()
-            .map(|(full_name, shares)| CompanyFounder { full_name, idno: "1002600054321".into(), shares })
+            .map(|(full_name, shares)| CompanyFounder { full_name, idno: Some("1002600054321".into()), shares })
             .collect();
         c.person_administrators = person_administrators
             .into_iter()
@@ -273,7 +273,7 @@ prop_compose! {
             .collect();
         c.company_administrators = company_administrators
             .into_iter()
-            .map(|(full_name, role)| CompanyAdministrator { full_name, idno: "1002600054321".into(), role })
+            .map(|(full_name, role)| CompanyAdministrator { full_name, idno: Some("1002600054321".into()), role })
             .collect();
         c
     }
