@@ -227,14 +227,22 @@ fn earlier_holding(rng: &mut Rng, index: u64) -> Option<u64> {
 }
 
 /// An earlier company to found or run company `index` (index > 0): a holding half
-/// the time (holdings own many companies), else any earlier company.
-fn earlier_company(rng: &mut Rng, index: u64) -> u64 {
+/// the time (holdings own many companies), else an earlier company that is not a
+/// sole trader (`II`, `ÎI`, `GȚ`) when a few draws find one.
+fn earlier_company(rng: &mut Rng, seed: u64, index: u64) -> Identity {
     if rng.chance(0.5)
         && let Some(h) = earlier_holding(rng, index)
     {
-        return h;
+        return identity(seed, h);
     }
-    rng.below(index)
+    let mut other = identity(seed, rng.below(index));
+    for _ in 0..3 {
+        if other.owner.is_none() {
+            break;
+        }
+        other = identity(seed, rng.below(index));
+    }
+    other
 }
 
 /// A person of the pool: given name (one or two) and surname.
@@ -578,7 +586,7 @@ pub fn company(seed: u64, index: u64) -> DemoCompany {
                 (60..80, Some(h)) => (identity(seed, h).name, None),
                 (80.., _) => (foreign_name(&mut rng), None),
                 _ => {
-                    let other = identity(seed, earlier_company(&mut rng, index));
+                    let other = earlier_company(&mut rng, seed, index);
                     (other.name, Some(other.idno))
                 }
             };
@@ -624,7 +632,7 @@ pub fn company(seed: u64, index: u64) -> DemoCompany {
     }
     let mut company_administrators = Vec::new();
     if ident.owner.is_none() && index > 0 && rng.chance(0.05) {
-        let other = identity(seed, earlier_company(&mut rng, index));
+        let other = earlier_company(&mut rng, seed, index);
         company_administrators.push(CompanyAdministrator {
             full_name: other.name,
             idno: Some(other.idno),

@@ -239,9 +239,9 @@ prop_compose! {
         address in prop::array::uniform5(arb_padded()),
         activities in prop::collection::vec(("[0-9]{2}\\.[0-9]{2}", arb_text(), any::<bool>()), 0..5),
         person_founders in prop::collection::vec((arb_padded(), arb_share()), 0..3),
-        company_founders in prop::collection::vec((arb_padded(), arb_share()), 0..3),
+        company_founders in prop::collection::vec((arb_padded(), arb_share(), prop::option::of("[0-9]{13}")), 0..3),
         person_administrators in prop::collection::vec((arb_padded(), arb_text()), 0..3),
-        company_administrators in prop::collection::vec((arb_padded(), arb_text()), 0..2),
+        company_administrators in prop::collection::vec((arb_padded(), arb_text(), prop::option::of("[0-9]{13}")), 0..2),
     ) -> DemoCompany {
         let mut c = generate(1, 1).remove(0);
         let [full, city, street, street_number, district] = address;
@@ -265,7 +265,7 @@ prop_compose! {
             .collect();
         c.company_founders = company_founders
             .into_iter()
-            .map(|(full_name, shares)| CompanyFounder { full_name, idno: Some("1002600054321".into()), shares })
+            .map(|(full_name, shares, idno)| CompanyFounder { full_name, idno, shares })
             .collect();
         c.person_administrators = person_administrators
             .into_iter()
@@ -273,7 +273,7 @@ prop_compose! {
             .collect();
         c.company_administrators = company_administrators
             .into_iter()
-            .map(|(full_name, role)| CompanyAdministrator { full_name, idno: Some("1002600054321".into()), role })
+            .map(|(full_name, role, idno)| CompanyAdministrator { full_name, idno, role })
             .collect();
         c
     }
