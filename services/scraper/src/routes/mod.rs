@@ -4,6 +4,7 @@ pub mod changes;
 pub mod companies;
 pub mod exports;
 pub mod people;
+pub mod reconcile;
 pub mod runs;
 
 use axum::Router;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(exports::router())
         .merge(people::router())
         .merge(runs::router())
+        .merge(reconcile::router())
 }
 
 /// The caller of an operator route: an operator or an admin. Every operator route takes
@@ -52,6 +54,8 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         companies::search, companies::company, companies::history, companies::financials,
         companies::sources, companies::raw_document, companies::transform,
         runs::start_run, runs::list_runs, runs::get_run,
+        reconcile::manifest, reconcile::reconcile, reconcile::suggest_entity, reconcile::preview,
+        reconcile::propose_properties,
         people::search_people, people::person, people::related, people::graph,
         exports::companies,
         changes::list, changes::stream,
@@ -63,12 +67,14 @@ const RESPONSES: StandardResponses = StandardResponses::ALL;
         crate::company::Company, crate::company::CompanyRecord, crate::company::FinancialYear,
         crate::store::runs::RunError, crate::export::Format,
         crate::store::changes::Change, changes::ChangePage,
+        reconcile::ReconciliationQuery,
     )),
     modifiers(&BearerAuth, &RESPONSES),
     tags((name = "companies", description = "Company search and detail"),
          (name = "sources", description = "Raw documents and re-transform"),
          (name = "runs", description = "Scrape runs"),
          (name = "people", description = "People, their roles, and how companies are tied"),
+         (name = "reconcile", description = "Reconciliation service (W3C Entity Reconciliation API 0.2, for OpenRefine)"),
          (name = "exports", description = "The whole registry as NDJSON, CSV or FollowTheMoney entities"),
          (name = "changes", description = "Every company change in commit order: pages by cursor and a Server-Sent Events stream")),
 )]

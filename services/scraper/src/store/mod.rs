@@ -3,6 +3,7 @@
 pub mod changes;
 pub mod companies;
 pub mod raw;
+pub mod reconcile;
 pub mod relations;
 pub mod runs;
 

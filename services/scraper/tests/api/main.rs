@@ -8,6 +8,7 @@ mod egress;
 mod faults;
 mod outages;
 mod pipeline;
+mod reconcile;
 mod robots;
 mod second_source;
 mod shards;
