@@ -526,7 +526,7 @@ pub struct RelatedCompany {
     pub idno: String,
     /// Its name (as the founding role names it, for a founder not in the registry).
     pub name: String,
-    /// Every tie, `owns` and `owned_by` first, then people by name.
+    /// Every tie, `owns` and `owned_by` first, then people by folded name.
     pub via: Vec<Via>,
 }
 
@@ -559,7 +559,7 @@ pub async fn related(
          grouped AS ( \
            SELECT t.idno, max(t.hint) AS hint, count(*) AS n, \
              json_agg(json_build_object('relation', t.relation, 'person_id', t.person_id, 'person_name', p.name) \
-               ORDER BY t.relation <> 'owns', t.relation <> 'owned_by', p.name, t.person_id) AS via \
+               ORDER BY t.relation <> 'owns', t.relation <> 'owned_by', p.name_key, t.person_id) AS via \
            FROM ties t LEFT JOIN people p ON p.id = t.person_id GROUP BY t.idno) ";
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{TIES}, page AS (SELECT g.*, count(*) OVER () AS total FROM grouped g \
