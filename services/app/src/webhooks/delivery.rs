@@ -200,6 +200,17 @@ impl DeliveryWorker {
         Ok(outcome)
     }
 
+    /// One round, waited for: claim up to the concurrency's worth of due deliveries, send
+    /// them all and record what came of each; returns the outcomes.
+    pub async fn run_once(&self) -> sqlx::Result<Vec<&'static str>> {
+        let claimed = store::claim(&self.db, self.concurrency as i64, LEASE).await?;
+        let attempts = claimed.into_iter().map(|c| self.attempt(c));
+        futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Claim what is due (as many as there are free slots) and start sending it;
     /// returns how many were claimed.
     async fn round(&self, slots: &Arc<Semaphore>, tasks: &mut JoinSet<()>) -> sqlx::Result<usize> {

@@ -7,3 +7,4 @@ mod jobs;
 mod ops;
 mod runs;
 mod watchlist;
+mod webhooks;
