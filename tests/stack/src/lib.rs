@@ -109,6 +109,13 @@ pub const LOCAL_EGRESS: [(&str, &str); 2] = [
     ("SCRAPER_ALLOWED_NETWORKS", "127.0.0.0/8"),
 ];
 
+/// Where the app may send webhooks on a local stack: plain http, and receivers on
+/// loopback (elsewhere webhook targets are https and public only).
+pub const LOCAL_WEBHOOKS: [(&str, &str); 2] = [
+    ("WEBHOOK_ALLOW_HTTP", "true"),
+    ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8"),
+];
+
 /// The bootstrap admin account identity creates and the app knows.
 #[derive(Clone, Debug)]
 pub struct Admin {
@@ -147,6 +154,8 @@ pub struct Tuning {
     pub throttles_lifted: bool,
     /// The app keeps scrape jobs in its database (no Kubernetes to look for).
     pub jobs_in_database: bool,
+    /// The app sends webhooks to http receivers on loopback ([`LOCAL_WEBHOOKS`]).
+    pub local_webhooks: bool,
     /// No trace export (`OTEL_TRACES_EXPORTER=none`).
     pub no_traces: bool,
     /// Identity runs as in production (`GLEANER_ENV=production`).
@@ -168,6 +177,7 @@ impl Tuning {
     pub fn local() -> Self {
         Self {
             behind_gateway: true,
+            local_webhooks: true,
             log_format: "json".into(),
             log_level: "info".into(),
             ..Self::default()
@@ -317,6 +327,9 @@ impl Wiring {
                 s.extend(LOCAL_EGRESS);
                 if t.jobs_in_database {
                     s.set("APP_JOBS_BACKEND", "database");
+                }
+                if t.local_webhooks {
+                    s.extend(LOCAL_WEBHOOKS);
                 }
             }
             Service::Gateway => {

@@ -74,6 +74,19 @@ fn the_scraper_and_the_app_allow_only_loopback_sites() {
 }
 
 #[test]
+fn the_local_stacks_let_the_app_send_webhooks_to_loopback_over_http() {
+    for tuning in [Tuning::local(), Tuning::end_to_end(), Tuning::fuzzing()] {
+        let app = wiring(tuning).env(Service::App);
+        assert_eq!(app.get("WEBHOOK_ALLOW_HTTP"), Some("true"));
+        assert_eq!(app.get("WEBHOOK_ALLOWED_NETWORKS"), Some("127.0.0.0/8"));
+    }
+    let local = wiring(Tuning::local());
+    for s in [Service::Identity, Service::Scraper, Service::Gateway] {
+        assert_eq!(local.env(s).get("WEBHOOK_ALLOW_HTTP"), None, "{s:?}");
+    }
+}
+
+#[test]
 fn only_the_services_behind_the_gateway_trust_its_hop() {
     let local = wiring(Tuning::local());
     for s in [Service::Identity, Service::Scraper, Service::App] {
