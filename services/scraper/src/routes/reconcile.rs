@@ -538,10 +538,31 @@ pub struct ExtendProperty {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendSettings {
-    /// Most values (founders, administrators); 0 or absent for all. OpenRefine sends
-    /// numbers as text, so `"3"` is read as 3.
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,6}$")]
+    /// Most values (founders, administrators), 0 to 999999; 0 or absent for all.
+    /// OpenRefine sends numbers as text, so `"3"` is read as 3.
+    #[schema(schema_with = setting_limit_schema)]
     pub limit: Option<Value>,
+}
+
+/// A whole number from 0 to 999999, as a number or as text (or null).
+fn setting_limit_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(999_999)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]{1,6}$")),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 /// What a POST carried.
@@ -1054,7 +1075,9 @@ fn setting_limit(settings: Option<&ExtendSettings>, at: &str) -> ApiResult<usize
     };
     let parsed = match value {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) if (1..=6).contains(&s.len()) => s.parse::<u64>().ok(),
+        Value::String(s) if (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<u64>().ok()
+        }
         _ => None,
     };
     parsed
