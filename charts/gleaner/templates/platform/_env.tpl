@@ -68,7 +68,8 @@ The scraper's settings: its database, Redis, token checks, where runs may connec
 {{/*
 The app's settings: its database, Redis, token checks, the scraper and identity, where
 scrape jobs live (ScrapeJob resources when the operator is deployed), and where runs may
-connect (a job naming another host is refused when created or changed).
+connect (a job naming another host is refused when created or changed), and where
+webhooks may be delivered.
 */}}
 {{- define "gleaner.appEnv" -}}
 {{- $root := .root }}
@@ -90,5 +91,11 @@ connect (a job naming another host is refused when created or changed).
   value: {{ $root.Values.operator.scraper.allowedHosts | quote }}
 - name: SCRAPER_ALLOWED_NETWORKS
   value: {{ $root.Values.operator.scraper.allowedNetworks | quote }}
+- name: WEBHOOK_ALLOWED_NETWORKS
+  value: {{ $root.Values.app.webhooks.allowedNetworks | quote }}
+- name: WEBHOOK_ALLOW_HTTP
+  value: {{ $root.Values.app.webhooks.allowHttp | quote }}
+- name: WEBHOOK_CONCURRENCY
+  value: {{ $root.Values.app.webhooks.concurrency | quote }}
 {{ include "gleaner.adminPasswordEnv" $root }}
 {{- end }}
