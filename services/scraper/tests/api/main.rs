@@ -5,6 +5,7 @@ mod helpers;
 
 mod api;
 mod egress;
+mod exports;
 mod faults;
 mod outages;
 mod people_registry;
