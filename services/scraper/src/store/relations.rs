@@ -158,14 +158,16 @@ pub async fn sync(
         let ids: Vec<&str> = people.keys().copied().collect();
         let names: Vec<&str> = people.values().map(|v| v.0).collect();
         let keys: Vec<&str> = people.values().map(|v| v.1).collect();
-        // New people are inserted; a known one takes the spelling seen now, and its row
-        // is locked only when that spelling differs.
-        written += sqlx::query(
-            "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, name, name_key)), \
-             ins AS (INSERT INTO people (id, name, name_key, search) \
-               SELECT id, name, name_key, to_tsvector('simple', name_key) FROM v ORDER BY id \
-               ON CONFLICT (id) DO NOTHING) \
-             UPDATE people p SET name = v.name FROM v WHERE p.id = v.id AND p.name <> v.name",
+        // New people are inserted; a known one takes the spelling seen now. Rows are
+        // inserted and locked in id order, so that writers of companies sharing people
+        // never wait on each other in a cycle; only rows whose spelling differs are
+        // locked, and with NO KEY UPDATE, which does not block the foreign-key checks
+        // of roles that other writers insert.
+        let inserted = sqlx::query(
+            "INSERT INTO people (id, name, name_key, search) \
+             SELECT id, name, name_key, to_tsvector('simple', name_key) \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, name, name_key) ORDER BY id \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(&ids)
         .bind(&names)
@@ -173,6 +175,21 @@ pub async fn sync(
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        written += inserted;
+        if inserted < ids.len() as u64 {
+            written += sqlx::query(
+                "UPDATE people p SET name = v.name FROM ( \
+                   SELECT o.id, n.name FROM people o \
+                   JOIN unnest($1::text[], $2::text[]) AS n(id, name) ON n.id = o.id \
+                   WHERE o.name <> n.name ORDER BY o.id FOR NO KEY UPDATE OF o) v \
+                 WHERE p.id = v.id",
+            )
+            .bind(&ids)
+            .bind(&names)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
     }
     if !inserts.is_empty() {
         let mut q = QueryBuilder::<Postgres>::new(
