@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+mod user_version;
 mod verified;
+pub use user_version::{CHANGE_TTL, SETTLED_TTL, UserVersion};
 use verified::VerifiedTokens;
 
 /// The only signing algorithm accepted.
@@ -158,6 +160,7 @@ pub const REDIS_PREFIX: &str = "gleaner:";
 pub struct Revocations {
     redis: Pool,
     prefix: Arc<str>,
+    user_versions: bool,
 }
 
 impl Revocations {
@@ -166,7 +169,15 @@ impl Revocations {
         Self {
             redis,
             prefix: prefix.into(),
+            user_versions: false,
         }
+    }
+
+    /// The same records, and with them, in the same `MGET`, the version of the token's
+    /// user's record ([`UserVersion`]; [`AuthUser::user_version`]).
+    pub fn with_user_versions(mut self) -> Self {
+        self.user_versions = true;
+        self
     }
 
     fn jti_key(&self, jti: &str) -> String {
@@ -218,22 +229,33 @@ impl Revocations {
 
     /// Whether `claims` has been revoked by any of the three records.
     pub async fn is_revoked(&self, claims: &AccessClaims) -> Result<bool, Error> {
-        let values: Vec<Option<u64>> = self
-            .redis
-            .mget(vec![
-                self.jti_key(&claims.jti),
-                self.sid_key(&claims.sid),
-                self.user_key(claims.sub),
-            ])
-            .await?;
+        Ok(self.check(claims).await?.0)
+    }
+
+    /// Whether `claims` has been revoked, and the version of its user's record when
+    /// this reads versions ([`with_user_versions`](Self::with_user_versions); else
+    /// [`UserVersion::Unknown`]): one `MGET`.
+    pub async fn check(&self, claims: &AccessClaims) -> Result<(bool, UserVersion), Error> {
+        let mut keys = Vec::with_capacity(4);
+        keys.push(self.jti_key(&claims.jti));
+        keys.push(self.sid_key(&claims.sid));
+        keys.push(self.user_key(claims.sub));
+        if self.user_versions {
+            keys.push(self.user_version_key(claims.sub));
+        }
+        let values: Vec<Option<i64>> = self.redis.mget(keys).await?;
         let jti = values.first().copied().flatten().is_some();
         let sid = values.get(1).copied().flatten().is_some();
-        let user = values
-            .get(2)
-            .copied()
-            .flatten()
-            .is_some_and(|generation| claims.generation < generation);
-        Ok(jti || sid || user)
+        let user =
+            values.get(2).copied().flatten().is_some_and(|generation| {
+                claims.generation < u64::try_from(generation).unwrap_or(0)
+            });
+        let version = if self.user_versions {
+            UserVersion::from_value(values.get(3).copied().flatten())
+        } else {
+            UserVersion::Unknown
+        };
+        Ok((jti || sid || user, version))
     }
 }
 
@@ -328,6 +350,16 @@ impl TokenVerifier {
 
     /// Verify a bearer token and return its claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        Ok(self.verify_with_user_version(token).await?.0)
+    }
+
+    /// [`verify`](Self::verify), and the version of the token's user's record read
+    /// with the revocation records ([`UserVersion::Unknown`] unless the verifier's
+    /// [`Revocations`] read versions).
+    pub async fn verify_with_user_version(
+        &self,
+        token: &str,
+    ) -> Result<(AccessClaims, UserVersion), TokenError> {
         self.verify_at(token, jsonwebtoken::get_current_timestamp() as i64)
             .await
     }
@@ -336,7 +368,11 @@ impl TokenVerifier {
     /// remembered token is checked against: a remembered token is used only before
     /// its `exp` and while its signing key is still known; otherwise, and for a
     /// token not seen before, the signature and every claim are checked again.
-    async fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+    async fn verify_at(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(AccessClaims, UserVersion), TokenError> {
         let claims = match self.verified.get(token, now) {
             Some((kid, claims)) => {
                 self.with_key(&kid, |_| Ok(())).await?;
@@ -348,14 +384,15 @@ impl TokenVerifier {
                 claims
             }
         };
+        let mut version = UserVersion::Unknown;
         if let Some(revocations) = &self.revocations {
-            match revocations.is_revoked(&claims).await {
-                Ok(false) => {}
-                Ok(true) => return Err(TokenError::Revoked),
+            match revocations.check(&claims).await {
+                Ok((false, v)) => version = v,
+                Ok((true, _)) => return Err(TokenError::Revoked),
                 Err(e) => return Err(TokenError::RevocationsUnavailable(e.to_string())),
             }
         }
-        Ok(claims)
+        Ok((claims, version))
     }
 
     /// The signing key id and claims of `token` after checking its signature and
@@ -472,9 +509,16 @@ pub fn decoding_keys(set: &JwkSet) -> HashMap<String, DecodingKey> {
 pub struct AuthUser {
     /// Verified claims of the access token.
     pub claims: AccessClaims,
+    user_version: UserVersion,
 }
 
 impl AuthUser {
+    /// The version of the caller's user record, read with the revocation records
+    /// ([`Revocations::with_user_versions`]); [`UserVersion::Unknown`] otherwise.
+    pub fn user_version(&self) -> UserVersion {
+        self.user_version
+    }
+
     /// The caller's user id.
     pub fn id(&self) -> Uuid {
         self.claims.sub
@@ -514,7 +558,10 @@ where
         let token = bearer_token(parts)
             .ok_or_else(|| ApiError::unauthorized("a bearer access token is required"))?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        let claims = verifier.verify(token).await?;
-        Ok(AuthUser { claims })
+        let (claims, user_version) = verifier.verify_with_user_version(token).await?;
+        Ok(AuthUser {
+            claims,
+            user_version,
+        })
     }
 }

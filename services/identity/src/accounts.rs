@@ -11,6 +11,7 @@ use crate::domain::{Email, FullName, NewPassword, Username};
 use crate::password::HashError;
 use crate::state::AppState;
 use crate::tokens;
+use crate::user_cache;
 use crate::users::{self, NewUser, OUTBOX_TABLE, StoreError, User, UserRow};
 
 /// Why an account operation did not happen.
@@ -135,7 +136,10 @@ pub async fn change_password(
         return Err(AccountError::WrongPassword);
     }
     let hash = state.hasher.hash(new.secret()).await?;
-    users::update_password(&state.db, user, &hash).await?;
+    user_cache::changing(state, user, async {
+        Ok::<_, AccountError>(users::update_password(&state.db, user, &hash).await?)
+    })
+    .await?;
     Ok(tokens::end_other_sessions(state, user, keep_session).await?)
 }
 
@@ -151,6 +155,14 @@ pub struct AdminChange {
 /// Apply an admin's change; returns the row before and after. A new role
 /// or a disablement revokes every token the user holds.
 pub async fn administer(
+    state: &AppState,
+    id: Uuid,
+    change: AdminChange,
+) -> Result<(UserRow, UserRow), AccountError> {
+    user_cache::changing(state, id, administer_row(state, id, change)).await
+}
+
+async fn administer_row(
     state: &AppState,
     id: Uuid,
     change: AdminChange,
@@ -178,6 +190,10 @@ pub async fn administer(
 
 /// Delete a user; their tokens die and `user.deleted` is published.
 pub async fn delete(state: &AppState, id: Uuid) -> Result<UserRow, AccountError> {
+    user_cache::changing(state, id, delete_row(state, id)).await
+}
+
+async fn delete_row(state: &AppState, id: Uuid) -> Result<UserRow, AccountError> {
     let mut tx = state.db.begin().await?;
     let user = users::find_for_update(&mut tx, id)
         .await?

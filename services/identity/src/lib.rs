@@ -15,4 +15,5 @@ pub mod startup;
 pub mod state;
 pub mod throttle;
 pub mod tokens;
+pub mod user_cache;
 pub mod users;

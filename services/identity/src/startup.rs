@@ -27,6 +27,7 @@ use crate::sessions::{PREFIX, Sessions};
 use crate::state::AppState;
 use crate::throttle::{LoginThrottle, ThrottleLimits};
 use crate::tokens::TokenIssuer;
+use crate::user_cache::UserCache;
 use crate::users::OUTBOX_TABLE;
 
 /// Embedded migrations of the identity database.
@@ -76,7 +77,7 @@ impl Application {
         };
         let hasher =
             PasswordHasher::new(settings.bcrypt_cost, threads, settings.password_hash_queue)?;
-        let revocations = Revocations::new(redis.clone(), PREFIX);
+        let revocations = Revocations::new(redis.clone(), PREFIX).with_user_versions();
         let verifier = Arc::new(TokenVerifier::with_keys(
             keys.decoding_keys()?,
             &settings.jwt_issuer,
@@ -109,6 +110,7 @@ impl Application {
             metrics,
             relay,
             trusted_proxies: TrustedProxies(settings.trusted_proxies),
+            user_cache: UserCache::default(),
         };
         let admin = admin_bootstrap(&settings)?;
         let stop = CancellationToken::new();

@@ -15,6 +15,7 @@ use crate::password::PasswordHasher;
 use crate::sessions::Sessions;
 use crate::throttle::LoginThrottle;
 use crate::tokens::TokenIssuer;
+use crate::user_cache::UserCache;
 
 /// Everything handlers share.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AppState {
     pub metrics: IdentityMetrics,
     pub relay: OutboxRelay,
     pub trusted_proxies: TrustedProxies,
+    /// `GET /users/me` answers kept under their record version.
+    pub user_cache: UserCache,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {

@@ -2,7 +2,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gleaner_common::auth::{AuthUser, Role};
 use gleaner_common::client_addr::ClientAddr;
@@ -14,10 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::collect_errors;
-use crate::accounts::{self, AdminChange};
+use crate::accounts::{self, AccountError, AdminChange};
 use crate::audit;
 use crate::domain::{Email, FullName, NewPassword};
 use crate::state::AppState;
+use crate::user_cache;
 use crate::users::{self, User};
 
 /// Routes under `/api/v1/users`.
@@ -41,8 +44,14 @@ async fn load(state: &AppState, id: Uuid) -> ApiResult<users::UserRow> {
 /// The caller's account.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = gleaner_common::error::Problem)))]
-pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<User>> {
-    Ok(Json(load(&state, auth.id()).await?.to_user()))
+pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Response> {
+    // The same JSON `Json<User>` writes, kept between requests (`user_cache`).
+    let json = user_cache::current_user_json(&state, &auth).await?;
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response())
 }
 
 /// Profile changes.
@@ -78,9 +87,13 @@ pub async fn update_me(
             "validation fell through"
         )));
     };
-    let row = users::update_profile(&state.db, auth.id(), email.as_ref(), full_name.as_ref())
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    let row = user_cache::changing(&state, auth.id(), async {
+        users::update_profile(&state.db, auth.id(), email.as_ref(), full_name.as_ref())
+            .await
+            .map_err(AccountError::from)
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("no such user"))?;
     Ok(Json(row.to_user()))
 }
 

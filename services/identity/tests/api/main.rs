@@ -12,3 +12,4 @@ mod ops;
 mod outbox;
 mod security;
 mod tokens;
+mod user_cache;
