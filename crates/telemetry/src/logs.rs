@@ -4,9 +4,11 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
+use tracing::span::Record;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -36,11 +38,109 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt::layer()
-        .fmt_fields(JsonFields::new())
+        .fmt_fields(AppendJsonFields)
         .event_format(JsonLines {
             service: service.to_owned(),
         })
         .with_writer(writer)
+}
+
+/// A span's fields as one JSON object, as `tracing-subscriber`'s `JsonFields` writes
+/// them, except that fields recorded later (`span.record(...)`) are appended to the
+/// object instead of parsing it and writing it whole again. A field recorded twice
+/// then appears twice; [`JsonLines`] reads the object into a map, where the later
+/// value wins, as it did.
+struct AppendJsonFields;
+
+impl<'w> FormatFields<'w> for AppendJsonFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut members = Members::default();
+        fields.record(&mut members);
+        writer.write_char('{')?;
+        writer.write_str(&members.text)?;
+        writer.write_char('}')
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let mut members = Members::default();
+        fields.record(&mut members);
+        if members.text.is_empty() {
+            return Ok(());
+        }
+        let text = &mut current.fields;
+        match text.strip_suffix('}') {
+            Some(rest) => {
+                let first = rest == "{";
+                text.pop();
+                if !first {
+                    text.push(',');
+                }
+                text.push_str(&members.text);
+                text.push('}');
+            }
+            None => {
+                text.clear();
+                text.push('{');
+                text.push_str(&members.text);
+                text.push('}');
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"name":value` members separated by commas, values as `JsonFields` writes them.
+#[derive(Default)]
+struct Members {
+    text: String,
+}
+
+impl Members {
+    fn push(&mut self, name: &str, value: Value) {
+        if !self.text.is_empty() {
+            self.text.push(',');
+        }
+        // Serialising a string or a `Value` into a `String` cannot fail.
+        if let (Ok(name), Ok(value)) = (serde_json::to_string(name), serde_json::to_string(&value))
+        {
+            self.text.push_str(&name);
+            self.text.push(':');
+            self.text.push_str(&value);
+        }
+    }
+}
+
+impl Visit for Members {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let name = field.name();
+        if name.starts_with("log.") {
+            return; // the `log` crate's metadata, already in the line's own fields
+        }
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.push(name, Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field.name(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field.name(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field.name(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field.name(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field.name(), Value::from(value));
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.push(field.name(), Value::from(value));
+    }
 }
 
 /// A subscriber for tests: pretty logs to the test writer when `TEST_LOG` is set.
@@ -210,6 +310,45 @@ mod tests {
             chrono::DateTime::parse_from_rfc3339(timestamp).is_ok() && timestamp.ends_with('Z'),
             "{timestamp}"
         );
+    }
+
+    #[test]
+    fn fields_recorded_later_are_added_and_the_last_value_wins() {
+        let lines = capture(|| {
+            let span = tracing::info_span!(
+                "http.request",
+                request_id = "req-\"quoted\"",
+                status = tracing::field::Empty,
+                route = tracing::field::Empty,
+                user = tracing::field::Empty
+            );
+            let _e = span.enter();
+            span.record("status", 201_u64);
+            span.record("route", "/a\nb");
+            span.record("status", 204_u64);
+            tracing::info!("first");
+            span.record("user", tracing::field::debug(Some(7)));
+            tracing::info!("second");
+        });
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["request_id"], "req-\"quoted\"");
+        assert_eq!(lines[0]["status"], 204, "the later value");
+        assert_eq!(lines[0]["route"], "/a\nb");
+        assert!(lines[0].get("user").is_none());
+        assert_eq!(lines[1]["user"], "Some(7)");
+        assert_eq!(lines[1]["status"], 204);
+    }
+
+    #[test]
+    fn a_span_whose_fields_are_all_recorded_later_has_them() {
+        let lines = capture(|| {
+            let span = tracing::info_span!("job", id = tracing::field::Empty);
+            let _e = span.enter();
+            span.record("id", 3_i64);
+            tracing::info!("done");
+        });
+        assert_eq!(lines[0]["id"], 3);
+        assert_eq!(lines[0]["span"], "job");
     }
 
     #[test]
