@@ -600,6 +600,133 @@ async fn a_retransform_gives_the_same_people_and_roles() {
 }
 
 #[tokio::test]
+async fn the_demo_sites_people_and_company_links_match_its_ground_truth() {
+    let app = spawn_app(150).await;
+    let spec: gleaner_scraper::spec::RunSpec = serde_json::from_value(json!({
+        "baseUrl": app.site.url(), "apiUrl": app.site.url(),
+        "targets": {"listPages": {"from": 1, "to": 2}},
+        "concurrency": 8, "requestsPerSecond": 100, "maxRetries": 3,
+        "timeoutSeconds": 120, "respectRobotsTxt": true
+    }))
+    .unwrap();
+    let run = app.scrape(&spec).await;
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    let companies = app.site.control().companies();
+    assert_eq!(app.count("SELECT count(*) FROM companies").await, 150);
+
+    // Every person: one id for every spelling, exactly their roles.
+    let people = gleaner_demo_site::expected_people(&companies);
+    assert!(
+        people
+            .values()
+            .any(|p| p.companies().len() > 1 && p.names.len() > 1),
+        "the site has people in several companies under several spellings"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM people").await,
+        people.len() as i64
+    );
+    for (key, expected) in &people {
+        let spelling = expected.names.iter().next().unwrap();
+        let id = pid(spelling);
+        for name in &expected.names {
+            assert_eq!(pid(name), id, "{key}: {name}");
+        }
+        let got = app.get_json(&format!("/api/v1/people/{id}")).await;
+        let mut roles: Vec<(String, String, Value, Value)> = got["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["current"], true, "{r}");
+                (
+                    r["idno"].as_str().unwrap().to_owned(),
+                    r["role"].as_str().unwrap().to_owned(),
+                    r["share"].clone(),
+                    r["function"].clone(),
+                )
+            })
+            .collect();
+        roles.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut want: Vec<(String, String, Value, Value)> = expected
+            .roles
+            .iter()
+            .map(|r| {
+                (
+                    r.idno.clone(),
+                    r.role.as_str().to_owned(),
+                    json!(r.share),
+                    json!(r.function.as_deref().map(display)),
+                )
+            })
+            .collect();
+        want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        want.dedup_by(|a, b| (&a.0, &a.1) == (&b.0, &b.1));
+        assert_eq!(roles, want, "{key}");
+        let listed = app
+            .get_json(&format!("/api/v1/people?q={}", urlencode(spelling)))
+            .await;
+        let hit = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{spelling} not found: {listed}"));
+        assert_eq!(hit["companies"], expected.companies().len(), "{key}");
+    }
+
+    // Every company founding or running another resolves as the site says: by IDNO,
+    // else by a name exactly one company has, else not at all.
+    let links = gleaner_demo_site::expected_links(&companies);
+    assert!(
+        links
+            .iter()
+            .any(|(l, t)| l.holder_idno.is_none() && t.is_some())
+    );
+    assert!(
+        links
+            .iter()
+            .any(|(l, t)| l.holder_idno.is_some() && t.is_some())
+    );
+    for (link, target) in &links {
+        let key = link
+            .holder_idno
+            .clone()
+            .unwrap_or_else(|| name_key(&link.name));
+        let resolved: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT holder_company FROM company_roles_linked \
+             WHERE idno = $1 AND role = $2 AND holder_kind = 'company' AND holder_key = $3",
+        )
+        .bind(&link.idno)
+        .bind(link.role.as_str())
+        .bind(&key)
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(resolved, [target.clone()], "{link:?}");
+        if let (Some(t), gleaner_demo_site::Role::Founder) = (target, link.role)
+            && t != &link.idno
+        {
+            let related = app
+                .get_json(&format!(
+                    "/api/v1/companies/{}/related?per_page=100",
+                    link.idno
+                ))
+                .await;
+            assert!(
+                ties(&related, t).contains(&("owned_by".to_owned(), None)),
+                "{link:?}: {related}"
+            );
+        }
+    }
+}
+
+/// A title as shown: trimmed, runs of white space one space.
+fn display(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
 async fn bad_input_is_404_or_422_never_5xx() {
     let (app, _firms, url) = registry_app().await;
     crawl(&app, &url).await;
