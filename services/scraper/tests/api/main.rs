@@ -4,6 +4,7 @@
 mod helpers;
 
 mod api;
+mod changes;
 mod egress;
 mod exports;
 mod faults;
