@@ -111,3 +111,67 @@ fn network_policies_allow_exactly_the_flows_that_exist() {
     let demo = get(&docs, "NetworkPolicy", "gleaner-demo-site");
     assert_eq!(allowed_from(demo), set(&["scraper", "scrape-run"]));
 }
+
+#[test]
+fn the_app_delivers_webhooks_to_public_https_endpoints_only_by_default() {
+    if !have_helm() {
+        return;
+    }
+    let docs = render(None, &[]);
+    let env = gleaner_chart_tests::env_of(&docs, "gleaner-app");
+    assert_eq!(env["WEBHOOK_ALLOWED_NETWORKS"].as_deref(), Some(""));
+    assert_eq!(env["WEBHOOK_ALLOW_HTTP"].as_deref(), Some("false"));
+    assert_eq!(env["WEBHOOK_CONCURRENCY"].as_deref(), Some("16"));
+    let policy = get(&docs, "NetworkPolicy", "gleaner-app");
+    let rule = policy["spec"]["egress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["to"][0]["ipBlock"]["except"].is_array())
+        .expect("an egress rule to public addresses");
+    assert_eq!(rule["to"][0]["ipBlock"]["cidr"], "0.0.0.0/0");
+    assert_eq!(
+        rule["ports"],
+        serde_json::json!([{"port": 443, "protocol": "TCP"}])
+    );
+    let except: BTreeSet<String> = rule["to"][0]["ipBlock"]["except"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    for private in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+    ] {
+        assert!(except.contains(private), "{private}: {except:?}");
+    }
+    // Set by value: networks, http, and no egress rule at all when `to` is emptied.
+    let docs = render(
+        None,
+        &[
+            "--set",
+            "app.webhooks.allowHttp=true",
+            "--set",
+            "app.webhooks.allowedNetworks=10.20.0.0/16",
+            "--set-json",
+            "networkPolicy.webhooks.to=[]",
+        ],
+    );
+    let env = gleaner_chart_tests::env_of(&docs, "gleaner-app");
+    assert_eq!(env["WEBHOOK_ALLOW_HTTP"].as_deref(), Some("true"));
+    assert_eq!(
+        env["WEBHOOK_ALLOWED_NETWORKS"].as_deref(),
+        Some("10.20.0.0/16")
+    );
+    let policy = get(&docs, "NetworkPolicy", "gleaner-app");
+    let webhook_rules = policy["spec"]["egress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["to"][0]["ipBlock"]["except"].is_array())
+        .count();
+    assert_eq!(webhook_rules, 0, "{policy}");
+}
