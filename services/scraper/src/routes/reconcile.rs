@@ -858,6 +858,7 @@ fn check_query(key: &str, q: ReconciliationQuery) -> ApiResult<Checked> {
         city: cities.first().cloned().unwrap_or_default(),
         companies,
         people,
+        near: limit + store::NEAR_EXTRA,
     };
     Ok(Checked {
         key: key.to_string(),

@@ -8,8 +8,11 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
-/// How many near names (by trigram distance) each query considers before scoring.
-pub const NEAR_POOL: i64 = 30;
+use crate::names;
+
+/// How many near names (by trigram distance, among names of the query's initial) a
+/// query considers before scoring, beyond its `limit`.
+pub const NEAR_EXTRA: i64 = 10;
 /// How many companies of exactly the queried name each query considers.
 pub const EXACT_POOL: i64 = 25;
 
@@ -28,6 +31,8 @@ pub struct Probe {
     pub companies: bool,
     /// Whether people are wanted.
     pub people: bool,
+    /// How many nearest names to consider (the query's limit and [`NEAR_EXTRA`]).
+    pub near: i64,
 }
 
 /// A company or a person found for a probe, with what the scoring needs.
@@ -70,11 +75,16 @@ pub enum CandidateKind {
 
 /// The candidates of every probe of a batch, in one statement: for each probe the
 /// company with its IDNO, the companies of exactly its folded name, the nearest names
-/// by trigram distance (a GiST index scan each), and the same for people.
+/// by trigram distance among those with the query's first letter or digit (a scan of a
+/// two-column GiST index each), and the same for people.
 const CANDIDATES: &str = "\
 WITH q AS (
-  SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[])
-    AS q(ord, ckey, pkey, idno, city, companies, people)
+  SELECT q.*,
+         left(regexp_replace(q.ckey, '[^a-z0-9]+', '', 'g'), 1) AS cinitial,
+         left(regexp_replace(q.pkey, '[^a-z0-9]+', '', 'g'), 1) AS pinitial
+    FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[],
+                $8::text[], $9::int8[])
+      AS q(ord, ckey, pkey, idno, city, companies, people, pid, pool)
 )
 SELECT q.ord, 'company' AS kind, s.idno AS id, s.name, s.city, s.legal_form, s.status,
        s.idno = q.idno AS idno_hit,
@@ -88,12 +98,13 @@ CROSS JOIN LATERAL (
     (SELECT c.idno FROM company_search c
       WHERE q.companies AND q.ckey <> '' AND c.name_norm = q.ckey
       ORDER BY (c.city_key = lower(unaccent(q.city))) DESC NULLS LAST, c.idno
-      LIMIT $8)
+      LIMIT $10)
     UNION
     (SELECT c.idno FROM company_search c
       WHERE q.companies AND q.ckey <> ''
+        AND left(regexp_replace(c.name_key, '[^a-z0-9]+', '', 'g'), 1) = q.cinitial
       ORDER BY c.name_key <-> q.ckey
-      LIMIT $9)
+      LIMIT q.pool)
 ) found
 JOIN company_search s ON s.idno = found.idno
 CROSS JOIN LATERAL (
@@ -108,12 +119,13 @@ SELECT q.ord, 'person', p.id, p.name, NULL, NULL, NULL,
        (SELECT count(DISTINCT r.idno) FROM company_roles r WHERE r.person_id = p.id)
 FROM q
 CROSS JOIN LATERAL (
-    SELECT pp.id FROM people pp WHERE q.people AND q.pkey <> '' AND pp.name_key = q.pkey
+    SELECT pp.id FROM people pp WHERE q.people AND q.pid <> '' AND pp.id = q.pid
     UNION
     (SELECT pp.id FROM people pp
       WHERE q.people AND q.pkey <> ''
+        AND left(regexp_replace(pp.name_key, '[^a-z0-9]+', '', 'g'), 1) = q.pinitial
       ORDER BY pp.name_key <-> q.pkey
-      LIMIT $9)
+      LIMIT q.pool)
 ) found
 JOIN people p ON p.id = found.id";
 
@@ -134,8 +146,20 @@ pub async fn candidates(db: &PgPool, probes: &[Probe]) -> sqlx::Result<Vec<Candi
         .bind(col(|p| &p.city))
         .bind(probes.iter().map(|p| p.companies).collect::<Vec<_>>())
         .bind(probes.iter().map(|p| p.people).collect::<Vec<_>>())
+        .bind(
+            probes
+                .iter()
+                .map(|p| {
+                    if p.person_key.is_empty() {
+                        String::new()
+                    } else {
+                        names::id_of_key(&p.person_key)
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind(probes.iter().map(|p| p.near).collect::<Vec<_>>())
         .bind(EXACT_POOL)
-        .bind(NEAR_POOL)
         .fetch_all(db)
         .await?;
     rows.iter()
