@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reconciliation latency and quality over 100,000 demo companies (docs/benchmarks.md,
-# "Reconciliation"): the shared registry of scripts/bench-data.sh (crawled once, kept),
-# a release `scraper serve` on it (its migrations bring the trigram indexes), and
+# "Reconciliation"): a copy of the shared registry of scripts/bench-data.sh (crawled
+# once, kept), a release `scraper serve` on it (its migrations bring the trigram
+# indexes), and
 # services/scraper/examples/reconcile_bench.rs sending BATCHES (300) batches of 10
-# reconciliation queries one after another.
+# reconciliation queries one after another. RECONCILE_DB names the copy (reconcile_bench).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=lib.sh
@@ -14,7 +15,19 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 
 log "building release binaries"
 cargo build -q --release -p gleaner-scraper --bin scraper --example reconcile_bench
-db_url="$("$root/scripts/bench-data.sh" | tail -n 1 | sed 's/^DATABASE_URL=//')"
+shared="$("$root/scripts/bench-data.sh" | tail -n 1 | sed 's/^DATABASE_URL=//')"
+# A private copy of the shared registry: this build's migrations are applied to the copy,
+# never to the registry other benchmarks read with their own builds.
+admin="${shared%/*}"
+copy="${RECONCILE_DB:-reconcile_bench}"
+if [ "$(psql "$admin/postgres" -XAtqc "SELECT count(*) FROM pg_database WHERE datname = '$copy'")" != 1 ]; then
+  log "copying ${shared##*/} to $copy"
+  for _ in $(seq 1 60); do
+    psql "$admin/postgres" -XAtqc "CREATE DATABASE $copy TEMPLATE ${shared##*/}" 2>/dev/null && break
+    sleep 5 # the template must have no other session
+  done
+fi
+db_url="$admin/$copy"
 
 work="$(mktemp -d /tmp/gleaner-bench-reconcile-XXXXXX)"
 chmod 755 "$work"
