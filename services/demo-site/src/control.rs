@@ -1,5 +1,12 @@
 //! The site's shared state and its runtime controls: the served companies (generated on
 //! demand, with the changes tests made), robots.txt, and the request log.
+//!
+//! Between two runs of a scraper a test changes the registry with
+//! [`DemoControl::mutate`] (any field), [`DemoControl::remove_role`] (a founder or
+//! administrator disappears), [`DemoControl::restore`] (the company as generated
+//! comes back, its roles with it) and [`DemoControl::remove`] (the company goes).
+//! Every change moves the company's `revisionDate` strictly later, so its ETag and
+//! `Last-Modified` change and a polite scraper fetches it again.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -121,6 +128,18 @@ pub struct DemoControl {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Now (UTC, whole seconds), or a second after `before` if that is later.
+fn later_revision(before: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    let now = now.date().and_hms_opt(
+        chrono::Timelike::hour(&now),
+        chrono::Timelike::minute(&now),
+        chrono::Timelike::second(&now),
+    );
+    let bumped = before + chrono::Duration::seconds(1);
+    now.map_or(bumped, |n| n.max(bumped))
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -215,16 +234,50 @@ impl DemoControl {
         let before = c.revision_date;
         f(&mut c);
         if c.revision_date == before {
-            let now = Utc::now().naive_utc();
-            let now = now.date().and_hms_opt(
-                chrono::Timelike::hour(&now),
-                chrono::Timelike::minute(&now),
-                chrono::Timelike::second(&now),
-            );
-            let bumped = before + chrono::Duration::seconds(1);
-            c.revision_date = now.map_or(bumped, |n| n.max(bumped));
+            c.revision_date = later_revision(before);
         }
         data.changed_idnos.remove(idno);
+        data.changed_idnos.insert(c.idno.clone(), i);
+        data.changed.insert(i, c);
+        true
+    }
+
+    /// A founder or administrator disappears from a company: every person or company
+    /// role of `idno` whose name, trimmed, is `name` is dropped (the company's other
+    /// roles stay; shares are served as they were). Like [`Self::mutate`], it moves
+    /// `revisionDate`. Returns whether a role was dropped (false for an unknown idno
+    /// or name). [`Self::restore`] brings it back.
+    pub fn remove_role(&self, idno: &str, name: &str) -> bool {
+        let Some(c) = self.company(idno) else {
+            return false;
+        };
+        let is = |n: &String| n.trim() == name.trim();
+        let held = c.person_founders.iter().any(|f| is(&f.full_name))
+            || c.company_founders.iter().any(|f| is(&f.full_name))
+            || c.person_administrators.iter().any(|a| is(&a.full_name))
+            || c.company_administrators.iter().any(|a| is(&a.full_name));
+        held && self.mutate(idno, |c| {
+            c.person_founders.retain(|f| !is(&f.full_name));
+            c.company_founders.retain(|f| !is(&f.full_name));
+            c.person_administrators.retain(|a| !is(&a.full_name));
+            c.company_administrators.retain(|a| !is(&a.full_name));
+        })
+    }
+
+    /// Undo every [`Self::mutate`] and [`Self::remove_role`] of a company: it is
+    /// served as generated again (removed roles come back), with a `revisionDate`
+    /// strictly later than the one served before. Returns false for an unknown idno.
+    pub fn restore(&self, idno: &str) -> bool {
+        let mut data = self.write();
+        let Some(i) = data.index_of(idno) else {
+            return false;
+        };
+        let Some(changed) = data.changed.remove(&i) else {
+            return true;
+        };
+        data.changed_idnos.remove(&changed.idno);
+        let mut c = data::company(data.seed, i);
+        c.revision_date = later_revision(changed.revision_date.max(c.revision_date));
         data.changed_idnos.insert(c.idno.clone(), i);
         data.changed.insert(i, c);
         true

@@ -5,9 +5,9 @@
 //!
 //! People recur across companies as in a real registry: every person role is drawn
 //! from a pool of people that grows with the index (company `i` draws from the
-//! first `30 + i` people, [`pool_person`]), so a person founds one company and
-//! runs another, and a typical person holds roles in two to five companies at any
-//! size of the data set. Now and then a person's name is served surname first
+//! first `30 + i` people, [`pool_person`], whose names are unique), so a person
+//! founds one company and runs another, and a typical person holds roles in two to
+//! five companies at any size of the data set. Now and then a person's name is served surname first
 //! (`Popescu Ion`) or with the cedilla letters ş ţ in one of their companies.
 //! Companies are founded or run by other companies too, always of a lower index so
 //! that prefixes stay consistent: by an earlier demo company with its IDNO, by a
@@ -266,24 +266,41 @@ impl PoolPerson {
     }
 }
 
+/// The stream of the name permutation of a block of the pool.
+const STREAM_BLOCK: u64 = 4;
+
 /// Person `k` of the pool of `seed`: the same person in every company that draws `k`.
+///
+/// Names are unique across the pool (no namesakes by accident): the pool comes in
+/// blocks of as many people as there are given-name × surname pairs, each block a
+/// permutation of the pairs. The first block's people are `Ion Popescu` (30% with a
+/// second given name, as in `Ana Maria Rusu`); every later block adds its own second
+/// given name of the same gender (`Ion Vasile Popescu`), so 38 blocks (525,616 people,
+/// the pool of half a million companies) have distinct names.
 pub fn pool_person(seed: u64, k: u64) -> PoolPerson {
-    let mut rng = Rng::new(seed, k, STREAM_PERSON);
-    let first = rng.below(GIVEN_NAMES.len() as u64);
-    let surname = *rng.pick(SURNAMES);
-    let given = if rng.chance(0.3) {
-        // A second given name of the same gender (the list alternates them).
-        let half = GIVEN_NAMES.len() as u64 / 2;
-        let mut second = rng.below(half) * 2 + first % 2;
-        if second == first {
-            second = (second + 2) % (half * 2);
+    let given_n = GIVEN_NAMES.len() as u64;
+    let pairs = given_n * SURNAMES.len() as u64;
+    let (block, r) = (k / pairs, k % pairs);
+    // 7919 is prime and does not divide the number of pairs: a bijection.
+    let offset = Rng::new(seed, block, STREAM_BLOCK).below(pairs);
+    let pair = (r * 7919 + offset) % pairs;
+    let (first, surname) = (pair % given_n, SURNAMES[(pair / given_n) as usize]);
+    // The given names alternate male and female: a second one of the same gender.
+    let half = given_n / 2;
+    let second_of = |step: u64| ((first / 2 + step) % half) * 2 + first % 2;
+    let second = match block % half {
+        0 => {
+            let mut rng = Rng::new(seed, k, STREAM_PERSON);
+            rng.chance(0.3).then(|| second_of(1 + rng.below(half - 1)))
         }
-        format!(
+        b => Some(second_of(b)),
+    };
+    let given = match second {
+        Some(second) => format!(
             "{} {}",
             GIVEN_NAMES[first as usize], GIVEN_NAMES[second as usize]
-        )
-    } else {
-        GIVEN_NAMES[first as usize].to_owned()
+        ),
+        None => GIVEN_NAMES[first as usize].to_owned(),
     };
     PoolPerson { given, surname }
 }

@@ -195,3 +195,80 @@ async fn two_sites_side_by_side_are_identical_in_data() {
     assert_eq!(ra.body, rb.body);
     assert_eq!(ra.header("etag"), rb.header("etag"));
 }
+
+/// The names of a company document's founders and administrators, persons and companies.
+fn holders(doc: &serde_json::Value) -> Vec<String> {
+    [
+        "personFounders",
+        "companyFounders",
+        "personAdministrators",
+        "companyAdministrators",
+    ]
+    .iter()
+    .flat_map(|k| doc[*k].as_array().cloned().unwrap_or_default())
+    .filter_map(|h| h["fullName"].as_str().map(|n| n.trim().to_owned()))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_founder_or_administrator_disappears_and_comes_back_between_runs() {
+    let site = DemoSite::start(DemoConfig::new(42, 200))
+        .await
+        .expect("start");
+    let base = site.url();
+    // A company with a founding company and a person administrator who is not a founder.
+    let c = site
+        .companies()
+        .into_iter()
+        .find(|c| {
+            !c.company_founders.is_empty()
+                && c.person_administrators
+                    .iter()
+                    .any(|a| c.person_founders.iter().all(|f| f.full_name != a.full_name))
+        })
+        .expect("such a company among 200");
+    let owner = c.company_founders[0].full_name.trim().to_owned();
+    let admin = c
+        .person_administrators
+        .iter()
+        .find(|a| c.person_founders.iter().all(|f| f.full_name != a.full_name))
+        .map(|a| a.full_name.trim().to_owned())
+        .expect("admin");
+    let path = format!("/api/companies/{}", c.idno);
+    let first = http_get(&base, &path, &[]).await;
+    let before: serde_json::Value = serde_json::from_slice(&first.body).expect("json");
+    let etag = first.header("etag").expect("etag").to_owned();
+    assert!(holders(&before).contains(&owner) && holders(&before).contains(&admin));
+
+    // Run 2: the founding company and the administrator are gone, from both documents.
+    assert!(site.remove_role(&c.idno, &owner));
+    assert!(site.remove_role(&c.idno, &admin));
+    assert!(!site.remove_role(&c.idno, "Nobody Here"));
+    assert!(!site.remove_role("1000000000000", &admin));
+    let r = http_get(&base, &path, &[("If-None-Match", &etag)]).await;
+    assert_eq!(r.status, 200, "the change is a new document");
+    let during: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert!(!holders(&during).contains(&owner) && !holders(&during).contains(&admin));
+    assert!(during["revisionDate"].as_str() > before["revisionDate"].as_str());
+    let html = http_get(&base, &format!("/companies/{}", c.idno), &[]).await;
+    let html = String::from_utf8(html.body).expect("utf-8");
+    let shown = |name: &str| html.contains(&gleaner_demo_site::render::escape_html(name));
+    assert!(!shown(&owner) && !shown(&admin));
+    let served = site.company(&c.idno).expect("served");
+    assert_eq!(
+        expected_company(&served)["founders"]
+            .as_array()
+            .map(Vec::len),
+        Some(c.person_founders.len())
+    );
+
+    // Run 3: they come back, as generated.
+    assert!(site.restore(&c.idno));
+    let r = http_get(&base, &path, &[]).await;
+    let after: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(holders(&after), holders(&before));
+    assert!(after["revisionDate"].as_str() > during["revisionDate"].as_str());
+    let restored = site.company(&c.idno).expect("served");
+    assert_eq!(expected_company(&restored), expected_company(&c));
+    assert!(!site.restore("1000000000000"));
+}

@@ -112,3 +112,23 @@ fn realistic_shape() {
         }
     }
 }
+
+#[test]
+fn pool_names_are_unique_within_a_block_and_rarely_shared_across_blocks() {
+    assert_eq!(GIVEN_NAMES.len() % 2, 0, "given names alternate genders");
+    let pairs = (GIVEN_NAMES.len() * SURNAMES.len()) as u64;
+    let first: HashSet<String> = (0..pairs).map(|k| pool_person(42, k).name()).collect();
+    assert_eq!(first.len() as u64, pairs);
+    let second: HashSet<String> = (pairs..2 * pairs)
+        .map(|k| pool_person(42, k).name())
+        .collect();
+    assert_eq!(second.len() as u64, pairs);
+    // A hundred thousand companies' pool: a few namesakes, as in a real registry.
+    let all: HashSet<String> = (0..100_000).map(|k| pool_person(42, k).name()).collect();
+    assert!(all.len() > 97_000, "{}", all.len());
+    assert_eq!(pool_person(42, 12_345), pool_person(42, 12_345));
+    let with_second = (0..1000)
+        .filter(|k| pool_person(42, *k).given.contains(' '))
+        .count();
+    assert!((200..400).contains(&with_second), "{with_second}");
+}
