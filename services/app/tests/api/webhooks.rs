@@ -346,6 +346,16 @@ async fn a_watched_change_reaches_the_owners_webhook_signed_and_the_reference_li
         "newest first"
     );
     verify_with_node(&secret, &got);
+    // Counted by outcome; every outcome is exported from the start.
+    let metrics = gleaner_testkit::eventually(Duration::from_secs(10), || async {
+        let text = app.get("/metrics").await.text().await.ok()?;
+        text.contains("app_webhook_deliveries_total{outcome=\"delivered\"} 3")
+            .then_some(text)
+    })
+    .await
+    .expect("three deliveries counted");
+    assert!(metrics.contains("app_webhook_deliveries_total{outcome=\"disabled\"} 0"));
+    assert!(metrics.contains("app_webhook_attempt_duration_seconds_bucket"));
 
     // Bob's webhook got Bob's notification only, signed with Bob's secret.
     let bobs_got = bobs.wait_for(1).await;
