@@ -88,20 +88,24 @@ fn pooled_client(connect_timeout: Duration, idle_timeout: Duration) -> UpstreamC
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1):
 /// never passed on in either direction.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Remove the hop-by-hop headers, and every header `Connection` names.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names, without hashing, says so.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -112,7 +116,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -386,16 +390,27 @@ fn forwarded_headers(
 /// `RateLimit-*` (IETF draft) and `X-RateLimit-*`: the burst, what is left
 /// of it, and the seconds until all of it is back.
 pub fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
-    let pairs = [
-        ("ratelimit-limit", u64::from(decision.limit)),
-        ("ratelimit-remaining", u64::from(decision.remaining)),
-        ("ratelimit-reset", decision.reset_secs()),
-        ("x-ratelimit-limit", u64::from(decision.limit)),
-        ("x-ratelimit-remaining", u64::from(decision.remaining)),
-        ("x-ratelimit-reset", decision.reset_secs()),
+    const NAMES: [[HeaderName; 3]; 2] = [
+        [
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ],
+        [
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ],
     ];
-    for (name, value) in pairs {
-        headers.insert(name, HeaderValue::from(value));
+    let values = [
+        HeaderValue::from(u64::from(decision.limit)),
+        HeaderValue::from(u64::from(decision.remaining)),
+        HeaderValue::from(decision.reset_secs()),
+    ];
+    for names in NAMES {
+        for (name, value) in names.into_iter().zip(values.iter()) {
+            headers.insert(name, value.clone());
+        }
     }
 }
 
