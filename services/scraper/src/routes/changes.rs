@@ -185,7 +185,7 @@ pub async fn stream(
 /// One stream's place in the feed.
 struct Follow {
     db: PgPool,
-    head: watch::Receiver<Option<Cursor>>,
+    head: watch::Receiver<Head>,
     /// The last change read (sent or buffered).
     cursor: Cursor,
     buffered: VecDeque<Change>,
@@ -246,15 +246,20 @@ impl Follow {
     }
 }
 
+/// The newest change readers may return (`None` while there is none).
+type Head = Option<Cursor>;
+/// Where the running watcher's sender is kept (`None` while no watcher runs).
+type Slot = Arc<Mutex<Option<Arc<watch::Sender<Head>>>>>;
+
 /// The feed's head, read by one task per process while any stream is open.
 #[derive(Clone, Default)]
 pub struct HeadWatch {
-    sender: Arc<Mutex<Option<Arc<watch::Sender<Option<Cursor>>>>>>,
+    sender: Slot,
 }
 
 impl HeadWatch {
     /// A receiver of the head; starts the watcher if none runs.
-    fn subscribe(&self, db: &PgPool) -> watch::Receiver<Option<Cursor>> {
+    fn subscribe(&self, db: &PgPool) -> watch::Receiver<Head> {
         let mut slot = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = slot.as_ref() {
             return sender.subscribe();
@@ -269,11 +274,7 @@ impl HeadWatch {
 
 /// Read the head every [`HEAD_POLL`] until no stream listens, then stop (under the lock
 /// `subscribe` takes, so a new stream either joins this watcher or starts another).
-async fn watch_head(
-    slot: Arc<Mutex<Option<Arc<watch::Sender<Option<Cursor>>>>>>,
-    sender: Arc<watch::Sender<Option<Cursor>>>,
-    db: PgPool,
-) {
+async fn watch_head(slot: Slot, sender: Arc<watch::Sender<Head>>, db: PgPool) {
     let mut tick = tokio::time::interval(HEAD_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

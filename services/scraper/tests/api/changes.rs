@@ -127,12 +127,12 @@ async fn page(app: &TestApp, token: &str, after: &str, limit: usize) -> (Vec<Val
 }
 
 /// Wait (at most [`PATIENCE`]) until `check` answers.
-async fn patiently<T, F, Fut>(mut check: F) -> T
+async fn patiently<T, F, Fut>(check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    gleaner_testkit::eventually(PATIENCE, move || check())
+    gleaner_testkit::eventually(PATIENCE, check)
         .await
         .expect("the feed caught up")
 }
