@@ -92,11 +92,11 @@ pub struct Change {
 const SETTLED: &str = "xact_id < pg_snapshot_xmin(pg_current_snapshot())";
 
 fn decode_cursor(row: &sqlx::postgres::PgRow) -> sqlx::Result<Cursor> {
-    let xact_id: String = row.try_get("xact_id")?;
+    let xact_id: String = row.try_get("xact_text")?;
     let xact_id = xact_id
         .parse::<u64>()
         .map_err(|e| sqlx::Error::ColumnDecode {
-            index: "xact_id".to_owned(),
+            index: "xact_text".to_owned(),
             source: Box::new(e),
         })?;
     Ok(Cursor {
@@ -108,7 +108,7 @@ fn decode_cursor(row: &sqlx::postgres::PgRow) -> sqlx::Result<Cursor> {
 /// Up to `limit` changes right after `after`, in feed order, each with its cursor.
 pub async fn page(db: &PgPool, after: Cursor, limit: i64) -> sqlx::Result<Vec<(Cursor, Change)>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT xact_id::text AS xact_id, id, idno, field, old, new, observed_at, run_id \
+        "SELECT xact_id::text AS xact_text, id, idno, field, old, new, observed_at, run_id \
          FROM company_history \
          WHERE {SETTLED} AND (xact_id, id) > ($1::text::xid8, $2) \
          ORDER BY xact_id, id LIMIT $3"
@@ -138,7 +138,7 @@ pub async fn page(db: &PgPool, after: Cursor, limit: i64) -> sqlx::Result<Vec<(C
 /// The cursor of the last change a reader may return now (`None` while there is none).
 pub async fn head(db: &PgPool) -> sqlx::Result<Option<Cursor>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT xact_id::text AS xact_id, id FROM company_history WHERE {SETTLED} \
+        "SELECT xact_id::text AS xact_text, id FROM company_history WHERE {SETTLED} \
          ORDER BY xact_id DESC, id DESC LIMIT 1"
     )))
     .fetch_optional(db)

@@ -630,3 +630,41 @@ async fn history_from_before_the_feed_migration_is_in_the_feed() {
     let cursors: Vec<Cursor> = rows.iter().map(|(c, _)| *c).collect();
     assert!(cursors.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// Transaction ids order as numbers (9 before 10), not as their digits, in pages of any
+/// size and on the stream.
+#[tokio::test]
+async fn transaction_ids_order_as_numbers() {
+    let app = spawn_app(1).await;
+    let token = app.token(Role::User);
+    let seeded = seed(&app.db, 1).await;
+    let idno = seeded[0].record.idno.as_str().to_owned();
+    for xact_id in ["100", "9", "99", "10"] {
+        sqlx::query(
+            "INSERT INTO company_history (idno, field, old, new, xact_id) \
+             VALUES ($1, 'name', NULL, $2, $3::text::xid8)",
+        )
+        .bind(&idno)
+        .bind(json!(xact_id))
+        .bind(xact_id)
+        .execute(&app.db)
+        .await
+        .expect("insert history");
+    }
+    let want = [json!("9"), json!("10"), json!("99"), json!("100")];
+    let (all, _) = page(&app, &token, "", 100).await;
+    assert_eq!(
+        all.iter().map(|c| c["new"].clone()).collect::<Vec<_>>(),
+        want
+    );
+    let (mut walked, mut next) = (Vec::new(), String::new());
+    for _ in 0..4 {
+        let (items, after) = page(&app, &token, &next, 1).await;
+        walked.extend(items);
+        next = after;
+    }
+    assert_eq!(walked, all);
+    assert_increasing(&walked);
+    let mut events = Events::open(&app, &token, None, None).await;
+    assert_eq!(items_of(&events.take(4).await), all);
+}
