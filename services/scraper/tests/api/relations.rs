@@ -703,7 +703,7 @@ async fn the_demo_sites_people_and_company_links_match_its_ground_truth() {
         .fetch_all(&app.db)
         .await
         .unwrap();
-        assert_eq!(resolved, [target.clone()], "{link:?}");
+        assert_eq!(resolved, std::slice::from_ref(target), "{link:?}");
         if let (Some(t), gleaner_demo_site::Role::Founder) = (target, link.role)
             && t != &link.idno
         {
