@@ -3,20 +3,21 @@
 //!
 //! An export reads one snapshot: a `REPEATABLE READ` read-only transaction held for
 //! the whole export, so a change committed meanwhile is wholly in it or wholly out.
-//! Companies are read in batches of [`BATCH`] by IDNO (keyset pagination inside
-//! the transaction), each batch turned into bytes and sent through a bounded
-//! channel to the response body: memory holds a few batches, whatever the size
-//! of the registry, and a slow client slows the reading down.
+//! NDJSON and CSV read every company in one streamed query (PostgreSQL sends rows
+//! while the export writes, and waits when it is behind); FtM reads companies in
+//! batches of [`BATCH`] by IDNO (keyset pagination inside the transaction), since
+//! each batch also looks up links and writes temporary tables. Bytes go through a
+//! bounded channel to the response body: memory holds a few chunks, whatever the
+//! size of the registry, and a slow client slows the reading down.
 
 pub mod csv;
 pub mod ftm;
 pub mod ndjson;
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
 use gleaner_scrapejob::Idno;
 use serde::Deserialize;
 use sqlx::postgres::PgRow;
@@ -27,8 +28,7 @@ use tracing::Instrument as _;
 use utoipa::ToSchema;
 
 use crate::company::{
-    Activity, Address, Administrator, Company, CompanyRecord, FinancialYear, Founder, SourceInfo,
-    Status,
+    Activity, Address, Administrator, Company, CompanyRecord, Founder, SourceInfo, Status,
 };
 
 /// Companies read per query.
@@ -75,6 +75,24 @@ impl Format {
 const NEXT_BATCH: &str = "SELECT idno, name, legal_form, status, registered_at, address, activities, founders, \
      administrators, source_url, source_fetched_at, parser_version, updated_at \
      FROM companies WHERE idno > $1 ORDER BY idno LIMIT $2";
+
+/// Every company in IDNO order, read as one stream (PostgreSQL sends rows as fast as
+/// the export takes them: it works while the export writes).
+const ALL: &str = "SELECT idno, name, legal_form, status, registered_at, address, activities, founders, \
+     administrators, source_url, source_fetched_at, parser_version, updated_at \
+     FROM companies ORDER BY idno";
+
+/// [`ALL`] with each company's financial years as the JSON array
+/// `GET /api/v1/companies/{idno}/financials` gives (oldest first; `values` an object),
+/// built by PostgreSQL, null when there are none.
+const ALL_WITH_FINANCIALS: &str = "SELECT idno, name, legal_form, status, registered_at, address, activities, founders, \
+     administrators, source_url, source_fetched_at, parser_version, updated_at, \
+     (SELECT json_agg(json_build_object('year', f.year, 'revenue', f.revenue, 'net_profit', f.net_profit, \
+        'total_assets', f.total_assets, 'equity', f.equity, 'values', \
+        CASE WHEN jsonb_typeof(f.\"values\") = 'object' THEN f.\"values\" ELSE '{}'::jsonb END) \
+        ORDER BY f.year)::text \
+      FROM financials f WHERE f.idno = c.idno) AS financials \
+     FROM companies c ORDER BY idno";
 
 /// A company row as the export reads it.
 fn company_from_row(row: &PgRow) -> sqlx::Result<Company> {
@@ -246,39 +264,24 @@ impl Export {
     }
 
     async fn ndjson(&mut self, sink: &mut Sink) -> Result<(), ExportError> {
-        let mut after = String::new();
-        loop {
-            let companies = next_batch(&mut self.tx, &after).await?;
-            let Some(last) = companies.last() else {
-                return Ok(());
-            };
-            let mut financials =
-                financials_between(&mut self.tx, &after, last.record.idno.as_str()).await?;
-            after = last.record.idno.as_str().to_owned();
-            for company in &companies {
-                let years = financials
-                    .remove(company.record.idno.as_str())
-                    .unwrap_or_default();
-                ndjson::write_line(sink.buf(), company, &years);
-                sink.maybe_flush().await?;
-            }
+        let mut rows = sqlx::query(ALL_WITH_FINANCIALS).fetch(&mut *self.tx);
+        while let Some(row) = rows.try_next().await? {
+            let company = company_from_row(&row)?;
+            let financials: Option<&str> = row.try_get("financials")?;
+            ndjson::write_line(sink.buf(), &company, financials.unwrap_or("[]"));
+            sink.maybe_flush().await?;
         }
+        Ok(())
     }
 
     async fn csv(&mut self, sink: &mut Sink) -> Result<(), ExportError> {
         csv::write_header(sink.buf());
-        let mut after = String::new();
-        loop {
-            let companies = next_batch(&mut self.tx, &after).await?;
-            let Some(last) = companies.last() else {
-                return Ok(());
-            };
-            after = last.record.idno.as_str().to_owned();
-            for company in &companies {
-                csv::write_row(sink.buf(), company);
-                sink.maybe_flush().await?;
-            }
+        let mut rows = sqlx::query(ALL).fetch(&mut *self.tx);
+        while let Some(row) = rows.try_next().await? {
+            csv::write_row(sink.buf(), &company_from_row(&row)?);
+            sink.maybe_flush().await?;
         }
+        Ok(())
     }
 }
 
@@ -290,43 +293,6 @@ pub async fn next_batch(conn: &mut PgConnection, after: &str) -> sqlx::Result<Ve
         .fetch_all(conn)
         .await?;
     rows.iter().map(company_from_row).collect()
-}
-
-/// The financial years of the companies with an IDNO in `(after, last]`, by IDNO,
-/// each company's oldest first (the shape `GET /companies/{idno}/financials` gives).
-async fn financials_between(
-    conn: &mut PgConnection,
-    after: &str,
-    last: &str,
-) -> sqlx::Result<HashMap<String, Vec<FinancialYear>>> {
-    let rows = sqlx::query(
-        "SELECT idno, year, revenue, net_profit, total_assets, equity, \"values\" FROM financials \
-         WHERE idno > $1 AND idno <= $2 ORDER BY idno, year",
-    )
-    .bind(after)
-    .bind(last)
-    .fetch_all(conn)
-    .await?;
-    let mut by_company: HashMap<String, Vec<FinancialYear>> = HashMap::new();
-    for row in &rows {
-        let values: Json<serde_json::Value> = row.try_get("values")?;
-        let year = FinancialYear {
-            year: row.try_get("year")?,
-            revenue: row.try_get("revenue")?,
-            net_profit: row.try_get("net_profit")?,
-            total_assets: row.try_get("total_assets")?,
-            equity: row.try_get("equity")?,
-            values: match values.0 {
-                serde_json::Value::Object(m) => m,
-                _ => serde_json::Map::new(),
-            },
-        };
-        by_company
-            .entry(row.try_get("idno")?)
-            .or_default()
-            .push(year);
-    }
-    Ok(by_company)
 }
 
 #[cfg(test)]

@@ -1,33 +1,24 @@
 //! The NDJSON export: one company per line, as `GET /api/v1/companies/{idno}` gives
 //! it (the same serializer), plus its `financials` as
-//! `GET /api/v1/companies/{idno}/financials` gives them.
+//! `GET /api/v1/companies/{idno}/financials` gives them (built by PostgreSQL).
 
-use serde::Serialize;
+use crate::company::Company;
 
-use crate::company::{Company, FinancialYear};
-
-/// A company with its financial years.
-#[derive(Serialize)]
-struct Line<'a> {
-    #[serde(flatten)]
-    company: &'a Company,
-    financials: &'a [FinancialYear],
-}
-
-/// Append `company` and its `financials` as one JSON line to `out`.
-pub fn write_line(out: &mut Vec<u8>, company: &Company, financials: &[FinancialYear]) {
-    let line = Line {
-        company,
-        financials,
-    };
-    // Serializing to memory fails only for a map with non-string keys, which no
-    // field of a company has; should it ever, the line is left out whole.
+/// Append `company` and its `financials` (the JSON array, as PostgreSQL wrote it) as
+/// one JSON line to `out`.
+pub fn write_line(out: &mut Vec<u8>, company: &Company, financials: &str) {
     let start = out.len();
-    if serde_json::to_writer(&mut *out, &line).is_err() {
+    // Serializing to memory fails only for a map with non-string keys, which no
+    // field of a company has; should it ever, the line is left out whole. The
+    // company is a JSON object: its closing brace makes way for `financials`.
+    if serde_json::to_writer(&mut *out, company).is_err() || out.last() != Some(&b'}') {
         out.truncate(start);
         return;
     }
-    out.push(b'\n');
+    out.pop();
+    out.extend_from_slice(b",\"financials\":");
+    out.extend_from_slice(financials.as_bytes());
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]
@@ -63,23 +54,16 @@ mod tests {
     #[test]
     fn a_line_is_the_company_json_plus_financials() {
         let c = company();
-        let years = [FinancialYear {
-            year: 2024,
-            revenue: Some(10.5),
-            net_profit: None,
-            total_assets: None,
-            equity: None,
-            values: serde_json::Map::from_iter([("CODE_2_010".to_owned(), json!(10.5))]),
-        }];
+        let years = r#"[{"year": 2024, "revenue": 10.5, "net_profit": null, "values": {"CODE_2_010": 10.5}}]"#;
         let mut out = Vec::new();
-        write_line(&mut out, &c, &years);
-        write_line(&mut out, &c, &[]);
+        write_line(&mut out, &c, years);
+        write_line(&mut out, &c, "[]");
         let text = String::from_utf8(out).expect("utf-8");
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert_eq!(lines.len(), 2, "a newline in a name is escaped: {text}");
         let first: Value = serde_json::from_str(lines[0]).expect("json");
         let mut expected = serde_json::to_value(&c).expect("company json");
-        expected["financials"] = serde_json::to_value(years).expect("financials json");
+        expected["financials"] = serde_json::from_str(years).expect("financials json");
         assert_eq!(first, expected);
         let second: Value = serde_json::from_str(lines[1]).expect("json");
         assert_eq!(second["financials"], json!([]));
