@@ -57,6 +57,9 @@ fn misspelt(name: &str) -> String {
         .collect()
 }
 
+/// A kind of query, the query, the id expected first and the name expected first.
+type Query = (&'static str, Value, Option<String>, Option<String>);
+
 struct Sample {
     idno: String,
     name: String,
@@ -66,11 +69,7 @@ struct Sample {
 
 /// The ten queries of batch `b`, each with the id expected first (none for a partial
 /// name, where the first one is not knowable beforehand).
-fn batch(
-    b: usize,
-    companies: &[Sample],
-    people: &[String],
-) -> Vec<(&'static str, Value, Option<String>)> {
+fn batch(b: usize, companies: &[Sample], people: &[String]) -> Vec<Query> {
     let c = |k: usize| &companies[(b * 10 + k) % companies.len()];
     let city = |s: &Sample| json!([{"pid": "city", "v": s.city.clone().unwrap_or_default()}]);
     let person = &people[b % people.len()];
@@ -80,52 +79,62 @@ fn batch(
             "exact name",
             json!({"query": c(0).name, "type": "Company"}),
             Some(c(0).idno.clone()),
+            Some(c(0).name.clone()),
         ),
         (
             "no accents, capitals",
             json!({"query": plain_upper(&c(1).name), "type": "Company"}),
             Some(c(1).idno.clone()),
+            Some(c(1).name.clone()),
         ),
         (
             "a letter dropped",
             json!({"query": misspelt(&c(2).name), "type": "Company"}),
             Some(c(2).idno.clone()),
+            Some(c(2).name.clone()),
         ),
         (
             "name + city",
             json!({"query": c(3).name, "type": "Company", "properties": city(c(3))}),
             Some(c(3).idno.clone()),
+            Some(c(3).name.clone()),
         ),
         (
             "name + legal form",
             json!({"query": c(4).name, "type": "Company",
             "properties": [{"pid": "legal_form", "v": c(4).legal_form.clone().unwrap_or_default()}]}),
             Some(c(4).idno.clone()),
+            Some(c(4).name.clone()),
         ),
         (
             "IDNO only",
             json!({"properties": [{"pid": "idno", "v": c(5).idno}]}),
             Some(c(5).idno.clone()),
+            Some(c(5).name.clone()),
         ),
         (
             "first two words",
             json!({"query": c(6).name.split_whitespace().take(2).collect::<Vec<_>>().join(" ")}),
+            None,
             None,
         ),
         (
             "person, words swapped",
             json!({"query": swapped.join(" "), "type": "Person"}),
             names::person_id(person),
+            Some(person.clone()),
         ),
         (
             "name, any type, limit 10",
             json!({"query": c(8).name, "limit": 10}),
             Some(c(8).idno.clone()),
+            Some(c(8).name.clone()),
         ),
         (
             "misspelt + city",
             json!({"query": misspelt(&c(9).name), "type": "Company", "properties": city(c(9))}),
             Some(c(9).idno.clone()),
+            Some(c(9).name.clone()),
         ),
     ]
 }
@@ -187,11 +196,11 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok(r.json::<Value>().await?)
         }
     };
-    let as_batch = |queries: &[(&'static str, Value, Option<String>)]| {
+    let as_batch = |queries: &[Query]| {
         queries
             .iter()
             .enumerate()
-            .map(|(i, (_, q, _))| (format!("q{i}"), q.clone()))
+            .map(|(i, (_, q, _, _))| (format!("q{i}"), q.clone()))
             .collect::<serde_json::Map<String, Value>>()
     };
     // Warm up (connections, caches): the last batches, not timed.
@@ -200,29 +209,40 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut times = Vec::with_capacity(batches);
     // Per kind: (first is the expected one, expected among the candidates, matches, asked).
-    let mut quality: BTreeMap<(usize, &'static str), (u32, u32, u32, u32)> = BTreeMap::new();
+    // Per kind: first is the expected one, expected among the candidates, first has the
+    // expected name (a namesake counts), first is a match, asked.
+    let mut quality: BTreeMap<(usize, &'static str), [u32; 5]> = BTreeMap::new();
     for b in 0..batches {
         let queries = batch(b, &sample, &people);
         let body = as_batch(&queries);
         let t = Instant::now();
         let answer = send(body).await?;
         times.push(t.elapsed());
-        for (i, (kind, _, expected)) in queries.iter().enumerate() {
+        for (i, (kind, _, expected, name)) in queries.iter().enumerate() {
             let result = answer[format!("q{i}")]["result"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
             let tally = quality.entry((i, kind)).or_default();
-            tally.3 += 1;
+            tally[4] += 1;
             if result.first().is_some_and(|c| c["match"] == true) {
-                tally.2 += 1;
+                tally[3] += 1;
             }
             if let Some(expected) = expected {
                 if result.first().is_some_and(|c| c["id"] == expected.as_str()) {
-                    tally.0 += 1;
+                    tally[0] += 1;
                 }
                 if result.iter().any(|c| c["id"] == expected.as_str()) {
-                    tally.1 += 1;
+                    tally[1] += 1;
+                }
+            }
+            if let Some(name) = name {
+                let first = result
+                    .first()
+                    .and_then(|c| c["name"].as_str())
+                    .unwrap_or("");
+                if names::name_key(first) == names::name_key(name) {
+                    tally[2] += 1;
                 }
             }
         }
@@ -238,24 +258,23 @@ async fn main() -> anyhow::Result<()> {
         ms(mean),
     );
     println!(
-        "{:<28} {:>10} {:>12} {:>8}",
-        "query", "first", "in results", "match"
+        "{:<28} {:>8} {:>12} {:>12} {:>8}",
+        "query", "first", "in results", "first name", "match"
     );
-    for ((_, kind), (first, found, matched, asked)) in &quality {
+    for ((_, kind), [first, found, named, matched, asked]) in &quality {
         let pct = |n: u32| format!("{:.0} %", 100.0 * f64::from(n) / f64::from(*asked));
-        let has_expected = *kind != "first two words";
+        let shown = |n: u32| {
+            if *kind == "first two words" {
+                "-".to_string()
+            } else {
+                pct(n)
+            }
+        };
         println!(
-            "{kind:<28} {:>10} {:>12} {:>8}",
-            if has_expected {
-                pct(*first)
-            } else {
-                "-".into()
-            },
-            if has_expected {
-                pct(*found)
-            } else {
-                "-".into()
-            },
+            "{kind:<28} {:>8} {:>12} {:>12} {:>8}",
+            shown(*first),
+            shown(*found),
+            shown(*named),
             pct(*matched),
         );
     }

@@ -859,6 +859,7 @@ fn check_query(key: &str, q: ReconciliationQuery) -> ApiResult<Checked> {
         companies,
         people,
         near: limit + store::NEAR_EXTRA,
+        near_always: idno.is_some() || !cities.is_empty() || !legal_forms.is_empty(),
     };
     Ok(Checked {
         key: key.to_string(),

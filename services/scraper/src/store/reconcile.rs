@@ -33,6 +33,10 @@ pub struct Probe {
     pub people: bool,
     /// How many nearest names to consider (the query's limit and [`NEAR_EXTRA`]).
     pub near: i64,
+    /// Look for near names even when `limit` companies have exactly the name: a
+    /// property may lift a near name above a namesake. Without one, no near name can
+    /// outscore an exact one, so the nearest-name scan is skipped.
+    pub near_always: bool,
 }
 
 /// A company or a person found for a probe, with what the scoring needs.
@@ -83,8 +87,13 @@ WITH q AS (
          left(regexp_replace(q.ckey, '[^a-z0-9]+', '', 'g'), 1) AS cinitial,
          left(regexp_replace(q.pkey, '[^a-z0-9]+', '', 'g'), 1) AS pinitial
     FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[],
-                $8::text[], $9::int8[])
-      AS q(ord, ckey, pkey, idno, city, companies, people, pid, pool)
+                $8::text[], $9::int8[], $11::bool[])
+      AS q(ord, ckey, pkey, idno, city, companies, people, pid, pool, near_always)
+), n AS (
+  SELECT q.ord,
+         CASE WHEN q.ckey = '' OR NOT q.companies THEN 0
+              ELSE (SELECT count(*) FROM company_search c WHERE c.name_norm = q.ckey) END AS namesakes
+    FROM q
 )
 SELECT q.ord, 'company' AS kind, s.idno AS id, s.name, s.city, s.legal_form, s.status,
        s.idno = q.idno AS idno_hit,
@@ -92,6 +101,7 @@ SELECT q.ord, 'company' AS kind, s.idno AS id, s.name, s.city, s.legal_form, s.s
        CASE WHEN q.ckey = '' THEN 0::real ELSE similarity(s.name_key, q.ckey) END AS sim,
        n.namesakes, 0::bigint AS roles
 FROM q
+JOIN n ON n.ord = q.ord
 CROSS JOIN LATERAL (
     SELECT c.idno FROM company_search c WHERE q.companies AND q.idno <> '' AND c.idno = q.idno
     UNION
@@ -101,15 +111,12 @@ CROSS JOIN LATERAL (
       LIMIT $10)
     UNION
     (SELECT c.idno FROM company_search c
-      WHERE q.companies AND q.ckey <> ''
+      WHERE q.companies AND q.ckey <> '' AND (q.near_always OR n.namesakes < q.pool - $12)
         AND left(regexp_replace(c.name_key, '[^a-z0-9]+', '', 'g'), 1) = q.cinitial
       ORDER BY c.name_key <-> q.ckey
       LIMIT q.pool)
 ) found
 JOIN company_search s ON s.idno = found.idno
-CROSS JOIN LATERAL (
-    SELECT count(*) AS namesakes FROM company_search c WHERE q.ckey <> '' AND c.name_norm = q.ckey
-) n
 UNION ALL
 SELECT q.ord, 'person', p.id, p.name, NULL, NULL, NULL,
        false,
@@ -160,6 +167,8 @@ pub async fn candidates(db: &PgPool, probes: &[Probe]) -> sqlx::Result<Vec<Candi
         )
         .bind(probes.iter().map(|p| p.near).collect::<Vec<_>>())
         .bind(EXACT_POOL)
+        .bind(probes.iter().map(|p| p.near_always).collect::<Vec<_>>())
+        .bind(NEAR_EXTRA)
         .fetch_all(db)
         .await?;
     rows.iter()
