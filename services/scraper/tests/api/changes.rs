@@ -321,6 +321,39 @@ async fn a_token_is_required_and_bad_cursors_and_limits_are_422() {
         next, valid,
         "an empty page hands back the `after` it was given"
     );
+
+    // Both routes are documented, with the rules the fuzzer generates input from.
+    let doc = app.get_json("/openapi.json").await;
+    let list = &doc["paths"]["/api/v1/changes"]["get"];
+    let stream = &doc["paths"]["/api/v1/changes/stream"]["get"];
+    let param = |op: &Value, name: &str| -> Value {
+        op["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {op}"))
+            .clone()
+    };
+    for op in [list, stream] {
+        assert!(op["security"].to_string().contains("bearer"), "{op}");
+        let pattern = param(op, "after")["schema"]["pattern"].clone();
+        assert!(
+            pattern
+                .as_str()
+                .is_some_and(|p| p.starts_with("^(1[0-9a-f]{16}")),
+            "{pattern}"
+        );
+        assert!(op["responses"]["401"].is_object() && op["responses"]["422"].is_object());
+    }
+    let limit = param(list, "limit");
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 1000);
+    let resume = param(stream, "Last-Event-ID");
+    assert_eq!(resume["in"], "header");
+    assert!(resume["schema"]["pattern"].is_string(), "{resume}");
+    assert!(stream["responses"]["200"]["content"]["text/event-stream"].is_object());
+    assert!(doc["components"]["schemas"]["ChangePage"].is_object());
 }
 
 #[tokio::test]
