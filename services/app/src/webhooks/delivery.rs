@@ -21,6 +21,9 @@ use gleaner_egress::{EgressPolicy, Url};
 /// live worker always records its attempt before another may claim it again.
 pub const LEASE: Duration = Duration::from_secs(60);
 
+/// The most of an endpoint's answer that is read (and thrown away).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 /// The wait before each retry (before jitter): the first within 30 s, then growing;
 /// 8 retries spread over more than a day, by when a webhook still failing is disabled.
 pub const RETRY_SCHEDULE: [Duration; 8] = [
@@ -34,14 +37,17 @@ pub const RETRY_SCHEDULE: [Duration; 8] = [
     Duration::from_secs(10 * 3600),
 ];
 
-/// The wait before the retry after failed attempt `attempt` (1-based), with up to 20 %
-/// jitter so deliveries that failed together do not retry together; `None` when no
-/// retry is left.
-pub fn retry_delay(attempt: i32) -> Option<Duration> {
+/// The wait before the retry after failed attempt `attempt` (1-based) on `schedule`,
+/// with up to 20 % jitter so deliveries that failed together do not retry together;
+/// `None` when no retry is left.
+pub fn retry_delay(schedule: &[Duration], attempt: i32) -> Option<Duration> {
     let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
-    let base = *RETRY_SCHEDULE.get(index)?;
+    let base = *schedule.get(index)?;
     Some(base.mul_f64(1.0 + rand::rng().random_range(0.0..0.2)))
 }
+
+/// What an attempt's outcome is counted as.
+pub const OUTCOMES: [&str; 5] = ["delivered", "retry", "failed", "disabled", "not_held"];
 
 /// Delivery metrics (names in the README's Metrics section).
 #[derive(Clone)]
@@ -55,8 +61,8 @@ impl DeliveryMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let attempts = IntCounterVec::new(
             Opts::new(
-                "app_webhook_attempts_total",
-                "Webhook delivery attempts, by outcome: delivered, retry, failed (no retry left), disabled (the webhook was disabled)",
+                "app_webhook_deliveries_total",
+                "Webhook delivery attempts, by outcome: delivered, retry, failed (no retry left), disabled (the webhook was disabled), not_held (the lease had passed to another worker)",
             ),
             &["outcome"],
         )?;
@@ -68,6 +74,9 @@ impl DeliveryMetrics {
             .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["outcome"],
         )?;
+        for outcome in OUTCOMES {
+            attempts.with_label_values(&[outcome]);
+        }
         registry.register(Box::new(attempts.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         Ok(Self { attempts, duration })
@@ -99,6 +108,7 @@ pub struct DeliveryWorker {
     metrics: DeliveryMetrics,
     concurrency: usize,
     poll_interval: Duration,
+    retry_schedule: Arc<[Duration]>,
 }
 
 impl DeliveryWorker {
@@ -120,7 +130,15 @@ impl DeliveryWorker {
             metrics,
             concurrency: concurrency.max(1),
             poll_interval,
+            retry_schedule: Arc::new(RETRY_SCHEDULE),
         }
+    }
+
+    /// Retry on `schedule` instead of [`RETRY_SCHEDULE`] (the benchmark compresses it, to
+    /// count losses without waiting hours).
+    pub fn with_retry_schedule(mut self, schedule: &[Duration]) -> Self {
+        self.retry_schedule = schedule.into();
+        self
     }
 
     /// Send one attempt: `POST` the body with the Standard Webhooks headers.
@@ -151,10 +169,20 @@ impl DeliveryWorker {
             .send()
             .await;
         match sent {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
-                // Read (and bound) the answer so the connection can be reused.
-                let _ = tokio::time::timeout(Duration::from_secs(1), response.bytes()).await;
+                // Read a short answer so the connection can be reused; a long or slow one
+                // is dropped (and its connection with it).
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let mut read = 0usize;
+                    while let Ok(Some(chunk)) = response.chunk().await {
+                        read += chunk.len();
+                        if read > MAX_ANSWER_BYTES {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 if status.is_success() {
                     AttemptResult::Delivered(status.as_u16())
                 } else if status.is_redirection() {
@@ -183,7 +211,7 @@ impl DeliveryWorker {
                 }
             }
             AttemptResult::Failed(status, error) => {
-                let retry_in = retry_delay(claimed.attempt);
+                let retry_in = retry_delay(&self.retry_schedule, claimed.attempt);
                 match store::record_failed(&self.db, &claimed, status, &error, retry_in).await? {
                     Failure::Retry => "retry",
                     Failure::GaveUp => "failed",
@@ -245,7 +273,7 @@ impl DeliveryWorker {
         loop {
             while tasks.try_join_next().is_some() {}
             let wait = match self.round(&slots, &mut tasks).await {
-                // A full batch: more may be due at once.
+                // Claimed some with slots to spare: look again at once, more may be due.
                 Ok(n) if n > 0 && slots.available_permits() > 0 => Duration::ZERO,
                 Ok(_) => {
                     backoff = self.poll_interval;
@@ -293,12 +321,12 @@ mod tests {
 
     #[test]
     fn retries_start_within_30_s_and_spread_over_a_day() {
-        let first = retry_delay(1).expect("a first retry");
+        let first = retry_delay(&RETRY_SCHEDULE, 1).expect("a first retry");
         assert!(first >= Duration::from_secs(5) && first < Duration::from_secs(30));
         let mut total = Duration::ZERO;
         let mut retries = 0;
         for attempt in 1.. {
-            match retry_delay(attempt) {
+            match retry_delay(&RETRY_SCHEDULE, attempt) {
                 Some(d) => {
                     assert!(d >= RETRY_SCHEDULE[retries]);
                     assert!(d <= RETRY_SCHEDULE[retries].mul_f64(1.2));
@@ -310,7 +338,7 @@ mod tests {
         }
         assert!(retries >= 5);
         assert!(total > Duration::from_secs(24 * 3600), "{total:?}");
-        assert_eq!(retry_delay(0), None);
-        assert_eq!(retry_delay(-1), None);
+        assert_eq!(retry_delay(&RETRY_SCHEDULE, 0), None);
+        assert_eq!(retry_delay(&RETRY_SCHEDULE, -1), None);
     }
 }

@@ -32,6 +32,10 @@ async fn ops_endpoints_and_every_route_described_in_openapi() {
         ("/api/v1/watchlist/{idno}", &["put", "delete"][..]),
         ("/api/v1/notifications", &["get"][..]),
         ("/api/v1/notifications/read", &["post"][..]),
+        ("/api/v1/webhooks", &["post", "get"][..]),
+        ("/api/v1/webhooks/{id}", &["delete"][..]),
+        ("/api/v1/webhooks/{id}/deliveries", &["get"][..]),
+        ("/api/v1/webhooks/{id}/test", &["post"][..]),
     ] {
         for method in methods {
             let op = &paths[path][*method];
