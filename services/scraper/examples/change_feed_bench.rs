@@ -13,6 +13,7 @@
 //!    `ROUNDS` times through the upsert (a pseudo-random pause of 0 to 400 ms before each),
 //!    and reports the time from each commit to its event on the stream.
 //!
+//! `scripts/bench-change-feed.sh` (in `make bench`), or by hand:
 //! `scripts/with-test-deps.sh cargo run --release -p gleaner-scraper --example change_feed_bench`
 //! (`CHANGES=1000000 COMPANIES=100 ROUNDS=300` by default).
 
