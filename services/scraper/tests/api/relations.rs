@@ -799,6 +799,34 @@ async fn bad_input_is_404_or_422_never_5xx() {
     }
     let all = app.get_json("/api/v1/people?q=%20%2C%20").await;
     assert_eq!(all["total"], 5, "a query of no word lists everyone");
+
+    // Every route and its schemas are described (schemathesis fuzzes what is).
+    let spec: Value = app.get_json("/openapi.json").await;
+    for path in [
+        "/api/v1/people",
+        "/api/v1/people/{id}",
+        "/api/v1/companies/{idno}/related",
+        "/api/v1/companies/{idno}/graph",
+    ] {
+        assert!(
+            spec["paths"][path]["get"].is_object(),
+            "{path} undocumented"
+        );
+    }
+    for schema in [
+        "PeoplePage",
+        "Person",
+        "RelatedCompany",
+        "Graph",
+        "Node",
+        "Edge",
+        "Via",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "{schema} undocumented"
+        );
+    }
 }
 
 fn urlencode(s: &str) -> String {
