@@ -1512,6 +1512,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_openapi_document_has_every_route_and_both_request_bodies() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(crate::routes::ApiDoc::openapi()).unwrap_or_default();
+        let paths = &doc["paths"];
+        for (path, method) in [
+            ("/api/v1/reconcile", "get"),
+            ("/api/v1/reconcile", "post"),
+            ("/api/v1/reconcile/suggest/entity", "get"),
+            ("/api/v1/reconcile/preview", "get"),
+            ("/api/v1/reconcile/properties", "get"),
+        ] {
+            assert!(paths[path][method].is_object(), "{method} {path}");
+        }
+        let body = &paths["/api/v1/reconcile"]["post"]["requestBody"]["content"];
+        assert!(body["application/json"].is_object(), "{body}");
+        assert!(
+            body["application/x-www-form-urlencoded"].is_object(),
+            "{body}"
+        );
+        let batch = &doc["components"]["schemas"]["ReconcileRequest"]["properties"]["queries"];
+        assert_eq!(batch["maxProperties"], 50, "{batch}");
+        assert!(doc["components"]["schemas"]["ReconciliationQuery"].is_object());
+    }
+
+    #[test]
     fn html_is_escaped() {
         assert_eq!(
             escape_html("<script>alert('x') & \"y\"</script>"),
