@@ -94,6 +94,8 @@ pub struct Settings {
 
 /// `WEBHOOK_ALLOWED_NETWORKS`: non-public networks webhook targets may reach.
 pub const WEBHOOK_ALLOWED_NETWORKS: &str = "WEBHOOK_ALLOWED_NETWORKS";
+/// `WEBHOOK_ALLOWED_HOSTS`: the only hosts webhook targets may name (empty: any host).
+pub const WEBHOOK_ALLOWED_HOSTS: &str = "WEBHOOK_ALLOWED_HOSTS";
 /// `WEBHOOK_ALLOW_HTTP`: whether plain `http` webhook URLs are allowed.
 pub const WEBHOOK_ALLOW_HTTP: &str = "WEBHOOK_ALLOW_HTTP";
 /// `WEBHOOK_CONCURRENCY`: deliveries one replica sends at once.
@@ -103,6 +105,16 @@ pub const WEBHOOK_POLL_INTERVAL: &str = "WEBHOOK_POLL_INTERVAL";
 
 fn webhook_networks(list: &str) -> Result<AllowedNetworks, String> {
     AllowedNetworks::parse(WEBHOOK_ALLOWED_NETWORKS, list).map_err(|e| e.to_string())
+}
+
+/// An empty list is no restriction (any host); otherwise only the hosts listed.
+fn webhook_hosts(list: &str) -> Result<Option<AllowedHosts>, String> {
+    if list.trim().is_empty() {
+        return Ok(None);
+    }
+    AllowedHosts::parse(WEBHOOK_ALLOWED_HOSTS, list)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 fn concurrency(s: &str) -> Result<usize, String> {
@@ -121,6 +133,10 @@ pub struct WebhookSettings {
     /// by default, so loopback, private, link-local and metadata addresses are refused.
     #[arg(long = "webhook-allowed-networks", env = WEBHOOK_ALLOWED_NETWORKS, default_value = "", value_parser = webhook_networks)]
     pub allowed_networks: AllowedNetworks,
+    /// The only hosts (names or addresses, optionally `:port`, comma-separated) webhook
+    /// URLs may name; empty (the default): any host.
+    #[arg(long = "webhook-allowed-hosts", env = WEBHOOK_ALLOWED_HOSTS, default_value = "", value_parser = webhook_hosts)]
+    pub allowed_hosts: Option<AllowedHosts>,
     /// Allow plain `http` webhook URLs (default: `https` only).
     #[arg(long = "webhook-allow-http", env = WEBHOOK_ALLOW_HTTP, default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_http: bool,
@@ -138,16 +154,22 @@ impl WebhookSettings {
         Self {
             allowed_networks: webhook_networks("127.0.0.0/8")
                 .unwrap_or_else(|_| AllowedNetworks::none(WEBHOOK_ALLOWED_NETWORKS)),
+            allowed_hosts: None,
             allow_http: true,
             concurrency: 16,
             poll_interval: Duration::from_millis(250),
         }
     }
 
-    /// Where webhook deliveries may go: any host; non-public addresses only inside the
-    /// allowed networks; `https` only unless `WEBHOOK_ALLOW_HTTP=true`.
+    /// Where webhook deliveries may go: any host, or only those of
+    /// `WEBHOOK_ALLOWED_HOSTS`; non-public addresses only inside the allowed networks;
+    /// `https` only unless `WEBHOOK_ALLOW_HTTP=true`.
     pub fn egress(&self) -> EgressPolicy {
-        let policy = EgressPolicy::any_host(self.allowed_networks.clone());
+        let networks = self.allowed_networks.clone();
+        let policy = match &self.allowed_hosts {
+            None => EgressPolicy::any_host(networks),
+            Some(hosts) => EgressPolicy::new(hosts.clone(), networks),
+        };
         if self.allow_http {
             policy
         } else {

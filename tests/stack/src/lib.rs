@@ -116,6 +116,11 @@ pub const LOCAL_WEBHOOKS: [(&str, &str); 2] = [
     ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8"),
 ];
 
+/// Webhook targets named by anything but loopback refused at creation: the API fuzzing
+/// creates webhooks from generated URLs and sends them test events, and no test sends
+/// traffic off this machine.
+pub const LOOPBACK_ONLY_WEBHOOKS: (&str, &str) = ("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost");
+
 /// The bootstrap admin account identity creates and the app knows.
 #[derive(Clone, Debug)]
 pub struct Admin {
@@ -156,6 +161,8 @@ pub struct Tuning {
     pub jobs_in_database: bool,
     /// The app sends webhooks to http receivers on loopback ([`LOCAL_WEBHOOKS`]).
     pub local_webhooks: bool,
+    /// Webhook URLs may name loopback hosts only ([`LOOPBACK_ONLY_WEBHOOKS`]).
+    pub loopback_only_webhooks: bool,
     /// No trace export (`OTEL_TRACES_EXPORTER=none`).
     pub no_traces: bool,
     /// Identity runs as in production (`GLEANER_ENV=production`).
@@ -200,6 +207,7 @@ impl Tuning {
             throttles_lifted: true,
             jobs_in_database: true,
             gateway_rate_limit: Some((100_000, 100_000)),
+            loopback_only_webhooks: true,
             ..Self::end_to_end()
         }
     }
@@ -330,6 +338,10 @@ impl Wiring {
                 }
                 if t.local_webhooks {
                     s.extend(LOCAL_WEBHOOKS);
+                }
+                if t.loopback_only_webhooks {
+                    let (name, value) = LOOPBACK_ONLY_WEBHOOKS;
+                    s.set(name, value);
                 }
             }
             Service::Gateway => {

@@ -80,6 +80,19 @@ fn the_local_stacks_let_the_app_send_webhooks_to_loopback_over_http() {
         assert_eq!(app.get("WEBHOOK_ALLOW_HTTP"), Some("true"));
         assert_eq!(app.get("WEBHOOK_ALLOWED_NETWORKS"), Some("127.0.0.0/8"));
     }
+    assert_eq!(
+        wiring(Tuning::fuzzing())
+            .env(Service::App)
+            .get("WEBHOOK_ALLOWED_HOSTS"),
+        Some("127.0.0.1,localhost"),
+        "the fuzzing's webhooks stay on this machine"
+    );
+    assert_eq!(
+        wiring(Tuning::local())
+            .env(Service::App)
+            .get("WEBHOOK_ALLOWED_HOSTS"),
+        None
+    );
     let local = wiring(Tuning::local());
     for s in [Service::Identity, Service::Scraper, Service::Gateway] {
         assert_eq!(local.env(s).get("WEBHOOK_ALLOW_HTTP"), None, "{s:?}");

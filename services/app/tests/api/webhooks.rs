@@ -563,6 +563,40 @@ async fn bad_urls_and_fields_are_422_naming_why() {
 }
 
 #[tokio::test]
+async fn with_allowed_hosts_only_those_hosts_may_be_named() {
+    let app = spawn_app_with(Backend::Database, |s| {
+        s.webhooks.allowed_hosts = Some(
+            gleaner_egress::AllowedHosts::parse("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")
+                .expect("a valid host list"),
+        );
+    })
+    .await;
+    let (_, token) = app.user_token();
+    for url in [
+        "https://hooks.example.com/in",
+        "http://localhost.example.com/in",
+        "http://127.0.0.2/in",
+    ] {
+        let resp = app
+            .post_auth("/api/v1/webhooks", &token, &json!({"url": url}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        let problem = body(resp).await;
+        let message = problem["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("WEBHOOK_ALLOWED_HOSTS"),
+            "{url}: {message}"
+        );
+    }
+    for url in ["http://127.0.0.1:9/in", "http://localhost:9/in"] {
+        let resp = app
+            .post_auth("/api/v1/webhooks", &token, &json!({"url": url}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "{url}");
+    }
+}
+
+#[tokio::test]
 async fn a_user_has_at_most_ten_webhooks_even_when_creating_in_parallel() {
     let app = quiet_app().await;
     let (_, token) = app.user_token();
