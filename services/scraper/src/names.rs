@@ -166,7 +166,7 @@ mod tests {
         #[test]
         fn folding_is_idempotent(n in "\\PC{0,40}") {
             let key = person_key(&n);
-            prop_assert_eq!(person_key(&key), key.clone());
+            prop_assert_eq!(person_key(&key), key);
             prop_assert_eq!(name_key(&name_key(&n)), name_key(&n));
         }
     }
