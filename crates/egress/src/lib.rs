@@ -13,6 +13,8 @@
 mod address;
 mod allowed;
 mod policy;
+#[cfg(feature = "reqwest")]
+pub mod resolve;
 pub mod source_url;
 
 pub use address::is_public;

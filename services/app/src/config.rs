@@ -107,13 +107,16 @@ fn webhook_networks(list: &str) -> Result<AllowedNetworks, String> {
     AllowedNetworks::parse(WEBHOOK_ALLOWED_NETWORKS, list).map_err(|e| e.to_string())
 }
 
-/// An empty list is no restriction (any host); otherwise only the hosts listed.
-fn webhook_hosts(list: &str) -> Result<Option<AllowedHosts>, String> {
+/// `WEBHOOK_ALLOWED_HOSTS`: `None` (an empty list) is any host, else only those listed.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookHosts(pub Option<AllowedHosts>);
+
+fn webhook_hosts(list: &str) -> Result<WebhookHosts, String> {
     if list.trim().is_empty() {
-        return Ok(None);
+        return Ok(WebhookHosts(None));
     }
     AllowedHosts::parse(WEBHOOK_ALLOWED_HOSTS, list)
-        .map(Some)
+        .map(|hosts| WebhookHosts(Some(hosts)))
         .map_err(|e| e.to_string())
 }
 
@@ -136,7 +139,7 @@ pub struct WebhookSettings {
     /// The only hosts (names or addresses, optionally `:port`, comma-separated) webhook
     /// URLs may name; empty (the default): any host.
     #[arg(long = "webhook-allowed-hosts", env = WEBHOOK_ALLOWED_HOSTS, default_value = "", value_parser = webhook_hosts)]
-    pub allowed_hosts: Option<AllowedHosts>,
+    pub allowed_hosts: WebhookHosts,
     /// Allow plain `http` webhook URLs (default: `https` only).
     #[arg(long = "webhook-allow-http", env = WEBHOOK_ALLOW_HTTP, default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_http: bool,
@@ -154,7 +157,7 @@ impl WebhookSettings {
         Self {
             allowed_networks: webhook_networks("127.0.0.0/8")
                 .unwrap_or_else(|_| AllowedNetworks::none(WEBHOOK_ALLOWED_NETWORKS)),
-            allowed_hosts: None,
+            allowed_hosts: WebhookHosts(None),
             allow_http: true,
             concurrency: 16,
             poll_interval: Duration::from_millis(250),
@@ -166,7 +169,7 @@ impl WebhookSettings {
     /// `https` only unless `WEBHOOK_ALLOW_HTTP=true`.
     pub fn egress(&self) -> EgressPolicy {
         let networks = self.allowed_networks.clone();
-        let policy = match &self.allowed_hosts {
+        let policy = match &self.allowed_hosts.0 {
             None => EgressPolicy::any_host(networks),
             Some(hosts) => EgressPolicy::new(hosts.clone(), networks),
         };
@@ -267,6 +270,16 @@ mod tests {
         assert!(local.check_url(&url("http://127.0.0.1:9/x")).is_ok());
         assert!(local.check_url(&url("http://10.0.0.1/x")).is_err());
         assert_eq!(local, WebhookSettings::local().egress());
+        let loopback_only = parse(&["--webhook-allowed-hosts=127.0.0.1,localhost"])
+            .expect("valid settings")
+            .webhooks
+            .egress();
+        assert!(
+            loopback_only
+                .check_url(&url("https://hooks.example.com/x"))
+                .is_err()
+        );
+        assert!(s.webhooks.allowed_hosts.0.is_none(), "any host by default");
         let forced = parse(&["--jobs-backend=database"]).expect("valid settings");
         assert!(!forced.uses_kubernetes());
         assert!(

@@ -3,16 +3,17 @@
 //! resolver that drops every address the policy refuses (so DNS rebinding to a cluster
 //! or metadata address does not pass), and each redirect hop is checked the same way.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gleaner_common::FieldError;
 use gleaner_common::settings::env;
+pub use gleaner_egress::resolve::refusal_in;
+use gleaner_egress::resolve::{PolicyResolver, SystemResolver};
 use gleaner_egress::{AllowedHosts, AllowedNetworks, EgressPolicy, Refusal, Url};
 use gleaner_scrapejob::egress::{
     self as run_egress, DEFAULT_ALLOWED_HOSTS, DEFAULT_ALLOWED_NETWORKS,
 };
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::dns::Resolve;
 
 use crate::spec::RunSpec;
 
@@ -103,10 +104,10 @@ impl Egress {
             // A proxy from the environment would resolve and connect on our behalf,
             // past the resolver below.
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver {
-                policy: self.policy.clone(),
-                inner: self.resolver.clone(),
-            }))
+            .dns_resolver(Arc::new(PolicyResolver::new(
+                self.policy.clone(),
+                self.resolver.clone(),
+            )))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(TooManyRedirects);
@@ -119,70 +120,10 @@ impl Egress {
     }
 }
 
-/// The refusal inside a request error, if the policy is why it failed.
-pub fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(refusal) = e.downcast_ref::<Refusal>() {
-            return Some(refusal);
-        }
-        source = e.source();
-    }
-    None
-}
-
 /// More redirect hops than [`MAX_REDIRECTS`].
 #[derive(Debug, thiserror::Error)]
 #[error("more than {MAX_REDIRECTS} redirects")]
 pub struct TooManyRedirects;
-
-/// Resolves through `inner`, then keeps only the addresses the policy allows; refuses
-/// when none remain, before any connection is attempted.
-struct PolicyResolver {
-    policy: Arc<EgressPolicy>,
-    inner: Arc<dyn Resolve>,
-}
-
-impl Resolve for PolicyResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy.clone();
-        let resolving = self.inner.resolve(name);
-        Box::pin(async move {
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = resolving
-                .await?
-                .filter(|addr| match policy.check_ip(addr.ip()) {
-                    Ok(()) => true,
-                    Err(refusal) => {
-                        refused.get_or_insert(refusal);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let refusal = refused.unwrap_or_else(|| {
-                    Refusal::InvalidUrl("the host name resolved to no address".into())
-                });
-                return Err(Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
-
-/// The system resolver (getaddrinfo on a blocking thread).
-struct SystemResolver;
-
-impl Resolve for SystemResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
-}
 
 #[cfg(test)]
 mod tests {

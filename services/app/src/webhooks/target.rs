@@ -2,12 +2,13 @@
 //! only to addresses the egress policy allows (names are resolved, then every refused
 //! address is dropped before a connection is attempted; redirects are never followed).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gleaner_egress::{EgressPolicy, Refusal, Url};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use gleaner_egress::resolve::PolicyResolver;
+pub use gleaner_egress::resolve::{SystemResolver, refusal_in};
+use gleaner_egress::{EgressPolicy, Url};
+use reqwest::dns::Resolve;
 
 /// Longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -50,75 +51,12 @@ pub fn client(
         // A proxy from the environment would resolve and connect on our behalf, past the
         // resolver below.
         .no_proxy()
-        .dns_resolver(Arc::new(PolicyResolver {
-            policy,
-            inner: resolver,
-        }))
+        .dns_resolver(Arc::new(PolicyResolver::new(policy, resolver)))
         .redirect(reqwest::redirect::Policy::none())
         .timeout(ATTEMPT_TIMEOUT)
         .connect_timeout(ATTEMPT_TIMEOUT)
         .user_agent(concat!("gleaner-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-}
-
-/// The refusal inside a request error, if the policy is why it failed.
-pub fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(refusal) = e.downcast_ref::<Refusal>() {
-            return Some(refusal);
-        }
-        source = e.source();
-    }
-    None
-}
-
-/// Resolves through `inner`, then keeps only the addresses the policy allows; refuses
-/// when none remain, before any connection is attempted.
-struct PolicyResolver {
-    policy: Arc<EgressPolicy>,
-    inner: Arc<dyn Resolve>,
-}
-
-impl Resolve for PolicyResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy.clone();
-        let resolving = self.inner.resolve(name);
-        Box::pin(async move {
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = resolving
-                .await?
-                .filter(|addr| match policy.check_ip(addr.ip()) {
-                    Ok(()) => true,
-                    Err(refusal) => {
-                        refused.get_or_insert(refusal);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let refusal = refused.unwrap_or_else(|| {
-                    Refusal::InvalidUrl("the host name resolved to no address".into())
-                });
-                return Err(Box::new(refusal) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
-        })
-    }
-}
-
-/// The system resolver (getaddrinfo on a blocking thread).
-pub struct SystemResolver;
-
-impl Resolve for SystemResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
 }
 
 #[cfg(test)]

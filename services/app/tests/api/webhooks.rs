@@ -565,10 +565,10 @@ async fn bad_urls_and_fields_are_422_naming_why() {
 #[tokio::test]
 async fn with_allowed_hosts_only_those_hosts_may_be_named() {
     let app = spawn_app_with(Backend::Database, |s| {
-        s.webhooks.allowed_hosts = Some(
+        s.webhooks.allowed_hosts = gleaner_app::config::WebhookHosts(Some(
             gleaner_egress::AllowedHosts::parse("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1,localhost")
                 .expect("a valid host list"),
-        );
+        ));
     })
     .await;
     let (_, token) = app.user_token();
