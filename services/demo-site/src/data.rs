@@ -19,7 +19,11 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
+mod idno;
+mod people;
 mod vocabulary;
+pub use idno::*;
+pub use people::*;
 use vocabulary::*;
 
 /// One generated company, in the source's terms (raw values as served).
@@ -245,129 +249,9 @@ fn earlier_company(rng: &mut Rng, seed: u64, index: u64) -> Identity {
     other
 }
 
-/// A person of the pool: given name (one or two) and surname.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoolPerson {
-    /// `Ion` or `Ana Maria`.
-    pub given: String,
-    /// `Popescu`.
-    pub surname: &'static str,
-}
-
-impl PoolPerson {
-    /// `Ion Popescu`: how the registry usually writes the name.
-    pub fn name(&self) -> String {
-        format!("{} {}", self.given, self.surname)
-    }
-
-    /// `Popescu Ion`: surname first.
-    pub fn surname_first(&self) -> String {
-        format!("{} {}", self.surname, self.given)
-    }
-}
-
-/// The stream of the name permutation of a block of the pool.
-const STREAM_BLOCK: u64 = 4;
-
-/// Person `k` of the pool of `seed`: the same person in every company that draws `k`.
-///
-/// Names are unique across the pool (no namesakes by accident): the pool comes in
-/// blocks of as many people as there are given-name × surname pairs, each block a
-/// permutation of the pairs. The first block's people are `Ion Popescu` (30% with a
-/// second given name, as in `Ana Maria Rusu`); every later block adds its own second
-/// given name of the same gender (`Ion Vasile Popescu`), so 38 blocks (525,616 people,
-/// the pool of half a million companies) have distinct names.
-pub fn pool_person(seed: u64, k: u64) -> PoolPerson {
-    let given_n = GIVEN_NAMES.len() as u64;
-    let pairs = given_n * SURNAMES.len() as u64;
-    let (block, r) = (k / pairs, k % pairs);
-    // 7919 is prime and does not divide the number of pairs: a bijection.
-    let offset = Rng::new(seed, block, STREAM_BLOCK).below(pairs);
-    let pair = (r * 7919 + offset) % pairs;
-    let (first, surname) = (pair % given_n, SURNAMES[(pair / given_n) as usize]);
-    // The given names alternate male and female: a second one of the same gender.
-    let half = given_n / 2;
-    let second_of = |step: u64| ((first / 2 + step) % half) * 2 + first % 2;
-    let second = match block % half {
-        0 => {
-            let mut rng = Rng::new(seed, k, STREAM_PERSON);
-            rng.chance(0.3).then(|| second_of(1 + rng.below(half - 1)))
-        }
-        b => Some(second_of(b)),
-    };
-    let given = match second {
-        Some(second) => format!(
-            "{} {}",
-            GIVEN_NAMES[first as usize], GIVEN_NAMES[second as usize]
-        ),
-        None => GIVEN_NAMES[first as usize].to_owned(),
-    };
-    PoolPerson { given, surname }
-}
-
-/// A pool person company `index` may draw.
-fn draw_person(rng: &mut Rng, index: u64) -> u64 {
-    rng.below(POOL_BASE + index)
-}
-
-/// The name of a pool person as one company serves it: usually `Ion Popescu`,
-/// sometimes surname first or with the cedilla letters, as registries do.
-fn served_name(rng: &mut Rng, seed: u64, k: u64) -> String {
-    let p = pool_person(seed, k);
-    match rng.below(100) {
-        0..7 => p.surname_first(),
-        7..13 => cedilla(&p.name()),
-        _ => p.name(),
-    }
-}
-
-/// A foreign company the registry knows only by name.
-fn foreign_name(rng: &mut Rng) -> String {
-    format!("{} {}", rng.pick(FOREIGN_LEFT), rng.pick(FOREIGN_RIGHT))
-}
-
 /// Generate `count` companies from `seed`. Company `i` depends only on `(seed, i)`.
 pub fn generate(seed: u64, count: usize) -> Vec<DemoCompany> {
     (0..count as u64).map(|i| company(seed, i)).collect()
-}
-
-/// Modulus of the 9 varying digits of an IDNO.
-const IDNO_M: u64 = 1_000_000_000;
-/// 3^18 is coprime to 10^9, so i ↦ (i·A + B) mod 10^9 is a bijection.
-const IDNO_A: u64 = 387_420_489;
-/// The inverse of [`IDNO_A`] modulo 10^9 (A · A⁻¹ ≡ 1).
-const IDNO_A_INV: u64 = 513_180_409;
-
-fn idno_offset(seed: u64) -> u64 {
-    Rng::new(seed, u64::MAX, 99).below(IDNO_M)
-}
-
-/// The 13-digit IDNO of company `index`: `100` + 9 digits (a bijection of the
-/// index modulo 10⁹, so unique for any realistic count) + a control digit.
-pub fn idno_for(seed: u64, index: u64) -> String {
-    let body = ((index % IDNO_M) * IDNO_A % IDNO_M + idno_offset(seed)) % IDNO_M;
-    let first12 = format!("100{body:09}");
-    let weights = [7u32, 3, 1];
-    let sum: u32 = first12
-        .bytes()
-        .enumerate()
-        .map(|(k, d)| u32::from(d - b'0') * weights[k % 3])
-        .sum();
-    format!("{first12}{}", sum % 10)
-}
-
-/// The index of the company whose IDNO is `idno` (the inverse of [`idno_for`]), if
-/// `idno` is one [`idno_for`] gives for `seed`, control digit included. No table: the
-/// site finds any of a million companies from its IDNO alone.
-pub fn index_of_idno(seed: u64, idno: &str) -> Option<u64> {
-    let body = idno.strip_prefix("100")?.get(..9)?;
-    if idno.len() != 13 || !idno.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let body: u64 = body.parse().ok()?;
-    let shifted = (body + IDNO_M - idno_offset(seed)) % IDNO_M;
-    let index = shifted * IDNO_A_INV % IDNO_M;
-    (idno_for(seed, index) == idno).then_some(index)
 }
 
 struct Identity {
