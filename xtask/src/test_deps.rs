@@ -25,6 +25,13 @@ pub async fn run(command: &[String]) -> anyhow::Result<ExitCode> {
         status = child.wait() => status?,
         _ = tokio::signal::ctrl_c() => child.wait().await?,
     };
+    if !status.success() {
+        // A failure may be the server's (a crash, a full disk): its log says so.
+        eprintln!(
+            "--- the test PostgreSQL's log, last lines ---\n{}\n---",
+            pg.log_tail(40)
+        );
+    }
     drop(pg);
     let code = status
         .code()

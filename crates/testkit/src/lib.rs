@@ -26,7 +26,9 @@ mod signer;
 pub use drain::{Draining, ProxiedDatabase};
 pub use faultproxy::{Fault, FaultProxy, assert_unavailable_naming, url_via_port};
 pub use kube_api::{FakeKubeApi, Seen};
-pub use postgres::{TEST_DATABASE_URL, TestDatabase, TestPostgres, fresh_database};
+pub use postgres::{
+    TEST_DATABASE_URL, TestDatabase, TestPostgres, connect_waiting_out_startup, fresh_database,
+};
 pub use process::{InFlight, ServiceProcess};
 pub use redis::TestRedis;
 pub use signer::{AUDIENCE, ISSUER, TestSigner};

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sqlx::{Connection, PgConnection};
@@ -26,7 +27,7 @@ pub async fn fresh_database() -> anyhow::Result<TestDatabase> {
         format!("{TEST_DATABASE_URL} is not set: run the tests with `make test`, which starts PostgreSQL and Redis")
     })?;
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin_url)
+    let mut conn = connect_waiting_out_startup(&admin_url)
         .await
         .with_context(|| format!("cannot connect to {TEST_DATABASE_URL}"))?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -35,6 +36,34 @@ pub async fn fresh_database() -> anyhow::Result<TestDatabase> {
     conn.close().await?;
     let url = replace_database(&admin_url, &name)?;
     Ok(TestDatabase { url, name })
+}
+
+/// How long a connection waits for a server that is starting or recovering.
+const STARTUP_WAIT: Duration = Duration::from_secs(90);
+
+/// Connect to `url`. A server that answers "cannot connect now" (SQLSTATE 57P03: it is
+/// starting, or replaying its log after a crash of one of its processes) is waited for,
+/// up to [`STARTUP_WAIT`]: such an answer means "soon", not "never", and a whole
+/// workspace of tests shares the server. Any other error is returned at once.
+pub async fn connect_waiting_out_startup(url: &str) -> anyhow::Result<PgConnection> {
+    let deadline = Instant::now() + STARTUP_WAIT;
+    loop {
+        match PgConnection::connect(url).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if is_cannot_connect_now(&e) && Instant::now() < deadline => {
+                tracing::warn!(error = %e, "PostgreSQL is not accepting connections yet; waiting");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// SQLSTATE 57P03 `cannot_connect_now`.
+fn is_cannot_connect_now(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "57P03")
 }
 
 /// `postgres://u@h:p/db?x` with the database part replaced.
@@ -135,6 +164,14 @@ impl TestPostgres {
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The last `lines` lines of the server's log (empty when it cannot be read): what
+    /// to print when something that used the server failed.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Stop the server at once, as a crash or a restart would.
