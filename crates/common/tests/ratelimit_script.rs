@@ -36,3 +36,31 @@ async fn the_limit_holds_across_a_flushed_script_cache() {
     let replica = RedisRateLimiter::new(pool, "test:ratelimit:", Duration::from_secs(2));
     assert!(!replica.check("k", quota).await.unwrap().allowed);
 }
+
+/// Taking several requests at once grants what the budget has now, and the script
+/// counts them as that many single requests.
+#[tokio::test]
+async fn a_take_grants_what_the_budget_has_and_counts_it() {
+    let redis = TestRedis::start().await.unwrap();
+    let pool = gleaner_common::redis::connect(&redis.url(), 2)
+        .await
+        .unwrap();
+    pool.wait_for_connect().await.unwrap();
+    let limiter = RedisRateLimiter::new(pool, "test:ratelimit:", Duration::from_secs(2));
+    let quota = Quota::new(1.0 / 60.0, 5).unwrap();
+
+    let first = limiter.take("k", quota, 2).await.unwrap();
+    assert_eq!(first.granted, 2);
+    assert!(first.decision.allowed);
+    assert_eq!(first.decision.remaining, 3);
+    // More than is left: what is left.
+    let second = limiter.take("k", quota, 10).await.unwrap();
+    assert_eq!(second.granted, 3);
+    assert_eq!(second.decision.remaining, 0);
+    // Nothing left: refused, with the wait for one more (a minute a request).
+    let refused = limiter.take("k", quota, 1).await.unwrap();
+    assert_eq!(refused.granted, 0);
+    assert!(!refused.decision.allowed);
+    assert!(refused.decision.retry_after > Duration::from_secs(55));
+    assert!(!limiter.check("k", quota).await.unwrap().allowed);
+}

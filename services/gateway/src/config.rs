@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use gleaner_common::ratelimit::LeasePolicy;
 use gleaner_common::settings::{
     DEFAULT_JWT_AUDIENCE, DEFAULT_JWT_ISSUER, env, parse_duration, parse_http_url,
     parse_listen_addr,
@@ -9,6 +10,7 @@ use gleaner_common::settings::{
 use gleaner_common::telemetry::LogSettings;
 use secrecy::SecretString;
 
+use crate::limiter::{LEASE_MAX, LEASE_TTL};
 use crate::route_table::DEFAULT_ROUTES;
 
 /// Gateway settings.
@@ -63,6 +65,10 @@ pub struct Settings {
     /// may then take as long as it needs).
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
+    /// How busy keys' requests are leased from Redis (not a flag: the defaults,
+    /// `LEASE_TTL` and `LEASE_MAX`, hold everywhere but in tests).
+    #[arg(skip = LeasePolicy { ttl: LEASE_TTL, max: LEASE_MAX })]
+    pub rate_limit_lease: LeasePolicy,
     /// Log settings.
     #[command(flatten)]
     pub log: LogSettings,

@@ -85,7 +85,12 @@ impl Application {
             &settings.jwt_audience,
             None,
         ));
-        let limiter = Arc::new(EdgeLimiter::new(redis.clone(), quota, metrics.clone()));
+        let limiter = Arc::new(EdgeLimiter::new(
+            redis.clone(),
+            quota,
+            settings.rate_limit_lease,
+            metrics.clone(),
+        ));
         let proxy_state = Proxy {
             table: table.clone(),
             upstreams: Arc::new(

@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use futures::StreamExt as _;
 use gleaner_common::auth::Role;
-use support::{json, problem, spawn_app, spawn_app_with};
+use gleaner_common::ratelimit::LeasePolicy;
+use gleaner_gateway::startup::Application;
+use support::{json, problem, settings, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn each_path_family_goes_to_its_service_and_internal_is_never_routed() {
@@ -492,4 +494,105 @@ async fn docs_list_every_service_and_work_offline_behind_a_prefix() {
     let own = json(gw.get("/openapi.json").await).await;
     assert!(own["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(json(gw.get("/health").await).await["status"], "ok");
+}
+
+/// `evalsha` and `eval` calls Redis has answered: the rate-limit round trips.
+async fn limiter_calls(redis: &gleaner_testkit::TestRedis) -> u64 {
+    use fred::interfaces::ClientLike as _;
+    let client = gleaner_common::redis::connect(&redis.url(), 1)
+        .await
+        .unwrap();
+    client.wait_for_connect().await.unwrap();
+    let stats: String = client
+        .info(Some(fred::types::InfoKind::CommandStats))
+        .await
+        .unwrap();
+    stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_busy_client_is_counted_in_redis_a_lease_at_a_time_and_replicas_share_one_budget() {
+    // A refill of one request per 1000 s: only the burst can pass during the test. Leases
+    // live a minute here, so how many requests each takes does not depend on how fast
+    // the machine is.
+    let lease = LeasePolicy {
+        ttl: Duration::from_secs(60),
+        max: 32,
+    };
+    let gw = spawn_app_with(|s| {
+        s.rate_limit_per_second = 0.001;
+        s.rate_limit_burst = 300;
+        s.rate_limit_lease = lease;
+    })
+    .await;
+    // A second replica on the same Redis.
+    let mut replica_settings = settings(
+        &gw.redis,
+        &gw.signer,
+        [&gw.identity.url, &gw.scraper.url, &gw.app.url],
+    );
+    replica_settings.rate_limit_per_second = 0.001;
+    replica_settings.rate_limit_burst = 300;
+    replica_settings.rate_limit_lease = lease;
+    let replica = Application::build(replica_settings).await.unwrap();
+    let replica_base = format!("http://127.0.0.1:{}", replica.port());
+    tokio::spawn(replica.run_until_stopped(std::future::pending()));
+    let token = gw.token(Role::User);
+    let send = |base: String| {
+        let request = gw
+            .http
+            .get(format!("{base}/api/v1/watchlist"))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            let remaining: u32 = response.headers()["ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (response.status().as_u16(), remaining)
+        }
+    };
+
+    let before = limiter_calls(&gw.redis).await;
+    let mut remaining = Vec::new();
+    for _ in 0..200 {
+        let (status, left) = send(gw.base.clone()).await;
+        assert_eq!(status, 200);
+        remaining.push(left);
+    }
+    // Counted down one by one, as without leases.
+    let expected: Vec<u32> = (100..300).rev().collect();
+    assert_eq!(remaining, expected);
+    // Leases of 1, 2, 4, 8 and 16, then 32 at a time.
+    assert_eq!(
+        limiter_calls(&gw.redis).await - before,
+        5 + (200 - 31u64).div_ceil(32)
+    );
+
+    // The replica sees what the first one took, the requests it holds included.
+    let (status, left) = send(replica_base.clone()).await;
+    assert_eq!(status, 200);
+    assert!(left < 100, "{left}");
+    // Both together never let more than the burst through.
+    let mut allowed = 201;
+    for _ in 0..200 {
+        for base in [&gw.base, &replica_base] {
+            let (status, _) = send(base.clone()).await;
+            assert!(status == 200 || status == 429, "{status}");
+            allowed += usize::from(status == 200);
+        }
+    }
+    assert_eq!(allowed, 300);
 }

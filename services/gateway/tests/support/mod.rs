@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use gleaner_common::auth::Role;
+use gleaner_common::ratelimit::LeasePolicy;
 use gleaner_gateway::config::Settings;
 use gleaner_gateway::route_table::DEFAULT_ROUTES;
 use gleaner_gateway::startup::Application;
@@ -162,6 +163,10 @@ pub fn settings(redis: &TestRedis, signer: &TestSigner, upstreams: [&str; 3]) ->
         cors_allowed_origins: vec![],
         routes: DEFAULT_ROUTES.into(),
         upstream_connect_timeout: Duration::from_secs(2),
+        rate_limit_lease: LeasePolicy {
+            ttl: gleaner_gateway::limiter::LEASE_TTL,
+            max: gleaner_gateway::limiter::LEASE_MAX,
+        },
         upstream_timeout: Duration::from_secs(30),
         log: gleaner_common::telemetry::LogSettings::default(),
     }

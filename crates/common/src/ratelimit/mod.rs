@@ -10,13 +10,7 @@
 //! [`LocalRateLimiter`] is the same algorithm in memory, for one process
 //! while Redis is unreachable.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
-use fred::interfaces::{ClientLike as _, LuaInterface as _};
-use fred::prelude::{Error, Pool};
-use fred::types::config::Options;
+use std::time::Duration;
 
 /// A rate and the burst allowed on top of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,16 +118,18 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000) as u64
 }
 
-/// One GCRA step on times in milliseconds: the decision and the new TAT
-/// (`None` when refused: the TAT does not move). Shared by the in-memory
-/// limiter and mirrored line by line in [`GCRA_SCRIPT`].
-fn gcra(now: f64, tat: Option<f64>, quota: Quota) -> (Decision, Option<f64>) {
+/// One GCRA step on times in milliseconds, taking up to `wanted` (at least one)
+/// requests at once: the decision (its `remaining` counts what is left after all
+/// of them), how many were granted (0 when refused), and the new TAT (`None` when
+/// refused: the TAT does not move). Taking `n` at once is the same as `n` steps at
+/// the same instant, stopping at the first refusal. Shared by the in-memory limiter
+/// and mirrored line by line in the Redis script (`redis.rs`).
+fn gcra(now: f64, tat: Option<f64>, quota: Quota, wanted: u32) -> (Decision, u32, Option<f64>) {
     let interval = quota.interval_ms();
     let tolerance = interval * f64::from(quota.burst);
     let tat = tat.map_or(now, |t| t.max(now));
-    let new_tat = tat + interval;
-    // now - (new_tat - tolerance), written so that a burst of 1 (tolerance equal to the
-    // interval) allows a request exactly at its TAT despite rounding.
+    // now - (tat + interval - tolerance), written so that a burst of 1 (tolerance equal
+    // to the interval) allows a request exactly at its TAT despite rounding.
     let diff = (now - tat) + (tolerance - interval);
     if diff < 0.0 {
         let decision = Decision {
@@ -143,179 +139,38 @@ fn gcra(now: f64, tat: Option<f64>, quota: Quota) -> (Decision, Option<f64>) {
             retry_after: millis(-diff),
             reset_after: millis(tat - now),
         };
-        (decision, None)
-    } else {
-        let decision = Decision {
-            allowed: true,
-            limit: quota.burst,
-            remaining: (diff / interval).floor() as u32,
-            retry_after: Duration::ZERO,
-            reset_after: millis(new_tat - now),
-        };
-        (decision, Some(new_tat))
+        return (decision, 0, None);
     }
+    // The first request fits (diff >= 0); each further one needs one interval more.
+    let available = ((diff / interval).floor() as u32).saturating_add(1);
+    let granted = wanted.max(1).min(available);
+    let new_tat = tat + interval * f64::from(granted);
+    let decision = Decision {
+        allowed: true,
+        limit: quota.burst,
+        remaining: available - granted,
+        retry_after: Duration::ZERO,
+        reset_after: millis(new_tat - now),
+    };
+    (decision, granted, Some(new_tat))
 }
 
 fn millis(ms: f64) -> Duration {
     Duration::from_micros((ms.max(0.0) * 1000.0).ceil() as u64)
 }
 
-/// The GCRA step of [`gcra`] as one atomic script on Redis's clock.
-/// KEYS[1] the key; ARGV[1] the interval in ms; ARGV[2] the burst.
-/// Returns `{allowed, remaining, retry_after_us, reset_after_us}`.
-const GCRA_SCRIPT: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local tolerance = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local diff = (now - tat) + (tolerance - interval)
-if diff < 0 then
-  return {0, 0, math.ceil(-diff * 1000), math.ceil((tat - now) * 1000)}
-end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
-return {1, math.floor(diff / interval), 0, math.ceil((new_tat - now) * 1000)}
-"#;
+mod lease;
+mod local;
+mod redis;
 
-/// GCRA in Redis, atomic across every process sharing the Redis.
-///
-/// The script is sent whole once; after that it is called by its SHA-1 (`EVALSHA`,
-/// the hash as `SCRIPT LOAD` reported it), and sent whole again whenever Redis has
-/// forgotten it (`NOSCRIPT`: a restart, `SCRIPT FLUSH`, another server).
-#[derive(Clone)]
-pub struct RedisRateLimiter {
-    redis: Pool,
-    prefix: String,
-    timeout: Duration,
-    script_sha: Arc<OnceLock<String>>,
-}
-
-impl RedisRateLimiter {
-    /// Keys go under `prefix` (e.g. `gleaner:ratelimit:`). A check that
-    /// takes longer than `timeout`, or finds Redis disconnected, fails at once
-    /// rather than queueing, so a caller can fall back.
-    pub fn new(redis: Pool, prefix: &str, timeout: Duration) -> Self {
-        Self {
-            redis,
-            prefix: prefix.to_owned(),
-            timeout,
-            script_sha: Arc::new(OnceLock::new()),
-        }
-    }
-
-    /// Count one request under `key` against `quota`.
-    pub async fn check(&self, key: &str, quota: Quota) -> Result<Decision, Error> {
-        let options = Options {
-            fail_fast: true,
-            timeout: Some(self.timeout),
-            max_attempts: Some(1),
-            ..Default::default()
-        };
-        let client = self.redis.next().with_options(&options);
-        let keys = vec![format!("{}{key}", self.prefix)];
-        let args = vec![
-            format!("{:.6}", quota.interval_ms()),
-            quota.burst.to_string(),
-        ];
-        let reply: Vec<i64> = match self.script_sha.get() {
-            Some(sha) => match client
-                .evalsha(sha.as_str(), keys.clone(), args.clone())
-                .await
-            {
-                Err(e) if e.details().starts_with("NOSCRIPT") => {
-                    client.eval(GCRA_SCRIPT, keys, args).await?
-                }
-                reply => reply?,
-            },
-            None => {
-                let reply = client.eval(GCRA_SCRIPT, keys, args).await?;
-                // EVAL cached the script; its hash names it from now on.
-                if let Ok(sha) = client.script_load::<String, _>(GCRA_SCRIPT).await {
-                    let _ = self.script_sha.set(sha);
-                }
-                reply
-            }
-        };
-        let [allowed, remaining, retry_us, reset_us] = reply[..] else {
-            return Err(Error::new(
-                fred::error::ErrorKind::Parse,
-                "the rate-limit script returned an unexpected reply",
-            ));
-        };
-        let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: quota.burst,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            retry_after: micros(retry_us),
-            reset_after: micros(reset_us),
-        })
-    }
-}
-
-/// How many keys the in-memory limiter holds before it drops the idle ones.
-const LOCAL_SWEEP_AT: usize = 10_000;
-
-/// GCRA in this process's memory: the same decisions as
-/// [`RedisRateLimiter`] for one process, for when Redis is unreachable.
-/// Keys whose burst is fully back are dropped, so memory stays bounded by
-/// the keys active within one reset period.
-pub struct LocalRateLimiter {
-    epoch: Instant,
-    tats: Mutex<HashMap<String, f64>>,
-}
-
-impl Default for LocalRateLimiter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl LocalRateLimiter {
-    /// An empty limiter.
-    pub fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            tats: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Count one request under `key` against `quota`.
-    pub fn check(&self, key: &str, quota: Quota) -> Decision {
-        let now = self.epoch.elapsed().as_secs_f64() * 1000.0;
-        self.check_at(key, quota, now)
-    }
-
-    fn check_at(&self, key: &str, quota: Quota, now: f64) -> Decision {
-        // A poisoned lock only means another thread panicked mid-update of
-        // a map of plain numbers: the numbers are still usable.
-        let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
-        let (decision, new_tat) = gcra(now, tats.get(key).copied(), quota);
-        if let Some(tat) = new_tat {
-            if tats.len() >= LOCAL_SWEEP_AT && !tats.contains_key(key) {
-                tats.retain(|_, t| *t > now);
-            }
-            tats.insert(key.to_owned(), tat);
-        }
-        decision
-    }
-
-    /// Keys held now.
-    pub fn len(&self) -> usize {
-        self.tats.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Whether no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use lease::{LeaseBook, LeasePolicy, Spend};
+pub use local::LocalRateLimiter;
+pub use redis::{Grant, RedisRateLimiter};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratelimit::local::LOCAL_SWEEP_AT;
 
     fn quota(per_second: f64, burst: u32) -> Quota {
         Quota::new(per_second, burst).unwrap()
