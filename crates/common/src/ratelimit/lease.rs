@@ -17,9 +17,10 @@
 //! - **Refusals are exact.** A refusal is remembered until its `Retry-After`, and answered
 //!   without Redis until then: the shared TAT only grows, so Redis would refuse too.
 //! - **Leases grow only for busy keys.** A key's first lease is one request, as without
-//!   leases. A lease spent within `ttl` makes the next twice as large, up to `max`; a
-//!   lease that outlives `ttl` makes the next one request again. A client sending less
-//!   than one request per `ttl` is counted in Redis on every request, as before.
+//!   leases. A lease spent within `ttl / 2` makes the next twice as large, up to `max`;
+//!   one spent within `ttl` keeps the size; one that outlives `ttl` makes the next one
+//!   request again. A client sending less than two requests per `ttl` is counted in
+//!   Redis on every request, as before.
 //! - **`RateLimit-Remaining`** is what could still go ahead right now: the shared
 //!   remaining as of the lease plus the requests this replica holds. With one replica and
 //!   one request per lease it is the shared count exactly; otherwise it is as old as the
@@ -128,9 +129,14 @@ impl LeaseBook {
                 reset_after: millis(e.reset_at - now),
             });
         }
-        // A lease spent within its time: the key is busy, take more next time.
-        e.next = if fresh {
+        // Size the next lease by how fast the last one went: twice as large when it
+        // went within half the lease time (twice as many would go within all of it),
+        // as large when within the lease time, one request when slower.
+        let elapsed = now - e.leased_at;
+        e.next = if elapsed < self.ttl_ms() / 2.0 {
             e.next.saturating_mul(2).min(self.policy.max)
+        } else if fresh {
+            e.next
         } else {
             1
         };
@@ -310,6 +316,33 @@ mod tests {
             assert!(request(&book, &mut shared, quota, now).allowed, "at {now}");
         }
         assert!(shared.takes < 20_000 / 10, "{} takes", shared.takes);
+    }
+
+    /// Requests every `pace` ms for 10 s: how many go ahead, and how many takes.
+    fn steady(quota: Quota, policy: LeasePolicy, pace: f64) -> (usize, usize) {
+        let book = LeaseBook::new(policy);
+        let mut shared = Shared {
+            tat: None,
+            takes: 0,
+        };
+        let mut allowed = 0;
+        let mut now = 1000.0;
+        while now < 11_000.0 {
+            allowed += usize::from(request(&book, &mut shared, quota, now).allowed);
+            now += pace;
+        }
+        (allowed, shared.takes)
+    }
+
+    #[test]
+    fn a_steady_client_over_the_limit_gets_what_per_request_checks_give() {
+        let quota = Quota::new(10.0, 20).unwrap();
+        for pace in [1.0, 7.0, 10.0, 30.0, 49.0, 50.0, 51.0, 99.0] {
+            let (exact, _) = steady(quota, policy(100, 1), pace);
+            let (leased, _) = steady(quota, policy(100, 32), pace);
+            // A steady client spends every lease it takes: nothing is lost.
+            assert_eq!(leased, exact, "every {pace} ms");
+        }
     }
 
     #[test]
