@@ -86,7 +86,12 @@ impl EdgeLimiter {
 
     /// Count one request of `key` in `scope`.
     pub async fn check(&self, scope: Scope, key: &str) -> Decision {
-        let key = format!("{}:{key}", scope.as_str());
+        let scope = scope.as_str();
+        let mut key_in_scope = String::with_capacity(scope.len() + 1 + key.len());
+        key_in_scope.push_str(scope);
+        key_in_scope.push(':');
+        key_in_scope.push_str(key);
+        let key = key_in_scope;
         let wanted = match self.leases.spend(&key, self.quota) {
             Spend::Decided(decision) => return decision,
             Spend::Take(wanted) => wanted,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::uri::{self, Authority, PathAndQuery, Scheme};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
@@ -37,6 +38,32 @@ pub struct Upstream {
     pub name: Arc<str>,
     /// `http://host:port`, no trailing slash.
     pub base: Arc<str>,
+    /// The base's scheme and authority, when it has no path of its own.
+    pub origin: Option<(Scheme, Authority)>,
+}
+
+impl Upstream {
+    /// Where a request for `path_and_query` goes on this upstream.
+    fn uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, ApiError> {
+        let refused = || ApiError::bad_request("the request target cannot be forwarded");
+        match &self.origin {
+            Some((scheme, authority)) => {
+                let mut parts = uri::Parts::default();
+                parts.scheme = Some(scheme.clone());
+                parts.authority = Some(authority.clone());
+                parts.path_and_query = Some(
+                    path_and_query
+                        .cloned()
+                        .unwrap_or_else(|| PathAndQuery::from_static("/")),
+                );
+                Uri::from_parts(parts).map_err(|_| refused())
+            }
+            None => {
+                let pq = path_and_query.map_or("/", PathAndQuery::as_str);
+                format!("{}{pq}", self.base).parse().map_err(|_| refused())
+            }
+        }
+    }
 }
 
 /// What the proxy handler needs (shared behind an `Arc`: axum clones a handler's
@@ -197,7 +224,13 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
         },
     };
     let (scope, key) = match &claims {
-        Some(AccessClaims { sub, .. }) => (Scope::User, sub.to_string()),
+        Some(AccessClaims { sub, .. }) => {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            (
+                Scope::User,
+                sub.hyphenated().encode_lower(&mut text).to_owned(),
+            )
+        }
         None => (Scope::Address, client.limit_key()),
     };
     let decision = proxy.limiter.check(scope, &key).await;
@@ -228,13 +261,7 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
         return Ok(response);
     }
 
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or(parts.uri.path(), |pq| pq.as_str());
-    let uri: Uri = format!("{}{path_and_query}", upstream.base)
-        .parse()
-        .map_err(|_| ApiError::bad_request("the request target cannot be forwarded"))?;
+    let uri = upstream.uri(parts.uri.path_and_query())?;
     let original_host = parts.headers.get(header::HOST).cloned();
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);

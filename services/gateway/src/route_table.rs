@@ -145,7 +145,7 @@ impl RouteTable {
     /// The route serving `method` on `path`, if any. Paths under
     /// `/internal` and paths with `.`/`..` segments are never routed.
     pub fn resolve(&self, method: &Method, path: &str) -> Option<&Route> {
-        if is_internal(path) || has_dot_segment(path) {
+        if refused(path) {
             return None;
         }
         self.routes.iter().find(|r| r.matches(method, path))
@@ -155,7 +155,7 @@ impl RouteTable {
     /// method is not among them; empty when no entry matches the path, or when one for any
     /// method (`*`) does. `HEAD` comes with `GET`.
     pub fn allowed_methods(&self, path: &str) -> Vec<Method> {
-        if is_internal(path) || has_dot_segment(path) {
+        if refused(path) {
             return Vec::new();
         }
         let mut allowed = Vec::new();
@@ -183,6 +183,39 @@ impl RouteTable {
     }
 }
 
+/// Whether `path` is never routed: under `/internal` however it is written, or with a
+/// dot segment.
+fn refused(path: &str) -> bool {
+    if is_plain(path) {
+        // Nothing in it decodes, collapses or resolves: it reads as written.
+        return under_internal(path);
+    }
+    is_internal(path) || has_dot_segment(path)
+}
+
+/// A path every reading of which is itself (less a trailing slash): it starts with `/`,
+/// has only letters, digits, `-`, `_`, `.` and `~` between single slashes, and no `.` or
+/// `..` segment. Nearly every request's path is one.
+fn is_plain(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.first() == Some(&b'/')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'))
+        && !path.contains("//")
+        && path
+            .split('/')
+            .all(|segment| segment != "." && segment != "..")
+}
+
+/// `/internal` or below it, in any letter case, as written.
+fn under_internal(path: &str) -> bool {
+    const INTERNAL: &str = "/internal";
+    path.len() >= INTERNAL.len()
+        && path.as_bytes()[..INTERNAL.len()].eq_ignore_ascii_case(INTERNAL.as_bytes())
+        && matches!(path.as_bytes().get(INTERNAL.len()), None | Some(b'/'))
+}
+
 /// `/internal` or below it, in any letter case (an upstream may not care), as written
 /// or as the most lenient server behind the gateway could read it (see `lenient_reading`).
 fn is_internal(path: &str) -> bool {
@@ -191,6 +224,43 @@ fn is_internal(path: &str) -> bool {
         lower == "/internal" || lower.starts_with("/internal/")
     };
     under(path) || lenient_reading(path).is_none_or(|p| under(&p))
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The shortcut for plain paths answers as the full reading does.
+        #[test]
+        fn a_plain_path_is_refused_exactly_when_its_full_reading_is(
+            path in "(/(internal|INTERNAL|Internal|api|v1|users|me|a|\\.|\\.\\.|x\\.y|~|-|_|)){0,6}/?"
+        ) {
+            prop_assert_eq!(refused(&path), is_internal(&path) || has_dot_segment(&path), "{}", path);
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_recognised() {
+        for plain in ["/", "/api/v1/users/me", "/internal/", "/a.b/c~d-e_f"] {
+            assert!(is_plain(plain), "{plain}");
+        }
+        for not_plain in [
+            "",
+            "api",
+            "//internal",
+            "/a//b",
+            "/a/./b",
+            "/a/..",
+            "/%69nternal",
+            "/a;b",
+            "/a\\b",
+            "/a b",
+        ] {
+            assert!(!is_plain(not_plain), "{not_plain}");
+        }
+    }
 }
 
 /// A path with percent-escapes decoded until nothing changes (`%2569` is `%69` is `i`),

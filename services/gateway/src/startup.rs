@@ -187,10 +187,19 @@ fn upstream(name: &str, setting: &str, url: &str) -> anyhow::Result<Upstream> {
             "{setting}: {url:?}: the gateway reaches the services over plain http:// inside the cluster"
         );
     }
-    url.parse::<http::Uri>()
+    let parsed = url
+        .parse::<http::Uri>()
         .map_err(|e| anyhow::anyhow!("{setting}: {url:?} is not a valid URL: {e}"))?;
+    // A base without a path: a request's own path and query go to it unparsed.
+    let origin = match (parsed.scheme(), parsed.authority(), parsed.path()) {
+        (Some(scheme), Some(authority), "" | "/") if parsed.query().is_none() => {
+            Some((scheme.clone(), authority.clone()))
+        }
+        _ => None,
+    };
     Ok(Upstream {
         name: name.into(),
         base: url.trim_end_matches('/').into(),
+        origin,
     })
 }
