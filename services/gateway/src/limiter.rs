@@ -92,9 +92,9 @@ impl EdgeLimiter {
         key_in_scope.push(':');
         key_in_scope.push_str(key);
         let key = key_in_scope;
-        let wanted = match self.leases.spend(&key, self.quota) {
+        let take = match self.leases.spend(&key, self.quota) {
             Spend::Decided(decision) => return decision,
-            Spend::Take(wanted) => wanted,
+            Spend::Take(take) => take,
         };
         let skip_redis = self
             .redis_retry_at
@@ -102,13 +102,17 @@ impl EdgeLimiter {
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|at| Instant::now() < at);
         if !skip_redis {
-            match self.redis.take(&key, self.quota, wanted).await {
+            match self
+                .redis
+                .take(&key, self.quota, take.wanted, take.back.as_ref())
+                .await
+            {
                 Ok(grant) => {
                     if self.metrics.local_limiter.get() == 1 {
                         tracing::info!("Redis answers again: rate limits are shared again");
                         self.metrics.local_limiter.set(0);
                     }
-                    return self.leases.record(&key, self.quota, grant);
+                    return self.leases.record(&key, self.quota, &grant);
                 }
                 Err(error) => {
                     if self.metrics.local_limiter.get() == 0 {

@@ -10,10 +10,15 @@
 //!   lease was counted when the lease was taken, at most `ttl` before. In any window of
 //!   `w`, every replica together lets through at most what the shared GCRA allows in
 //!   `w + ttl`: `burst + rate × (w + ttl)`.
-//! - **Refused early by at most `max − 1` per replica.** Requests of a lease that are not
-//!   spent within `ttl` are dropped, not given back (giving back could let more through
-//!   than the limit, since GCRA forgets a debt once its time has passed). Those requests
-//!   return to the budget one interval each, as any spent request does.
+//! - **What a lease leaves unspent is given back** with the key's next take, when nothing
+//!   else was counted under the key since the lease (the TAT stored is still the one the
+//!   lease left, so the TAT without those requests is exactly it less their intervals).
+//!   When another replica counted in between they are dropped instead: giving them back
+//!   then could let more through than the limit, since GCRA forgets a debt once its time
+//!   has passed. So with one replica a client gets exactly what per-request checks give
+//!   it, bursts and pauses included; with several, a replica refuses early by at most
+//!   the `max − 1` requests it holds or dropped, and those come back to the budget one
+//!   interval each, as any spent request does.
 //! - **Refusals are exact.** A refusal is remembered until its `Retry-After`, and answered
 //!   without Redis until then: the shared TAT only grows, so Redis would refuse too.
 //! - **Leases grow only for busy keys.** A key's first lease is one request, as without
@@ -30,7 +35,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Decision, Grant, Quota, millis};
+use super::{Decision, GiveBack, Grant, Quota, millis};
 
 /// How leases are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +48,27 @@ pub struct LeasePolicy {
 }
 
 /// What [`LeaseBook::spend`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spend {
     /// Decided from memory: a request of a lease, or a remembered refusal.
     Decided(Decision),
-    /// Ask the shared limiter for this many requests, then [`LeaseBook::record`] it.
-    Take(u32),
+    /// Ask the shared limiter, then [`LeaseBook::record`] what it granted.
+    Take(Take),
+}
+
+/// A take to ask the shared limiter for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Take {
+    /// Requests to take.
+    pub wanted: u32,
+    /// What the last lease left unspent, to give back first.
+    pub back: Option<GiveBack>,
 }
 
 /// How many keys the book holds before it drops the idle ones.
 const SWEEP_AT: usize = 10_000;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     /// Requests leased and not yet spent.
     held: u32,
@@ -68,6 +82,8 @@ struct Entry {
     next: u32,
     /// Refused until then (ms); 0 when not refused.
     refused_until: f64,
+    /// The TAT the shared limiter stored after the last grant.
+    tat: Option<String>,
 }
 
 /// Leases of a caller, by key.
@@ -101,7 +117,7 @@ impl LeaseBook {
 
     /// Record what the shared limiter granted after [`Spend::Take`]; one request (the
     /// caller's) is spent from it. The caller's decision.
-    pub fn record(&self, key: &str, quota: Quota, grant: Grant) -> Decision {
+    pub fn record(&self, key: &str, quota: Quota, grant: &Grant) -> Decision {
         self.record_at(key, quota, grant, self.now())
     }
 
@@ -112,15 +128,17 @@ impl LeaseBook {
     pub(super) fn spend_at(&self, key: &str, quota: Quota, now: f64) -> Spend {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let Some(e) = entries.get_mut(key) else {
-            return Spend::Take(1);
+            return Spend::Take(Take {
+                wanted: 1,
+                back: None,
+            });
         };
         let fresh = now < e.leased_at + self.ttl_ms();
         if e.held > 0 && fresh {
             e.held -= 1;
             return Spend::Decided(allowed(e, quota, now));
         }
-        e.held = 0;
-        if now < e.refused_until {
+        if e.held == 0 && now < e.refused_until {
             return Spend::Decided(Decision {
                 allowed: false,
                 limit: quota.burst(),
@@ -129,6 +147,15 @@ impl LeaseBook {
                 reset_after: millis(e.reset_at - now),
             });
         }
+        // An expired lease's unspent requests go back with this take.
+        let back = match (e.held, &e.tat) {
+            (0, _) | (_, None) => None,
+            (count, Some(tat)) => Some(GiveBack {
+                count,
+                tat: tat.clone(),
+            }),
+        };
+        e.held = 0;
         // Size the next lease by how fast the last one went: twice as large when it
         // went within half the lease time (twice as many would go within all of it),
         // as large when within the lease time, one request when slower.
@@ -140,10 +167,13 @@ impl LeaseBook {
         } else {
             1
         };
-        Spend::Take(e.next)
+        Spend::Take(Take {
+            wanted: e.next,
+            back,
+        })
     }
 
-    pub(super) fn record_at(&self, key: &str, quota: Quota, grant: Grant, now: f64) -> Decision {
+    pub(super) fn record_at(&self, key: &str, quota: Quota, grant: &Grant, now: f64) -> Decision {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= SWEEP_AT && !entries.contains_key(key) {
             let ttl = self.ttl_ms();
@@ -157,7 +187,9 @@ impl LeaseBook {
             reset_at: now,
             next: 1,
             refused_until: 0.0,
+            tat: None,
         });
+        e.tat.clone_from(&grant.tat);
         let reset_at = now + d.reset_after.as_secs_f64() * 1000.0;
         if grant.granted == 0 {
             e.refused_until = now + d.retry_after.as_secs_f64() * 1000.0;
@@ -205,20 +237,41 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The shared limiter as Redis runs it (the same step), on a simulated clock.
+    /// The shared limiter as Redis runs it (the script's steps), on a simulated clock.
     struct Shared {
-        tat: Option<f64>,
+        stored: Option<String>,
         takes: usize,
     }
 
     impl Shared {
-        fn take(&mut self, quota: Quota, wanted: u32, now: f64) -> Grant {
-            self.takes += 1;
-            let (decision, granted, new_tat) = gcra(now, self.tat, quota, wanted);
-            if new_tat.is_some() {
-                self.tat = new_tat;
+        fn new() -> Self {
+            Self {
+                stored: None,
+                takes: 0,
             }
-            Grant { decision, granted }
+        }
+
+        fn take(&mut self, quota: Quota, take: &Take, now: f64) -> Grant {
+            self.takes += 1;
+            let mut tat: Option<f64> = self.stored.as_deref().and_then(|t| t.parse().ok());
+            let given_back = take
+                .back
+                .as_ref()
+                .is_some_and(|b| b.count > 0 && self.stored.as_deref() == Some(b.tat.as_str()));
+            if given_back && let (Some(t), Some(b)) = (tat, &take.back) {
+                let back = (t - quota.interval_ms() * f64::from(b.count)).max(now);
+                tat = Some(back);
+                self.stored = Some(format!("{back:.3}"));
+            }
+            let (decision, granted, new_tat) = gcra(now, tat, quota, take.wanted);
+            if let Some(t) = new_tat {
+                self.stored = Some(format!("{t:.3}"));
+            }
+            Grant {
+                decision,
+                granted,
+                tat: self.stored.clone(),
+            }
         }
     }
 
@@ -226,9 +279,9 @@ mod tests {
     fn request(book: &LeaseBook, shared: &mut Shared, quota: Quota, now: f64) -> Decision {
         match book.spend_at("k", quota, now) {
             Spend::Decided(d) => d,
-            Spend::Take(n) => {
-                let grant = shared.take(quota, n, now);
-                book.record_at("k", quota, grant, now)
+            Spend::Take(take) => {
+                let grant = shared.take(quota, &take, now);
+                book.record_at("k", quota, &grant, now)
             }
         }
     }
@@ -244,10 +297,7 @@ mod tests {
     fn a_burst_counts_down_as_per_request_checks_do_then_refusals_stay_local() {
         let quota = Quota::new(0.5, 3).unwrap();
         let book = LeaseBook::new(policy(100, 32));
-        let mut shared = Shared {
-            tat: None,
-            takes: 0,
-        };
+        let mut shared = Shared::new();
         let remaining: Vec<u32> = (0..3)
             .map(|_| {
                 let d = request(&book, &mut shared, quota, 1000.0);
@@ -276,10 +326,7 @@ mod tests {
     fn a_quiet_key_asks_the_shared_limiter_on_every_request() {
         let quota = Quota::new(10.0, 20).unwrap();
         let book = LeaseBook::new(policy(100, 32));
-        let mut shared = Shared {
-            tat: None,
-            takes: 0,
-        };
+        let mut shared = Shared::new();
         for i in 0..10 {
             let d = request(&book, &mut shared, quota, 1000.0 + f64::from(i) * 150.0);
             assert!(d.allowed);
@@ -292,10 +339,7 @@ mod tests {
     fn a_busy_key_takes_leases_of_up_to_max() {
         let quota = Quota::new(1e6, 1_000_000).unwrap();
         let book = LeaseBook::new(policy(100, 32));
-        let mut shared = Shared {
-            tat: None,
-            takes: 0,
-        };
+        let mut shared = Shared::new();
         for i in 0..10_000 {
             assert!(request(&book, &mut shared, quota, f64::from(i) * 0.1).allowed);
         }
@@ -307,10 +351,7 @@ mod tests {
     fn traffic_under_the_rate_is_never_refused() {
         let quota = Quota::new(1000.0, 20).unwrap();
         let book = LeaseBook::new(policy(100, 32));
-        let mut shared = Shared {
-            tat: None,
-            takes: 0,
-        };
+        let mut shared = Shared::new();
         for i in 0..20_000 {
             let now = f64::from(i) * 1.11;
             assert!(request(&book, &mut shared, quota, now).allowed, "at {now}");
@@ -321,10 +362,7 @@ mod tests {
     /// Requests every `pace` ms for 10 s: how many go ahead, and how many takes.
     fn steady(quota: Quota, policy: LeasePolicy, pace: f64) -> (usize, usize) {
         let book = LeaseBook::new(policy);
-        let mut shared = Shared {
-            tat: None,
-            takes: 0,
-        };
+        let mut shared = Shared::new();
         let mut allowed = 0;
         let mut now = 1000.0;
         while now < 11_000.0 {
@@ -346,6 +384,29 @@ mod tests {
     }
 
     #[test]
+    fn a_client_in_bursts_with_pauses_gets_what_per_request_checks_give() {
+        let quota = Quota::new(10.0, 20).unwrap();
+        for (burst, pause) in [(8, 200.0), (5, 120.0), (12, 400.0), (3, 60.0), (30, 1000.0)] {
+            let run = |policy: LeasePolicy| {
+                let book = LeaseBook::new(policy);
+                let mut shared = Shared::new();
+                let mut allowed = 0;
+                let mut now = 1000.0;
+                while now < 11_000.0 {
+                    for i in 0..burst {
+                        let at = now + f64::from(i) * 0.5;
+                        allowed += usize::from(request(&book, &mut shared, quota, at).allowed);
+                    }
+                    now += pause;
+                }
+                allowed
+            };
+            let exact = run(policy(100, 1));
+            assert_eq!(run(policy(100, 32)), exact, "{burst} every {pause} ms");
+        }
+    }
+
+    #[test]
     fn idle_keys_are_dropped_when_the_book_is_full() {
         let quota = Quota::new(1000.0, 10).unwrap();
         let book = LeaseBook::new(policy(100, 32));
@@ -358,12 +419,13 @@ mod tests {
                 reset_after: Duration::from_millis(1),
             },
             granted: 1,
+            tat: Some("1.000".into()),
         };
         for i in 0..SWEEP_AT {
-            book.record_at(&i.to_string(), quota, grant, 0.0);
+            book.record_at(&i.to_string(), quota, &grant, 0.0);
         }
         assert_eq!(book.len(), SWEEP_AT);
-        book.record_at("new", quota, grant, 1000.0);
+        book.record_at("new", quota, &grant, 1000.0);
         assert_eq!(book.len(), 1);
     }
 
@@ -392,7 +454,7 @@ mod tests {
         ) {
             let quota = Quota::new(per_second, burst).unwrap();
             let books: Vec<LeaseBook> = (0..4).map(|_| LeaseBook::new(policy(ttl_ms, max))).collect();
-            let mut shared = Shared { tat: None, takes: 0 };
+            let mut shared = Shared::new();
             let passed: Vec<f64> = arrivals
                 .iter()
                 .filter(|(now, r)| request(&books[*r], &mut shared, quota, *now).allowed)

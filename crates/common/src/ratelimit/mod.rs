@@ -163,9 +163,9 @@ mod lease;
 mod local;
 mod redis;
 
-pub use lease::{LeaseBook, LeasePolicy, Spend};
+pub use lease::{LeaseBook, LeasePolicy, Spend, Take};
 pub use local::LocalRateLimiter;
-pub use redis::{Grant, RedisRateLimiter};
+pub use redis::{GiveBack, Grant, RedisRateLimiter};
 
 #[cfg(test)]
 mod tests {
