@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use gleaner_scrapejob::{RunStatus, Source};
+
+use crate::fetch::Outcome;
+use crate::source::DocumentKind;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Every scraper metric; cheap to clone.
@@ -92,6 +95,11 @@ impl ScraperMetrics {
             transform_errors.with_label_values(&[source]);
             bytes.with_label_values(&[source]);
             ratelimit_local.with_label_values(&[source]);
+            for kind in DocumentKind::ALL.map(DocumentKind::as_str) {
+                for outcome in Outcome::LABELS {
+                    documents.with_label_values(&[source, kind, outcome]);
+                }
+            }
         }
         Ok(Self {
             documents,
@@ -137,5 +145,34 @@ impl ScraperMetrics {
         self.run_duration
             .with_label_values(&[source])
             .observe(d.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::Encoder as _;
+
+    #[test]
+    fn every_bounded_series_exists_at_zero_before_anything_happens() {
+        let registry = Registry::new();
+        ScraperMetrics::register(&registry).unwrap();
+        let mut text = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&registry.gather(), &mut text)
+            .unwrap();
+        let text = String::from_utf8(text).unwrap();
+        for line in [
+            r#"scraper_documents_fetched_total{kind="company",outcome="fetched",source="openmoney"} 0"#,
+            r#"scraper_documents_fetched_total{kind="company_list",outcome="failed",source="openmoney"} 0"#,
+            r#"scraper_documents_fetched_total{kind="company_html",outcome="disallowed",source="openmoney"} 0"#,
+            r#"scraper_companies_written_total{change="created",source="openmoney"} 0"#,
+            r#"scraper_runs_total{result="failed",source="openmoney"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
     }
 }

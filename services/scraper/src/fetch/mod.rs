@@ -113,6 +113,29 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Every `outcome` label of `scraper_documents_fetched_total`.
+    pub const LABELS: [&'static str; 5] = [
+        "fetched",
+        "not_modified",
+        "not_found",
+        "disallowed",
+        "failed",
+    ];
+
+    /// Its `outcome` label.
+    pub fn label(&self) -> &'static str {
+        let [fetched, not_modified, not_found, disallowed, failed] = Self::LABELS;
+        match self {
+            Outcome::Fetched(_) => fetched,
+            Outcome::NotModified => not_modified,
+            Outcome::NotFound => not_found,
+            Outcome::Disallowed => disallowed,
+            Outcome::Failed { .. } => failed,
+        }
+    }
+}
+
 /// The polite fetcher of one run.
 pub struct Fetcher {
     client: reqwest::Client,
@@ -203,29 +226,23 @@ impl Fetcher {
                 match self.robots(&parsed).await {
                     Robots::Allowed => {}
                     Robots::Disallowed => {
-                        self.count(kind, "disallowed");
+                        self.count(kind, Outcome::Disallowed.label());
                         return Outcome::Disallowed;
                     }
                     Robots::Unavailable => {
-                        self.count(kind, "failed");
-                        return Outcome::Failed {
+                        let failed = Outcome::Failed {
                             kind: "robots_unavailable".into(),
                             message:
                                 "robots.txt could not be fetched: nothing is fetched from this host"
                                     .into(),
                         };
+                        self.count(kind, failed.label());
+                        return failed;
                     }
                 }
             }
             let outcome = self.fetch_with_retries(&parsed, kind, validators).await;
-            let label = match &outcome {
-                Outcome::Fetched(_) => "fetched",
-                Outcome::NotModified => "not_modified",
-                Outcome::NotFound => "not_found",
-                Outcome::Disallowed => "disallowed",
-                Outcome::Failed { .. } => "failed",
-            };
-            self.count(kind, label);
+            self.count(kind, outcome.label());
             outcome
         }
         .instrument(span)

@@ -31,6 +31,14 @@ pub enum DocumentKind {
 }
 
 impl DocumentKind {
+    /// Every kind.
+    pub const ALL: [DocumentKind; 4] = [
+        DocumentKind::CompanyList,
+        DocumentKind::Company,
+        DocumentKind::Financials,
+        DocumentKind::CompanyHtml,
+    ];
+
     /// Name stored in the database and used in metrics.
     pub fn as_str(self) -> &'static str {
         match self {
