@@ -596,3 +596,41 @@ async fn a_busy_client_is_counted_in_redis_a_lease_at_a_time_and_replicas_share_
     }
     assert_eq!(allowed, 300);
 }
+
+#[tokio::test]
+async fn an_upstream_answering_before_reading_the_body_is_passed_on_not_a_502() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let gw = spawn_app().await;
+    let token = gw.token(Role::Operator);
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    let body = r#"{"name": "", "spec": {}}"#;
+    for i in 0..400u32 {
+        // The head first, the body a moment later, as many clients send them: the
+        // upstream refuses on seeing the head alone.
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        socket.set_nodelay(true).unwrap();
+        let head = format!(
+            "POST /api/v1/scrape-jobs HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+             content-type: multipart/form-data\r\nx-test-unread: 1\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        // From at once to about a millisecond later.
+        let gap = std::time::Instant::now();
+        while gap.elapsed() < Duration::from_micros(u64::from(i % 40) * 25) {
+            std::hint::spin_loop();
+        }
+        if socket.write_all(body.as_bytes()).await.is_err() {
+            // The gateway answered and closed first: a complete exchange.
+        }
+        let mut response = Vec::new();
+        socket.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            response.starts_with("HTTP/1.1 415"),
+            "request {i}: {}",
+            response.lines().next().unwrap_or_default()
+        );
+    }
+}

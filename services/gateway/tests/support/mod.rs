@@ -64,6 +64,11 @@ async fn echo(State(state): State<UpstreamState>, req: Request) -> Response {
         path: path.clone(),
         headers: headers.clone(),
     });
+    if req.headers().contains_key("x-test-unread") {
+        // Refuses before reading the body, as a JSON extractor does for a wrong
+        // content type; the server then closes the connection.
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported").into_response();
+    }
     if path.ends_with("/slow") {
         // Never answers: the gateway's timeout must.
         std::future::pending::<()>().await;
@@ -119,6 +124,10 @@ impl Upstream {
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        // As the services serve: responses leave at once (TCP_NODELAY).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
