@@ -5,17 +5,25 @@
 use std::time::Duration;
 
 use fred::interfaces::{ClientLike as _, LuaInterface as _};
+use fred::prelude::Pool;
 use gleaner_common::ratelimit::{GiveBack, Quota, RedisRateLimiter};
 use gleaner_testkit::TestRedis;
 
-#[tokio::test]
-async fn the_limit_holds_across_a_flushed_script_cache() {
+/// A private Redis (kept running while the first element lives), a pool on it, and a
+/// limiter with keys under `test:ratelimit:`.
+async fn limiter() -> (TestRedis, Pool, RedisRateLimiter) {
     let redis = TestRedis::start().await.unwrap();
     let pool = gleaner_common::redis::connect(&redis.url(), 2)
         .await
         .unwrap();
     pool.wait_for_connect().await.unwrap();
     let limiter = RedisRateLimiter::new(pool.clone(), "test:ratelimit:", Duration::from_secs(2));
+    (redis, pool, limiter)
+}
+
+#[tokio::test]
+async fn the_limit_holds_across_a_flushed_script_cache() {
+    let (_redis, pool, limiter) = limiter().await;
     // One request a minute, a burst of 3: nothing comes back during the test.
     let quota = Quota::new(1.0 / 60.0, 3).unwrap();
 
@@ -41,12 +49,7 @@ async fn the_limit_holds_across_a_flushed_script_cache() {
 /// counts them as that many single requests.
 #[tokio::test]
 async fn a_take_grants_what_the_budget_has_and_counts_it() {
-    let redis = TestRedis::start().await.unwrap();
-    let pool = gleaner_common::redis::connect(&redis.url(), 2)
-        .await
-        .unwrap();
-    pool.wait_for_connect().await.unwrap();
-    let limiter = RedisRateLimiter::new(pool, "test:ratelimit:", Duration::from_secs(2));
+    let (_redis, _, limiter) = limiter().await;
     let quota = Quota::new(1.0 / 60.0, 5).unwrap();
 
     let first = limiter.take("k", quota, 2, None).await.unwrap();
@@ -69,12 +72,7 @@ async fn a_take_grants_what_the_budget_has_and_counts_it() {
 /// dropped once something was.
 #[tokio::test]
 async fn unspent_requests_go_back_only_while_the_stored_tat_is_the_takes() {
-    let redis = TestRedis::start().await.unwrap();
-    let pool = gleaner_common::redis::connect(&redis.url(), 2)
-        .await
-        .unwrap();
-    pool.wait_for_connect().await.unwrap();
-    let limiter = RedisRateLimiter::new(pool, "test:ratelimit:", Duration::from_secs(2));
+    let (_redis, _, limiter) = limiter().await;
     let quota = Quota::new(1.0 / 60.0, 5).unwrap();
 
     let lease = limiter.take("k", quota, 4, None).await.unwrap();
