@@ -219,11 +219,7 @@ fn under_internal(path: &str) -> bool {
 /// `/internal` or below it, in any letter case (an upstream may not care), as written
 /// or as the most lenient server behind the gateway could read it (see `lenient_reading`).
 fn is_internal(path: &str) -> bool {
-    let under = |p: &str| {
-        let lower = p.to_ascii_lowercase();
-        lower == "/internal" || lower.starts_with("/internal/")
-    };
-    under(path) || lenient_reading(path).is_none_or(|p| under(&p))
+    under_internal(path) || lenient_reading(path).is_none_or(|p| under_internal(&p))
 }
 
 #[cfg(test)]
