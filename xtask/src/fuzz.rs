@@ -324,9 +324,23 @@ fn report(out: &Path, mut results: Vec<(String, bool)>, seed: u64) -> anyhow::Re
             .unwrap_or(0);
         if !ok {
             failed.push(name.clone());
-            eprintln!("{}", tail(&out.join(format!("{name}.txt")), 60));
         }
     }
+    // The failures after every summary, so the end of the output (all a CI log may
+    // keep) says what failed: each failed run's output, then its first failure again.
+    let mut headlines = Vec::new();
+    for name in &failed {
+        eprintln!("{}", tail(&out.join(format!("{name}.txt")), 60));
+        let text = std::fs::read_to_string(out.join(format!("{name}.txt"))).unwrap_or_default();
+        headlines.push(format!("{name}: {}", first_failure(&text)));
+    }
+    // What the gateway logged about an upstream it could not use.
+    let gateway_log = std::fs::read_to_string(out.join("log/gateway.log")).unwrap_or_default();
+    let upstream_warnings: Vec<&str> = gateway_log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"WARN\"") && l.contains("upstream"))
+        .take(3)
+        .collect();
     // Anything a service logged at error level is a fault the responses may not show.
     for service in Service::PLATFORM {
         let log = std::fs::read_to_string(out.join(format!("log/{}.log", service.name())))
@@ -342,6 +356,12 @@ fn report(out: &Path, mut results: Vec<(String, bool)>, seed: u64) -> anyhow::Re
         }
     }
     if !failed.is_empty() {
+        for line in upstream_warnings {
+            eprintln!("{line}");
+        }
+        for headline in headlines {
+            eprintln!("{headline}");
+        }
         bail!(
             "schemathesis: {} failed: {} (details in {}; replay with SCHEMATHESIS_SEED={seed})",
             failed.len(),
@@ -355,4 +375,23 @@ fn report(out: &Path, mut results: Vec<(String, bool)>, seed: u64) -> anyhow::Re
         out.display()
     );
     Ok(())
+}
+
+/// The first failure in a schemathesis run's output on one line: the operation,
+/// the checks that failed and the response status.
+fn first_failure(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("FAILURES"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take_while(|l| !l.starts_with("Reproduce with"))
+        .take(8)
+        .collect();
+    if lines.is_empty() {
+        "no failure section in its output".to_owned()
+    } else {
+        lines.join(" | ")
+    }
 }

@@ -15,7 +15,7 @@ use axum::response::Response;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tracing::Instrument;
 
-use crate::request_context::RequestContext;
+use crate::request_context;
 use crate::telemetry;
 
 /// Label used when no route matched (404s), so raw paths never become labels.
@@ -84,13 +84,15 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware (inside `propagate_request_id`): span, metrics and access log.
+/// Middleware: the request id ([`request_context::begin`]), then the span, metrics
+/// and access log. One middleware rather than two, as it runs on every request.
 pub async fn observe_http(
     State(metrics): State<HttpMetrics>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let start = Instant::now();
+    let (request_id_value, ctx) = request_context::begin(&mut req);
     let method = method_label(req.method());
     let route = req
         .extensions()
@@ -102,11 +104,6 @@ pub async fn observe_http(
                 .map(|l| l.0.to_string())
         })
         .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let request_id = req
-        .extensions()
-        .get::<RequestContext>()
-        .map(|c| c.request_id.clone())
-        .unwrap_or_default();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {route}"),
@@ -115,7 +112,7 @@ pub async fn observe_http(
         http.request.method_original = tracing::field::Empty,
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
-        request_id = %request_id,
+        request_id = %ctx.request_id,
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
@@ -131,7 +128,10 @@ pub async fn observe_http(
     let (trace_id, span_id) = telemetry::trace_ids(&span);
     record_trace_ids(&span, &trace_id, &span_id);
 
-    let response = next.run(req).instrument(span.clone()).await;
+    let mut response = request_context::scope(ctx, next.run(req).instrument(span.clone())).await;
+    response
+        .headers_mut()
+        .insert(request_context::X_REQUEST_ID.clone(), request_id_value);
 
     let status = response.status();
     let elapsed = start.elapsed();

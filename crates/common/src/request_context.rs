@@ -39,9 +39,10 @@ pub fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Middleware: keep a sane `X-Request-Id` or generate one, pass it on to the
-/// handler (request header and extension), and return it on the response.
-pub async fn propagate_request_id(mut req: Request, next: Next) -> Response {
+/// Keep a sane `X-Request-Id` or generate one, and pass it on to the handler
+/// (request header and [`RequestContext`] extension). Returns the header value for
+/// the response and the context to run the request in ([`scope`]).
+pub fn begin(req: &mut Request) -> (HeaderValue, RequestContext) {
     let kept = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -65,7 +66,20 @@ pub async fn propagate_request_id(mut req: Request, next: Next) -> Response {
         path: req.uri().path().to_string(),
     };
     req.extensions_mut().insert(ctx.clone());
-    let mut response = CONTEXT.scope(ctx, next.run(req)).await;
+    (value, ctx)
+}
+
+/// Run `work` with `ctx` as the [`current`] request's context.
+pub async fn scope<F: Future>(ctx: RequestContext, work: F) -> F::Output {
+    CONTEXT.scope(ctx, work).await
+}
+
+/// Middleware: [`begin`], run the rest in [`scope`], and return the id on the
+/// response. (The standard stack does this inside
+/// [`observe_http`](crate::observe::observe_http), one middleware for both.)
+pub async fn propagate_request_id(mut req: Request, next: Next) -> Response {
+    let (value, ctx) = begin(&mut req);
+    let mut response = scope(ctx, next.run(req)).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     response
 }

@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::observe::{HttpMetrics, observe_http};
-use crate::request_context::propagate_request_id;
 
 /// A service's application: built from its settings, it serves until told to stop.
 pub trait Service: Sized {
@@ -264,13 +263,59 @@ async fn openapi(State(ops): State<Ops>) -> Response {
 /// upstream timeout (30 s), so a client sees which service gave up.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(20);
 
+/// Request bodies declaring at most this many bytes are read in full before the
+/// handler runs (see [`read_small_body`]).
+pub const READ_AHEAD_BYTES: u64 = 64 * 1024;
+
+/// The body length a request declares in `Content-Length`, when it declares one.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Read a body declared at most [`READ_AHEAD_BYTES`] long before anything answers
+/// the request.
+///
+/// A handler that answers before reading the body (a wrong `Content-Type`, a missing
+/// token, a rate limit) leaves it unread, and the server then closes the connection.
+/// When the body is still on its way, the closed socket answers it with a reset, and
+/// a reset can destroy the answer in the client's receive buffer before the client
+/// reads it: the client (or the gateway, which then reports 502) sees a dropped
+/// connection instead of a 415 or a 401. Reading a small body first leaves the
+/// connection clean and reusable. Bodies without a declared length, or longer,
+/// are streamed to the handler as before.
+pub async fn read_small_body(request: Request) -> Result<Request, crate::ApiError> {
+    match declared_length(request.headers()) {
+        Some(length) if length > 0 && length <= READ_AHEAD_BYTES => {}
+        _ => return Ok(request),
+    }
+    let (parts, body) = request.into_parts();
+    // The declared length bounds what hyper yields; the limit is a second guard.
+    let bytes = axum::body::to_bytes(body, READ_AHEAD_BYTES as usize)
+        .await
+        .map_err(|error| {
+            tracing::debug!(%error, "request body could not be read");
+            crate::ApiError::bad_request("the request body could not be read in full")
+        })?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
 /// Answer 503 problem+json when the rest of the stack takes longer than `deadline`.
+/// A small request body is read first, within the deadline ([`read_small_body`]).
 pub async fn enforce_deadline(
     State(deadline): State<Duration>,
     request: Request,
     next: Next,
 ) -> Response {
-    match tokio::time::timeout(deadline, next.run(request)).await {
+    let work = async move {
+        match read_small_body(request).await {
+            Ok(request) => next.run(request).await,
+            Err(error) => error.into_response(),
+        }
+    };
+    match tokio::time::timeout(deadline, work).await {
         Ok(response) => response,
         Err(_) => crate::ApiError::unavailable(
             "a dependency",
@@ -296,7 +341,6 @@ pub fn with_standard_layers(api: Router, ops: Ops, metrics: HttpMetrics) -> Rout
             enforce_deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(metrics, observe_http))
-        .layer(axum::middleware::from_fn(propagate_request_id))
 }
 
 /// A service's whole router: its API with the ops endpoints (metrics from `registry`,
@@ -334,12 +378,10 @@ pub async fn serve(
         end_streams.cancel();
         signalled.notify_one();
     };
-    let router = router
-        .layer(axum::middleware::from_fn_with_state(
-            streams_end,
-            end_event_streams_on_shutdown,
-        ))
-        .layer(axum::middleware::from_fn(close_connections_while_draining));
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        streams_end,
+        while_draining,
+    ));
     // Responses go out as soon as they are written: without TCP_NODELAY a response
     // whose body is written after its head (a streamed or proxied one) can wait for
     // the client's delayed acknowledgement of the head.
@@ -369,40 +411,28 @@ pub async fn serve(
     }
 }
 
-/// While draining, ask every client to close its connection after this
-/// response, so none reuses a pooled connection after the listener closes.
-async fn close_connections_while_draining(request: Request, next: Next) -> Response {
+/// What changes once the listener has closed (one middleware, as it runs on every
+/// request):
+/// - every client is asked to close its connection after this response, so none
+///   reuses a pooled connection after the listener closes;
+/// - a Server-Sent Events stream, which never finishes by itself, is ended cleanly
+///   between two chunks: the client sees the stream end, reconnects (to another pod)
+///   with `Last-Event-ID` and misses nothing, and the drain is not held up until
+///   [`DRAIN_TIMEOUT`]. An event cut short by this is discarded by the client (an
+///   event counts only once its blank line has arrived) and sent again after the
+///   reconnect. Other responses are never cut.
+async fn while_draining(
+    State(streams_end): State<CancellationToken>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     if is_draining() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    response
-}
-
-/// A Server-Sent Events stream never finishes by itself, so once the listener has
-/// closed it is ended, cleanly, between two chunks: the client sees the stream end,
-/// reconnects (to another pod) with `Last-Event-ID` and misses nothing, and the drain
-/// is not held up until [`DRAIN_TIMEOUT`]. An event cut short by this is discarded
-/// by the client (an event counts only once its blank line has arrived) and sent
-/// again after the reconnect. Other responses are never cut.
-async fn end_event_streams_on_shutdown(
-    State(streams_end): State<CancellationToken>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let response = next.run(request).await;
-    let is_event_stream = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-        });
-    if !is_event_stream {
+    if !is_event_stream(&response) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -410,6 +440,18 @@ async fn end_event_streams_on_shutdown(
         .into_data_stream()
         .take_until(streams_end.cancelled_owned());
     Response::from_parts(parts, axum::body::Body::from_stream(chunks))
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
 }
 
 /// Bind a TCP listener, naming the setting on failure.

@@ -3,7 +3,7 @@
 //! `redis-server` and PostgreSQL servers a test can stop and start again to
 //! prove recovery, a TCP fault proxy that cuts, stalls or slows the way to a
 //! dependency mid-traffic, service binaries run and stopped as Kubernetes does
-//! (SIGTERM), a token signer standing in for identity, a loopback
+//! (SIGTERM), a byte-level HTTP/1.1 client, a token signer standing in for identity, a loopback
 //! fake Kubernetes API server, and a poll-with-deadline probe for waiting on
 //! something to happen.
 #![warn(missing_docs)]
@@ -20,6 +20,7 @@ mod kube_api;
 pub mod pod_security;
 mod postgres;
 mod process;
+mod raw_http;
 mod redis;
 mod signer;
 
@@ -30,6 +31,7 @@ pub use postgres::{
     TEST_DATABASE_URL, TestDatabase, TestPostgres, connect_waiting_out_startup, fresh_database,
 };
 pub use process::{InFlight, ServiceProcess};
+pub use raw_http::{RawConnection, RawResponse};
 pub use redis::TestRedis;
 pub use signer::{AUDIENCE, ISSUER, TestSigner};
 

@@ -13,39 +13,37 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::route_table::{Route, RouteTable};
 
-/// The route table entry [`label_route`] found for a request (a request extension,
+/// The route table entry [`edge`] found for a request (a request extension,
 /// which only the gateway itself can set).
 #[derive(Debug, Clone)]
 pub struct ResolvedRoute(pub Route);
 
-/// Middleware (outside the metrics): label a proxied request with its route
-/// table pattern, so metrics and spans never carry raw paths, and hand the
-/// entry on to the proxy.
-pub async fn label_route(
-    State(table): State<Arc<RouteTable>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if let Some(route) = table.resolve(req.method(), req.uri().path()) {
+/// What [`edge`] needs: the route table and the proxies trusted in front.
+#[derive(Clone)]
+pub struct Edge {
+    /// Where each proxied path goes.
+    pub table: Arc<RouteTable>,
+    /// How many proxies in front are trusted (for `X-Forwarded-Proto`).
+    pub trusted: TrustedProxies,
+}
+
+/// Middleware, outermost (outside CORS and the metrics); one middleware rather than
+/// two, as it runs on every request:
+/// - label a proxied request with its route table pattern, so metrics and spans
+///   never carry raw paths, and hand the entry on to the proxy;
+/// - on the response: `nosniff`, no framing, no referrer; HSTS only when the
+///   request reached a trusted proxy in front over TLS (the gateway itself speaks
+///   plain HTTP, so a browser talking to it directly must not be told to insist on
+///   HTTPS).
+pub async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    if let Some(route) = edge.table.resolve(req.method(), req.uri().path()) {
         let label = RouteLabel(route.pattern().clone());
         let resolved = ResolvedRoute(route.clone());
         req.extensions_mut().insert(label);
         // The proxy forwards by this entry rather than looking the path up again.
         req.extensions_mut().insert(resolved);
     }
-    next.run(req).await
-}
-
-/// Middleware: `nosniff`, no framing, no referrer; HSTS only when the
-/// request reached a trusted proxy in front over TLS (the gateway itself
-/// speaks plain HTTP, so a browser talking to it directly must not be told
-/// to insist on HTTPS).
-pub async fn security_headers(
-    State(trusted): State<TrustedProxies>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let over_tls = trusted.0 > 0
+    let over_tls = edge.trusted.0 > 0
         && req
             .headers()
             .get("x-forwarded-proto")

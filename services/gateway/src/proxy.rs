@@ -17,7 +17,7 @@ use gleaner_common::ApiError;
 use gleaner_common::auth::{AccessClaims, TokenError, TokenVerifier, bearer_token};
 use gleaner_common::client_addr::{ClientAddr, TrustedProxies};
 use gleaner_common::ratelimit::Decision;
-use gleaner_common::server::BODY_LIMIT_BYTES;
+use gleaner_common::server::{BODY_LIMIT_BYTES, declared_length, read_small_body};
 use gleaner_common::telemetry::inject_current_context;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -184,6 +184,18 @@ pub async fn proxy(
 }
 
 async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Response, ApiError> {
+    // A small body is read before the gateway answers (401, 404, 429) or forwards:
+    // an early answer then never races a body still arriving, and the upstream gets
+    // head and body together, so its own early answers (415) do not race either.
+    let req = match tokio::time::timeout(proxy.timeout, read_small_body(req)).await {
+        Ok(req) => req?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            ));
+        }
+    };
     let (mut parts, body) = req.into_parts();
     let route = match parts.extensions.remove::<ResolvedRoute>() {
         Some(ResolvedRoute(route)) => Some(route),
@@ -206,12 +218,7 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
             ))
         })?;
 
-    let declared_length = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
+    if declared_length(&parts.headers).is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
         return Err(body_too_large());
     }
 
@@ -276,10 +283,18 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
     parts.version = http::Version::HTTP_11;
 
     let too_large = Arc::new(AtomicBool::new(false));
-    // A request without a body (most are GETs) is sent without one: wrapped in the
-    // limiting stream its length would be unknown, and HTTP/1.1 would send it chunked.
+    // A request without a body (most are GETs) is sent without one, and a body of a
+    // known length within the limit (one read ahead, or one hyper holds to its
+    // `Content-Length`) as it is: wrapped in the limiting stream its length would be
+    // unknown, and HTTP/1.1 would send it chunked.
     let body = if body.is_end_stream() {
         Body::empty()
+    } else if body
+        .size_hint()
+        .exact()
+        .is_some_and(|n| n <= BODY_LIMIT_BYTES as u64)
+    {
+        body
     } else {
         limited(body, too_large.clone())
     };

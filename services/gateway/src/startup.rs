@@ -13,7 +13,6 @@ use gleaner_common::client_addr::TrustedProxies;
 use gleaner_common::error::method_not_allowed_fallback;
 use gleaner_common::observe::{HttpMetrics, observe_http};
 use gleaner_common::ratelimit::Quota;
-use gleaner_common::request_context::propagate_request_id;
 use gleaner_common::server::{self, BODY_LIMIT_BYTES};
 use gleaner_common::telemetry::{health, metrics_response};
 use prometheus::Registry;
@@ -148,18 +147,13 @@ impl Application {
             .layer(axum::middleware::from_fn_with_state(
                 http_metrics,
                 observe_http,
-            ))
-            .layer(axum::middleware::from_fn(propagate_request_id))
-            .layer(axum::middleware::from_fn_with_state(
-                table,
-                edge::label_route,
             ));
         if let Some(cors) = cors {
             router = router.layer(cors);
         }
         let router = router.layer(axum::middleware::from_fn_with_state(
-            trusted,
-            edge::security_headers,
+            edge::Edge { table, trusted },
+            edge::edge,
         ));
         let listener = server::bind(&settings.listen_addr).await?;
         Ok(Self { listener, router })

@@ -634,3 +634,35 @@ async fn an_upstream_answering_before_reading_the_body_is_passed_on_not_a_502() 
         );
     }
 }
+
+#[tokio::test]
+async fn an_early_refusal_waits_for_a_small_body_and_keeps_the_connection() {
+    let gw = spawn_app().await;
+    let addr = gw.base.trim_start_matches("http://").parse().unwrap();
+    let mut client = gleaner_testkit::RawConnection::connect(addr).await.unwrap();
+    let body = r#"{"name": "a", "spec": {}}"#;
+    client
+        .send(
+            format!(
+                "POST /api/v1/scrape-jobs HTTP/1.1\r\nhost: gateway\r\n\
+                 content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Long enough for the gateway to have refused on the head alone.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.send(body.as_bytes()).await.unwrap();
+    let refused = client.read_response().await.unwrap();
+    assert_eq!(refused.status, 401, "{}", refused.head);
+
+    // The body was read, so the same connection serves the next request.
+    client
+        .send(b"GET /health HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        .await
+        .unwrap();
+    let health = client.read_response().await.unwrap();
+    assert_eq!(health.status, 200, "{}", health.head);
+}
