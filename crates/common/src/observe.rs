@@ -48,6 +48,23 @@ pub fn method_label(method: &http::Method) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct RouteLabel(pub Arc<str>);
 
+/// A request's route template, as [`observe_http`] found it.
+enum Route {
+    Matched(MatchedPath),
+    Label(Arc<str>),
+    Unmatched,
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(matched) => matched.as_str(),
+            Route::Label(label) => label,
+            Route::Unmatched => UNMATCHED_ROUTE,
+        }
+    }
+}
+
 /// The two HTTP metrics every service exports.
 #[derive(Clone)]
 pub struct HttpMetrics {
@@ -94,16 +111,15 @@ pub async fn observe_http(
     let start = Instant::now();
     let (request_id_value, ctx) = request_context::begin(&mut req);
     let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .or_else(|| {
-            req.extensions()
-                .get::<RouteLabel>()
-                .map(|l| l.0.to_string())
-        })
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    // Both kinds of template are shared strings: taking one copies no text.
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(matched) => Route::Matched(matched.clone()),
+        None => match req.extensions().get::<RouteLabel>() {
+            Some(label) => Route::Label(label.0.clone()),
+            None => Route::Unmatched,
+        },
+    };
+    let route = route.as_str();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {route}"),
@@ -138,16 +154,16 @@ pub async fn observe_http(
     span.record("http.response.status_code", status.as_u16());
     metrics
         .requests
-        .with_label_values(&[&*metrics.service, method, &route, status.as_str()])
+        .with_label_values(&[&*metrics.service, method, route, status.as_str()])
         .inc();
     metrics
         .duration
-        .with_label_values(&[&*metrics.service, method, &route])
+        .with_label_values(&[&*metrics.service, method, route])
         .observe(elapsed.as_secs_f64());
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         // Probes and scrapes every few seconds would drown the access log.
-        if matches!(route.as_str(), "/health" | "/ready" | "/metrics") && status.is_success() {
+        if matches!(route, "/health" | "/ready" | "/metrics") && status.is_success() {
             tracing::debug!(status = status.as_u16(), latency_ms, "request completed");
         } else {
             tracing::info!(status = status.as_u16(), latency_ms, "request completed");

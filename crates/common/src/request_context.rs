@@ -39,8 +39,8 @@ pub fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Keep a sane `X-Request-Id` or generate one, and pass it on to the handler
-/// (request header and [`RequestContext`] extension). Returns the header value for
+/// Keep a sane `X-Request-Id` or generate one, and pass it on to the handler (the
+/// request header; [`current`] in the handler's task). Returns the header value for
 /// the response and the context to run the request in ([`scope`]).
 pub fn begin(req: &mut Request) -> (HeaderValue, RequestContext) {
     let kept = req
@@ -65,7 +65,6 @@ pub fn begin(req: &mut Request) -> (HeaderValue, RequestContext) {
         request_id,
         path: req.uri().path().to_string(),
     };
-    req.extensions_mut().insert(ctx.clone());
     (value, ctx)
 }
 

@@ -387,20 +387,23 @@ fn forwarded_headers(
     trusted: TrustedProxies,
     uri: &Uri,
 ) {
-    const XFF: &str = "x-forwarded-for";
-    const XFP: &str = "x-forwarded-proto";
-    const XFH: &str = "x-forwarded-host";
-    // Several X-Forwarded-For headers are one list, in order.
-    let mut hops: Vec<String> = headers
-        .get_all(XFF)
+    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+    // Several X-Forwarded-For headers are one list, in order; the peer goes last.
+    let mut forwarded_for = String::with_capacity(48);
+    for hop in headers
+        .get_all(&XFF)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect();
-    hops.push(peer.ip().to_canonical().to_string());
-    let forwarded_for = hops.join(", ");
+    {
+        forwarded_for.push_str(hop);
+        forwarded_for.push_str(", ");
+    }
+    push_ip(&mut forwarded_for, peer.ip().to_canonical());
     if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
         headers.insert(XFF, v);
     }
@@ -417,7 +420,7 @@ fn forwarded_headers(
                 headers.insert(XFH, host);
             }
             None => {
-                headers.remove(XFH);
+                headers.remove(&XFH);
             }
         }
     }
@@ -425,7 +428,32 @@ fn forwarded_headers(
     // or a tool behind the gateway that reads them must not be told them.
     if !from_trusted_proxy {
         headers.remove(header::FORWARDED);
-        headers.remove("x-real-ip");
+        headers.remove(&X_REAL_IP);
+    }
+}
+
+/// Append `ip` as text: an IPv4 address (nearly every peer) digit by digit, without
+/// the formatting machinery; an IPv6 one as `Display` writes it.
+fn push_ip(text: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(text, "{v6}");
+        }
     }
 }
 
@@ -475,6 +503,22 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in 0..=255u8 {
+            let ips = [
+                std::net::IpAddr::from([a, 255 - a, a / 3, 9]),
+                std::net::IpAddr::from([10, a, 0, a.wrapping_mul(7)]),
+                std::net::IpAddr::from([0, 0, 0, 0, 0, 0xffff, u16::from(a), 1]),
+            ];
+            for ip in ips {
+                let mut text = String::from("x, ");
+                push_ip(&mut text, ip);
+                assert_eq!(text, format!("x, {ip}"));
+            }
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub enum Access {
 pub struct Route {
     method: Option<Method>,
     pattern: Arc<str>,
+    /// How many bytes of the pattern come before its first `*`: they must start the
+    /// path as written, which one comparison checks before the glob.
+    literal: usize,
     /// The upstream's name (`identity`, `scraper`, `app`).
     pub upstream: Arc<str>,
     /// Who may call it.
@@ -77,7 +80,10 @@ impl Route {
             None => true,
             Some(m) => m == method || (*m == Method::GET && *method == Method::HEAD),
         };
-        method_ok && glob(self.pattern.as_bytes(), path.as_bytes())
+        let (pattern, path) = (self.pattern.as_bytes(), path.as_bytes());
+        method_ok
+            && path.starts_with(&pattern[..self.literal])
+            && glob(&pattern[self.literal..], &path[self.literal..])
     }
 }
 
@@ -131,6 +137,7 @@ impl RouteTable {
             };
             routes.push(Route {
                 method,
+                literal: pattern.find('*').unwrap_or(pattern.len()),
                 pattern: pattern.into(),
                 upstream: upstream.into(),
                 access,

@@ -25,10 +25,13 @@ struct Entry {
     claims: AccessClaims,
 }
 
-/// Verified tokens by their whole text.
+/// Verified tokens by their whole text. The map hashes with foldhash (randomly
+/// seeded), not SipHash: a lookup hashes a whole token, hundreds of bytes, on every
+/// request, and only tokens whose signature verified are ever inserted, so nobody can
+/// choose keys to collide.
 #[derive(Default)]
 pub(super) struct VerifiedTokens {
-    entries: RwLock<HashMap<Box<str>, Entry>>,
+    entries: RwLock<HashMap<Box<str>, Entry, foldhash::fast::RandomState>>,
 }
 
 impl VerifiedTokens {
