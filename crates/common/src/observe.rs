@@ -7,11 +7,11 @@
 //! or `unmatched`, `status` a status code the service itself chose.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tracing::Instrument;
 
@@ -101,13 +101,28 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware: the request id ([`request_context::begin`]), then the span, metrics
-/// and access log. One middleware rather than two, as it runs on every request.
+/// What [`observe_http`] needs.
+#[derive(Clone)]
+pub struct Observe {
+    /// Where requests are counted and timed.
+    pub metrics: HttpMetrics,
+    /// How long the rest of the stack may take to produce a response head before the
+    /// request is answered 503 ([`crate::server::REQUEST_DEADLINE`] in the services;
+    /// `None` in the gateway, which bounds each upstream call itself). A small body
+    /// is read first, within it ([`crate::server::read_small_body`]).
+    pub deadline: Option<Duration>,
+}
+
+/// Middleware: the request id ([`request_context::begin`]), the span, the deadline,
+/// then metrics and the access log. One middleware, not four, as it runs on every
+/// request: axum boxes each layer's future and clones its service per request. A
+/// request the deadline cuts short is counted and logged like any other.
 pub async fn observe_http(
-    State(metrics): State<HttpMetrics>,
+    State(observe): State<Observe>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let metrics = &observe.metrics;
     let start = Instant::now();
     let (request_id_value, ctx) = request_context::begin(&mut req);
     let method = method_label(req.method());
@@ -144,7 +159,13 @@ pub async fn observe_http(
     let (trace_id, span_id) = telemetry::trace_ids(&span);
     record_trace_ids(&span, &trace_id, &span_id);
 
-    let mut response = request_context::scope(ctx, next.run(req).instrument(span.clone())).await;
+    let mut response = match observe.deadline {
+        None => request_context::scope(ctx, next.run(req).instrument(span.clone())).await,
+        Some(deadline) => {
+            let bounded = within_deadline(deadline, req, next);
+            request_context::scope(ctx, bounded.instrument(span.clone())).await
+        }
+    };
     response
         .headers_mut()
         .insert(request_context::X_REQUEST_ID.clone(), request_id_value);
@@ -170,6 +191,29 @@ pub async fn observe_http(
         }
     });
     response
+}
+
+/// Read a small body, then run the rest of the stack; 503 problem+json when that takes
+/// longer than `deadline`: the backstop for a dependency that accepts work and never
+/// answers.
+async fn within_deadline(deadline: Duration, request: Request, next: Next) -> Response {
+    let work = async move {
+        match crate::server::read_small_body(request).await {
+            Ok(request) => next.run(request).await,
+            Err(error) => error.into_response(),
+        }
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(response) => response,
+        Err(_) => crate::ApiError::unavailable(
+            "a dependency",
+            anyhow::anyhow!(
+                "no response within the request deadline of {} ms",
+                deadline.as_millis()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// Record both ids in one call: each record makes the JSON log layer parse and

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
-use crate::observe::{HttpMetrics, observe_http};
+use crate::observe::{HttpMetrics, Observe, observe_http};
 
 /// A service's application: built from its settings, it serves until told to stop.
 pub trait Service: Sized {
@@ -302,45 +302,19 @@ pub async fn read_small_body(request: Request) -> Result<Request, crate::ApiErro
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-/// Answer 503 problem+json when the rest of the stack takes longer than `deadline`.
-/// A small request body is read first, within the deadline ([`read_small_body`]).
-pub async fn enforce_deadline(
-    State(deadline): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let work = async move {
-        match read_small_body(request).await {
-            Ok(request) => next.run(request).await,
-            Err(error) => error.into_response(),
-        }
-    };
-    match tokio::time::timeout(deadline, work).await {
-        Ok(response) => response,
-        Err(_) => crate::ApiError::unavailable(
-            "a dependency",
-            anyhow::anyhow!(
-                "no response within the request deadline of {} ms",
-                deadline.as_millis()
-            ),
-        )
-        .into_response(),
-    }
-}
-
 /// Wrap a service's API router with ops endpoints and the standard stack:
-/// problem+json fallbacks, 1 MiB body limit, the request deadline, request ids,
-/// span, metrics.
+/// problem+json fallbacks and one middleware for the request id, span, request
+/// deadline, metrics and access log ([`observe_http`]). The body limit is applied by
+/// [`serve`], outside the router.
 pub fn with_standard_layers(api: Router, ops: Ops, metrics: HttpMetrics) -> Router {
+    let observe = Observe {
+        metrics,
+        deadline: Some(REQUEST_DEADLINE),
+    };
     api.merge(ops_router(ops))
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            REQUEST_DEADLINE,
-            enforce_deadline,
-        ))
-        .layer(axum::middleware::from_fn_with_state(metrics, observe_http))
+        .layer(axum::middleware::from_fn_with_state(observe, observe_http))
 }
 
 /// A service's whole router: its API with the ops endpoints (metrics from `registry`,
@@ -361,13 +335,26 @@ pub fn standard_router(
 /// `terminationGracePeriodSeconds`, 30 in the chart).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serve `router` on `listener` until `shutdown` resolves; then stop accepting,
+/// Serve `service` on `listener` until `shutdown` resolves; then stop accepting,
 /// let in-flight requests finish (at most [`DRAIN_TIMEOUT`]) and return.
-pub async fn serve(
+///
+/// `service` is a service's [`Router`], or a router wrapped in layers that need no
+/// route (the gateway's edge). Around it go, as plain tower layers (not through
+/// [`Router::layer`], which would box them once more per request), the body limit
+/// ([`BODY_LIMIT_BYTES`]) and what changes while draining.
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signalled = stopping.clone();
     let streams_end = CancellationToken::new();
@@ -378,10 +365,13 @@ pub async fn serve(
         end_streams.cancel();
         signalled.notify_one();
     };
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        streams_end,
-        while_draining,
-    ));
+    let service = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            streams_end,
+            while_draining,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .service(service);
     // Responses go out as soon as they are written: without TCP_NODELAY a response
     // whose body is written after its head (a streamed or proxied one) can wait for
     // the client's delayed acknowledgement of the head.
@@ -392,7 +382,7 @@ pub async fn serve(
     });
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
     )
     .with_graceful_shutdown(shutdown)
     .into_future();

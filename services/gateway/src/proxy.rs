@@ -40,6 +40,8 @@ pub struct Upstream {
     pub base: Arc<str>,
     /// The base's scheme and authority, when it has no path of its own.
     pub origin: Option<(Scheme, Authority)>,
+    /// The `Host` its requests carry.
+    pub host: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -271,7 +273,14 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
     let uri = upstream.uri(parts.uri.path_and_query())?;
     let original_host = parts.headers.get(header::HOST).cloned();
     remove_hop_by_hop(&mut parts.headers);
-    parts.headers.remove(header::HOST);
+    match &upstream.host {
+        Some(host) => {
+            parts.headers.insert(header::HOST, host.clone());
+        }
+        None => {
+            parts.headers.remove(header::HOST);
+        }
+    }
     forwarded_headers(
         &mut parts.headers,
         peer,
@@ -473,15 +482,34 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
         ],
     ];
     let values = [
-        HeaderValue::from(u64::from(decision.limit)),
-        HeaderValue::from(u64::from(decision.remaining)),
-        HeaderValue::from(decision.reset_secs()),
+        number_value(u64::from(decision.limit)),
+        number_value(u64::from(decision.remaining)),
+        number_value(decision.reset_secs()),
     ];
     for names in NAMES {
         for (name, value) in names.into_iter().zip(values.iter()) {
             headers.insert(name, value.clone());
         }
     }
+}
+
+/// `n` as a header value. The numbers rate-limit headers carry (a burst, what is
+/// left of it, seconds) are nearly always small: those are made once, and cloning
+/// one copies a pointer, where a new value costs an allocation and a conversion on
+/// every response.
+fn number_value(n: u64) -> HeaderValue {
+    const MADE_ONCE: usize = 1024;
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let small = SMALL.get_or_init(|| {
+        (0..=MADE_ONCE)
+            .map(|n| HeaderValue::from_static(Box::leak(n.to_string().into_boxed_str())))
+            .collect()
+    });
+    usize::try_from(n)
+        .ok()
+        .and_then(|i| small.get(i))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(n))
 }
 
 #[cfg(test)]
@@ -503,6 +531,26 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn numbers_made_once_read_as_numbers_made_each_time() {
+        for n in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            300,
+            1023,
+            1024,
+            1025,
+            86_400,
+            u64::MAX,
+        ] {
+            assert_eq!(number_value(n), HeaderValue::from(n), "{n}");
+        }
     }
 
     #[test]

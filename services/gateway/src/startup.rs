@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use axum::routing::get;
 use gleaner_common::auth::TokenVerifier;
 use gleaner_common::client_addr::TrustedProxies;
 use gleaner_common::error::method_not_allowed_fallback;
-use gleaner_common::observe::{HttpMetrics, observe_http};
+use gleaner_common::observe::{HttpMetrics, Observe, observe_http};
 use gleaner_common::ratelimit::Quota;
-use gleaner_common::server::{self, BODY_LIMIT_BYTES};
+use gleaner_common::server;
 use gleaner_common::telemetry::{health, metrics_response};
 use prometheus::Registry;
 use secrecy::ExposeSecret as _;
@@ -49,6 +49,8 @@ pub struct ApiDoc;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    edge: edge::Edge,
+    cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl Application {
@@ -137,26 +139,24 @@ impl Application {
                     async move { axum::Json(openapi.as_ref().clone()) }
                 }),
             );
-        let mut router = Router::new()
+        let observe = Observe {
+            metrics: http_metrics,
+            deadline: None,
+        };
+        let router = Router::new()
             .merge(ops)
             .merge(docs)
             .fallback(proxy::proxy)
             .with_state(Arc::new(proxy_state))
             .method_not_allowed_fallback(method_not_allowed_fallback)
-            .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-            .layer(axum::middleware::from_fn_with_state(
-                http_metrics,
-                observe_http,
-            ));
-        if let Some(cors) = cors {
-            router = router.layer(cors);
-        }
-        let router = router.layer(axum::middleware::from_fn_with_state(
-            edge::Edge { table, trusted },
-            edge::edge,
-        ));
+            .layer(axum::middleware::from_fn_with_state(observe, observe_http));
         let listener = server::bind(&settings.listen_addr).await?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            edge: edge::Edge { table, trusted },
+            cors,
+        })
     }
 
     /// The bound port.
@@ -169,7 +169,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        server::serve(self.listener, self.router, shutdown).await
+        // Outside the router: these need no route, and inside it axum would box each
+        // once more per request. The edge goes first, so the route label it sets is
+        // there for the metrics inside.
+        let service = tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(self.edge, edge::edge))
+            .option_layer(self.cors)
+            .service(self.router);
+        server::serve(self.listener, service, shutdown).await
     }
 }
 
@@ -191,9 +198,20 @@ fn upstream(name: &str, setting: &str, url: &str) -> anyhow::Result<Upstream> {
         }
         _ => None,
     };
+    // The Host every request to it carries, as the HTTP client would write it (the
+    // port only when it is not the scheme's default), made once here rather than
+    // formatted again for each request.
+    let host = parsed.host().and_then(|hostname| {
+        let value = match parsed.port_u16() {
+            Some(port) if port != 80 => format!("{hostname}:{port}"),
+            _ => hostname.to_owned(),
+        };
+        HeaderValue::from_str(&value).ok()
+    });
     Ok(Upstream {
         name: name.into(),
         base: url.trim_end_matches('/').into(),
         origin,
+        host,
     })
 }
