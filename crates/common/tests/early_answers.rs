@@ -38,17 +38,20 @@ async fn start() -> std::net::SocketAddr {
     addr
 }
 
+/// The head of a `POST /api/v1/things` with this body type and declared length.
+fn post_head(content_type: &str, length: usize) -> Vec<u8> {
+    format!(
+        "POST /api/v1/things HTTP/1.1\r\nhost: test\r\ncontent-type: {content_type}\r\n\
+         content-length: {length}\r\n\r\n"
+    )
+    .into_bytes()
+}
+
 #[tokio::test]
 async fn an_early_answer_waits_for_a_small_body_and_keeps_the_connection() {
     let addr = start().await;
     let mut client = RawConnection::connect(addr).await.unwrap();
-    client
-        .send(
-            b"POST /api/v1/things HTTP/1.1\r\nhost: test\r\ncontent-type: text/plain\r\n\
-              content-length: 13\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    client.send(&post_head("text/plain", 13)).await.unwrap();
     // Long enough for the server to have answered on the head alone.
     tokio::time::sleep(Duration::from_millis(100)).await;
     client.send(br#"{"name": "a"}"#).await.unwrap();
@@ -61,13 +64,12 @@ async fn an_early_answer_waits_for_a_small_body_and_keeps_the_connection() {
     );
 
     // The body was read, so the connection is still good for the next request.
-    client
-        .send(
-            b"POST /api/v1/things HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-              content-length: 13\r\n\r\n{\"name\": \"b\"}",
-        )
-        .await
-        .unwrap();
+    let request = [
+        post_head("application/json", 13),
+        br#"{"name": "b"}"#.to_vec(),
+    ]
+    .concat();
+    client.send(&request).await.unwrap();
     let echoed = client.read_response().await.unwrap();
     assert_eq!(echoed.status, 200, "{}", echoed.head);
     assert_eq!(
@@ -80,13 +82,8 @@ async fn an_early_answer_waits_for_a_small_body_and_keeps_the_connection() {
 async fn a_body_cut_short_is_a_clean_400_or_a_closed_connection_never_a_hang() {
     let addr = start().await;
     let mut client = RawConnection::connect(addr).await.unwrap();
-    client
-        .send(
-            b"POST /api/v1/things HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-              content-length: 100\r\n\r\n{\"name\"",
-        )
-        .await
-        .unwrap();
+    let request = [post_head("application/json", 100), br#"{"name""#.to_vec()].concat();
+    client.send(&request).await.unwrap();
     // Half-close: the rest of the declared body will never come.
     client.finish_sending().await.unwrap();
     match client.read_response().await {
