@@ -20,8 +20,7 @@ pub struct Json<T>(pub T);
 
 /// Whether the request says its body is JSON (`application/json` or `+json`).
 pub fn has_json_content_type(headers: &HeaderMap) -> bool {
-    content_type(headers).is_some_and(|ct| {
-        let essence = ct.split(';').next().unwrap_or("").trim();
+    media_type(headers).is_some_and(|essence| {
         essence.eq_ignore_ascii_case("application/json")
             || (essence.starts_with("application/") && essence.ends_with("+json"))
     })
@@ -29,17 +28,15 @@ pub fn has_json_content_type(headers: &HeaderMap) -> bool {
 
 /// Whether the request body is an HTML form.
 pub fn has_form_content_type(headers: &HeaderMap) -> bool {
-    content_type(headers).is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    })
+    media_type(headers)
+        .is_some_and(|essence| essence.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
-fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+/// The media type of a `Content-Type` (request or response) without its parameters:
+/// `text/event-stream` for `text/event-stream; charset=utf-8`.
+pub fn media_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    value.split(';').next().map(str::trim)
 }
 
 /// Map a body-reading failure: over the limit is 413, the rest 400.

@@ -433,15 +433,8 @@ async fn while_draining(
 }
 
 fn is_event_stream(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
+    crate::extract::media_type(response.headers())
+        .is_some_and(|essence| essence.eq_ignore_ascii_case("text/event-stream"))
 }
 
 /// Bind a TCP listener, naming the setting on failure.
