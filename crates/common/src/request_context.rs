@@ -1,13 +1,11 @@
 //! Per-request context (request id, path) visible to error rendering and logs.
 //!
-//! The request-id middleware runs the rest of the request inside a task-local
+//! `observe_http` runs the rest of each request inside a task-local
 //! scope, so an `ApiError` can fill `request_id` and `instance` without every
 //! handler passing them around.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// Header carrying the request id in and out.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -71,16 +69,6 @@ pub fn begin(req: &mut Request) -> (HeaderValue, RequestContext) {
 /// Run `work` with `ctx` as the [`current`] request's context.
 pub async fn scope<F: Future>(ctx: RequestContext, work: F) -> F::Output {
     CONTEXT.scope(ctx, work).await
-}
-
-/// Middleware: [`begin`], run the rest in [`scope`], and return the id on the
-/// response. (The standard stack does this inside
-/// [`observe_http`](crate::observe::observe_http), one middleware for both.)
-pub async fn propagate_request_id(mut req: Request, next: Next) -> Response {
-    let (value, ctx) = begin(&mut req);
-    let mut response = scope(ctx, next.run(req)).await;
-    response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-    response
 }
 
 #[cfg(test)]

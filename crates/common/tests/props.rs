@@ -20,8 +20,9 @@ use gleaner_common::auth::{Role, TokenError, TokenVerifier, bearer_token, decodi
 use gleaner_common::client_addr::{ClientAddr, TrustedProxies, client_ip};
 use gleaner_common::error::PROBLEM_JSON;
 use gleaner_common::extract::parse_json;
+use gleaner_common::observe::{HttpMetrics, Observe, observe_http};
 use gleaner_common::pagination::{MAX_PER_PAGE, PageParams};
-use gleaner_common::request_context::{X_REQUEST_ID, is_sane_request_id, propagate_request_id};
+use gleaner_common::request_context::{X_REQUEST_ID, is_sane_request_id};
 use gleaner_common::{ApiResult, Query};
 use gleaner_testkit::{AUDIENCE, ISSUER, TestSigner};
 use proptest::prelude::*;
@@ -388,9 +389,13 @@ proptest! {
 // Request ids
 
 fn request_id_app() -> Router {
+    let observe = Observe {
+        metrics: HttpMetrics::register("test", &prometheus::Registry::new()).unwrap(),
+        deadline: None,
+    };
     Router::new()
         .route("/", get(|| async { "ok" }))
-        .layer(axum::middleware::from_fn(propagate_request_id))
+        .layer(axum::middleware::from_fn_with_state(observe, observe_http))
 }
 
 /// A request id as the test writes it down: 1 to 128 of `[A-Za-z0-9._-]`.
