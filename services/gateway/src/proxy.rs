@@ -41,7 +41,7 @@ pub struct Upstream {
     /// The base's scheme and authority, when it has no path of its own.
     pub origin: Option<(Scheme, Authority)>,
     /// The `Host` its requests carry.
-    pub host: Option<HeaderValue>,
+    pub host: HeaderValue,
 }
 
 impl Upstream {
@@ -273,14 +273,7 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, req: Request) -> Result<Respon
     let uri = upstream.uri(parts.uri.path_and_query())?;
     let original_host = parts.headers.get(header::HOST).cloned();
     remove_hop_by_hop(&mut parts.headers);
-    match &upstream.host {
-        Some(host) => {
-            parts.headers.insert(header::HOST, host.clone());
-        }
-        None => {
-            parts.headers.remove(header::HOST);
-        }
-    }
+    parts.headers.insert(header::HOST, upstream.host.clone());
     forwarded_headers(
         &mut parts.headers,
         peer,

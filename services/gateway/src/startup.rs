@@ -201,13 +201,15 @@ fn upstream(name: &str, setting: &str, url: &str) -> anyhow::Result<Upstream> {
     // The Host every request to it carries, as the HTTP client would write it (the
     // port only when it is not the scheme's default), made once here rather than
     // formatted again for each request.
-    let host = parsed.host().and_then(|hostname| {
-        let value = match parsed.port_u16() {
-            Some(port) if port != 80 => format!("{hostname}:{port}"),
-            _ => hostname.to_owned(),
-        };
-        HeaderValue::from_str(&value).ok()
-    });
+    let hostname = parsed
+        .host()
+        .with_context(|| format!("{setting}: {url:?} has no host"))?;
+    let host = match parsed.port_u16() {
+        Some(port) if port != 80 => format!("{hostname}:{port}"),
+        _ => hostname.to_owned(),
+    };
+    let host = HeaderValue::from_str(&host)
+        .with_context(|| format!("{setting}: {url:?}: the host is not a valid Host header"))?;
     Ok(Upstream {
         name: name.into(),
         base: url.trim_end_matches('/').into(),
