@@ -8,6 +8,7 @@
 pub mod config;
 pub mod docs;
 pub mod edge;
+pub mod headers;
 pub mod limiter;
 pub mod metrics;
 pub mod proxy;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use gleaner_common::auth::Role;
-use gleaner_gateway::proxy::remove_hop_by_hop;
+use gleaner_gateway::headers::remove_hop_by_hop;
 use gleaner_gateway::route_table::{DEFAULT_ROUTES, RouteTable};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
