@@ -80,9 +80,12 @@ impl Route {
             None => true,
             Some(m) => m == method || (*m == Method::GET && *method == Method::HEAD),
         };
+        method_ok && self.matches_path(path)
+    }
+
+    fn matches_path(&self, path: &str) -> bool {
         let (pattern, path) = (self.pattern.as_bytes(), path.as_bytes());
-        method_ok
-            && path.starts_with(&pattern[..self.literal])
+        path.starts_with(&pattern[..self.literal])
             && glob(&pattern[self.literal..], &path[self.literal..])
     }
 }
@@ -166,11 +169,7 @@ impl RouteTable {
             return Vec::new();
         }
         let mut allowed = Vec::new();
-        for route in self
-            .routes
-            .iter()
-            .filter(|r| glob(r.pattern.as_bytes(), path.as_bytes()))
-        {
+        for route in self.routes.iter().filter(|r| r.matches_path(path)) {
             let Some(method) = &route.method else {
                 return Vec::new();
             };
